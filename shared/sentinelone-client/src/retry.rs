@@ -1,0 +1,452 @@
+//! The crate's one retry policy and its request pacing (contract decision 7). Time goes through [`Clock`] so tests
+//! can run the real policy under tokio's paused clock or record the waits it asks for.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::error::S1Error;
+
+/// Where the client reads the time and sleeps.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Instant;
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// tokio's clock: real time in production, virtual time under `#[tokio::test(start_paused = true)]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A virtual clock that never really sleeps: each sleep is recorded and moves its time forward. Lets tests against a
+/// real TCP server check every wait the policy asked for (a paused tokio clock would also skip the network I/O's
+/// timers).
+#[derive(Debug)]
+pub struct RecordingClock {
+    start: Instant,
+    state: Mutex<RecordedState>,
+}
+
+#[derive(Debug, Default)]
+struct RecordedState {
+    elapsed: Duration,
+    sleeps: Vec<Duration>,
+}
+
+impl Default for RecordingClock {
+    fn default() -> Self {
+        RecordingClock {
+            start: Instant::now(),
+            state: Mutex::new(RecordedState::default()),
+        }
+    }
+}
+
+impl RecordingClock {
+    pub fn new() -> Arc<RecordingClock> {
+        Arc::new(RecordingClock::default())
+    }
+
+    /// Every sleep asked for, in order (including zero-length ones from the rate limiter are not recorded).
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sleeps
+            .clone()
+    }
+
+    /// Virtual time passed so far.
+    pub fn elapsed(&self) -> Duration {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed
+    }
+}
+
+impl Clock for RecordingClock {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        if !duration.is_zero() {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.elapsed += duration;
+            state.sleeps.push(duration);
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Retry limits. Defaults: 0.5 s base, 30 s cap (decision 7), 8 attempts, 120 s of waiting in total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total time one call may take across all its attempts and waits.
+    pub budget: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            budget: Duration::from_secs(120),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Full jitter": a uniform draw in `[0, min(cap, base·2^retry)]`, so many clients backing off from the same
+    /// console spread out instead of retrying in lockstep. `retry` counts from 1.
+    pub fn backoff(&self, retry: u32, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.ceiling(retry);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rng.random_range(0..=millis))
+    }
+
+    /// The upper bound of [`RetryPolicy::backoff`] for a retry.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1).min(30))
+            .unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Reads `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3). A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// One attempt's outcome as the retry loop sees it.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// Give up now with this error (4xx, TLS, policy refusals…).
+    Fatal(S1Error),
+    /// Worth another attempt; `retry_after` is what the console asked for, if anything.
+    Transient {
+        error: S1Error,
+        retry_after: Option<Duration>,
+        rate_limited: bool,
+    },
+}
+
+/// Runs `attempt` until it succeeds, fails fatally, or the policy's attempts or budget run out. A wait that would
+/// overrun the budget is not started: the call fails at once with the last error.
+pub(crate) async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    clock: &dyn Clock,
+    endpoint: &str,
+    mut attempt: F,
+) -> Result<T, S1Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, AttemptError>>,
+{
+    let started = clock.now();
+    let mut number = 0u32;
+    loop {
+        number += 1;
+        let (error, retry_after, rate_limited) = match attempt(number).await {
+            Ok(value) => return Ok(value),
+            Err(AttemptError::Fatal(error)) => return Err(error),
+            Err(AttemptError::Transient {
+                error,
+                retry_after,
+                rate_limited,
+            }) => (error, retry_after, rate_limited),
+        };
+        let wait = retry_after.unwrap_or_else(|| policy.backoff(number, &mut rand::rng()));
+        let spent = clock.now().saturating_duration_since(started);
+        let out_of_budget = spent.saturating_add(wait) > policy.budget;
+        if number >= policy.max_attempts || out_of_budget {
+            tracing::warn!(
+                endpoint,
+                attempts = number,
+                kind = error.kind(),
+                "giving up after retries"
+            );
+            if rate_limited {
+                return Err(S1Error::RateLimited {
+                    endpoint: endpoint.to_string(),
+                    budget_secs: policy.budget.as_secs(),
+                });
+            }
+            return Err(error);
+        }
+        tracing::info!(
+            endpoint,
+            attempt = number,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            kind = error.kind(),
+            "retrying"
+        );
+        clock.sleep(wait).await;
+    }
+}
+
+/// A token bucket per client (so per console): at most `rate` requests per second on average, with bursts of at most
+/// one second's worth.
+pub struct RateLimiter {
+    rate: f64,
+    capacity: f64,
+    clock: Arc<dyn Clock>,
+    state: Mutex<Bucket>,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl RateLimiter {
+    /// A non-positive or non-finite rate is treated as 1 request per second rather than "unlimited": pacing is a
+    /// promise to the customer's console.
+    pub fn new(requests_per_second: f64, clock: Arc<dyn Clock>) -> RateLimiter {
+        let rate = if requests_per_second.is_finite() && requests_per_second > 0.0 {
+            requests_per_second
+        } else {
+            1.0
+        };
+        let capacity = rate.max(1.0);
+        let now = clock.now();
+        RateLimiter {
+            rate,
+            capacity,
+            clock,
+            state: Mutex::new(Bucket {
+                tokens: capacity,
+                refilled_at: now,
+            }),
+        }
+    }
+
+    /// Takes one token, waiting for it if the bucket is empty. A token is reserved before waiting, so concurrent
+    /// callers queue up fairly instead of all waking at once.
+    pub async fn acquire(&self) {
+        let wait = {
+            let mut bucket = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = self.clock.now();
+            let refill = now
+                .saturating_duration_since(bucket.refilled_at)
+                .as_secs_f64()
+                * self.rate;
+            bucket.tokens = (bucket.tokens + refill).min(self.capacity);
+            bucket.refilled_at = now;
+            bucket.tokens -= 1.0;
+            if bucket.tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-bucket.tokens / self.rate)
+            }
+        };
+        if !wait.is_zero() {
+            self.clock.sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn transient() -> AttemptError {
+        AttemptError::Transient {
+            error: S1Error::Server {
+                endpoint: "agents".into(),
+                status: 503,
+                message: Default::default(),
+            },
+            retry_after: None,
+            rate_limited: false,
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_capped_exponential_ceiling() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.ceiling(1), Duration::from_millis(500));
+        assert_eq!(policy.ceiling(2), Duration::from_secs(1));
+        assert_eq!(policy.ceiling(7), Duration::from_secs(30));
+        assert_eq!(policy.ceiling(60), Duration::from_secs(30));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let draws: Vec<Duration> = (0..200).map(|_| policy.backoff(7, &mut rng)).collect();
+        assert!(draws.iter().all(|d| *d <= Duration::from_secs(30)));
+        // Full jitter spreads over the whole range, not just near the ceiling.
+        assert!(draws.iter().any(|d| *d < Duration::from_secs(10)));
+        assert!(draws.iter().any(|d| *d > Duration::from_secs(20)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_on_tokio_time() {
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        let result = with_retries(&RetryPolicy::default(), &TokioClock, "agents", |n| {
+            seen.push(n);
+            async move {
+                if n == 1 {
+                    Err(AttemptError::Transient {
+                        error: S1Error::Server {
+                            endpoint: "agents".into(),
+                            status: 429,
+                            message: Default::default(),
+                        },
+                        retry_after: Some(Duration::from_secs(2)),
+                        rate_limited: true,
+                    })
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(2));
+        assert_eq!(seen, vec![1, 2]);
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "waited {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fatal_errors_are_not_retried() {
+        let mut calls = 0;
+        let result: Result<(), S1Error> =
+            with_retries(&RetryPolicy::default(), &TokioClock, "agents", |_| {
+                calls += 1;
+                async {
+                    Err(AttemptError::Fatal(S1Error::NotFound {
+                        endpoint: "agents".into(),
+                    }))
+                }
+            })
+            .await;
+        assert_eq!(result.err().map(|e| e.kind()), Some("not_found"));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_bounds_total_time_and_429s_end_as_rate_limited() {
+        let policy = RetryPolicy {
+            budget: Duration::from_secs(10),
+            max_attempts: 100,
+            ..RetryPolicy::default()
+        };
+        let started = Instant::now();
+        let mut calls = 0u32;
+        let result: Result<(), S1Error> = with_retries(&policy, &TokioClock, "threats", |_| {
+            calls += 1;
+            async {
+                Err(AttemptError::Transient {
+                    error: S1Error::Server {
+                        endpoint: "threats".into(),
+                        status: 429,
+                        message: Default::default(),
+                    },
+                    retry_after: Some(Duration::from_secs(3)),
+                    rate_limited: true,
+                })
+            }
+        })
+        .await;
+        // 3 s waits: after attempts 1, 2, 3 (9 s); a fourth wait would pass 10 s.
+        assert_eq!(calls, 4);
+        assert!(started.elapsed() <= Duration::from_secs(10));
+        assert_eq!(result.err().map(|e| e.kind()), Some("rate_limited"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0u32;
+        let result: Result<(), S1Error> = with_retries(&policy, &TokioClock, "agents", |_| {
+            calls += 1;
+            async { Err(transient()) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert_eq!(result.err().map(|e| e.kind()), Some("server"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_paces_to_the_configured_rate() {
+        let limiter = RateLimiter::new(10.0, Arc::new(TokioClock));
+        let started = Instant::now();
+        for _ in 0..30 {
+            limiter.acquire().await;
+        }
+        // A full bucket of 10 goes at once; the other 20 are spaced 100 ms apart.
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(1990), "{elapsed:?}");
+        assert!(elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+    }
+
+    #[test]
+    fn recording_clock_records_and_advances() {
+        let clock = RecordingClock::new();
+        let before = clock.now();
+        futures::executor::block_on(clock.sleep(Duration::from_secs(2)));
+        futures::executor::block_on(clock.sleep(Duration::ZERO));
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(2)]);
+        assert_eq!(clock.now() - before, Duration::from_secs(2));
+    }
+}

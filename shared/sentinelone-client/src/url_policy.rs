@@ -1,0 +1,593 @@
+//! Which console URLs the connector may call (contract decision 1). The URL is user input fetched from inside the
+//! customer's AWS account, so it is an SSRF vector: syntax is checked once in [`ConsoleUrl::parse`], and every
+//! address is checked at connection time by [`CheckingResolver`], the resolver the HTTP client actually uses, so
+//! what was checked is exactly what is connected to (no DNS-rebinding gap).
+//!
+//! XDR / Data Lake hosts (`xdr.<region>.sentinelone.net`) and ingest hosts (`ingest.<region>…`) serve a different
+//! API with different tokens; they are refused with a message saying so rather than failing later with a 404.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// Host suffixes of SentinelOne's commercial and US-government SaaS consoles.
+const S1_SUFFIXES: [&str; 2] = [".sentinelone.net", ".s1gov.net"];
+
+/// Deployment-level knobs of the URL policy. Default: SaaS consoles only, no loopback.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Extra hosts for on-prem consoles: `console.corp.example` allows exactly that host, `.corp.example` any host
+    /// under it. Entries are compared case-insensitively.
+    pub allow_list: Vec<String>,
+    /// Local development only: allows `http://127.0.0.1:<port>`, `http://localhost:<port>` and `http://[::1]:<port>`
+    /// (the simulator). Never set by the SAM template.
+    pub allow_dev_loopback: bool,
+}
+
+impl UrlPolicy {
+    /// Reads `S1_CONSOLE_ALLOW_LIST` (comma-separated) and `S1_DEV_ALLOW_LOOPBACK` (only the exact value `1` turns
+    /// it on, so a stray `false` or `0` never opens loopback).
+    pub fn from_env() -> UrlPolicy {
+        UrlPolicy::from_values(
+            std::env::var("S1_CONSOLE_ALLOW_LIST").ok().as_deref(),
+            std::env::var("S1_DEV_ALLOW_LOOPBACK").ok().as_deref(),
+        )
+    }
+
+    /// [`UrlPolicy::from_env`] without the environment, for tests and callers holding the values already.
+    pub fn from_values(allow_list: Option<&str>, dev_loopback: Option<&str>) -> UrlPolicy {
+        let allow_list = allow_list
+            .unwrap_or("")
+            .split(',')
+            .map(|entry| entry.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|entry| !entry.is_empty() && entry != ".")
+            .collect();
+        UrlPolicy {
+            allow_list,
+            allow_dev_loopback: dev_loopback.map(str::trim) == Some("1"),
+        }
+    }
+
+    fn allows_listed(&self, host: &str) -> bool {
+        self.allow_list.iter().any(|entry| {
+            if let Some(suffix) = entry.strip_prefix('.') {
+                host.len() > suffix.len() + 1 && host.ends_with(entry.as_str())
+            } else {
+                host == entry
+            }
+        })
+    }
+}
+
+/// Why a console URL or one of its addresses was refused. Each Display tells the user what to enter instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlPolicyError {
+    #[error(
+        "the console URL is not a valid URL: enter it as https://<your-console>.sentinelone.net"
+    )]
+    Invalid,
+    #[error("the console URL must start with https:// (got {scheme}://): enter https://<your-console>.sentinelone.net")]
+    NotHttps { scheme: String },
+    #[error(
+        "the console URL must name a host, not the IP address {ip}: enter the console's name, e.g. \
+         https://<your-console>.sentinelone.net"
+    )]
+    IpLiteral { ip: IpAddr },
+    #[error(
+        "{host} is not a SentinelOne console host: it must end in .sentinelone.net or .s1gov.net (on-prem consoles \
+         must be added to the deployment's allow-list by an administrator)"
+    )]
+    HostNotAllowed { host: String },
+    #[error(
+        "{host} is a SentinelOne XDR / ingest address, not the management console: enter the URL you open the \
+         management console with"
+    )]
+    NotManagementConsole { host: String },
+    #[error("the console URL must not carry a user name or password: remove the part before '@'")]
+    UserInfo,
+    #[error("the console URL must not name port {port}: SentinelOne consoles are served on the standard https port")]
+    Port { port: u16 },
+    #[error(
+        "{host} resolves to {ip}, a {class} address, which the connector refuses to call: enter the console's \
+         public URL"
+    )]
+    AddressRefused {
+        host: String,
+        ip: IpAddr,
+        class: &'static str,
+    },
+    #[error("{host} did not resolve to any address: check the console URL for typos")]
+    NoAddress { host: String },
+    #[error("could not resolve {host} ({reason}): check the console URL for typos and try again")]
+    Resolution { host: String, reason: String },
+}
+
+/// A console URL that passed the syntax rules: always the console root, e.g. `https://usea1-acme.sentinelone.net`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsoleUrl {
+    root: String,
+    host: String,
+    /// Set only when the dev-loopback switch admitted this URL; then its addresses must be loopback instead of
+    /// public.
+    dev_loopback: bool,
+}
+
+impl fmt::Debug for ConsoleUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConsoleUrl").field(&self.root).finish()
+    }
+}
+
+impl fmt::Display for ConsoleUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.root)
+    }
+}
+
+impl ConsoleUrl {
+    /// Applies decision 1's syntax rules and normalises to the console root. Address checks happen on resolution.
+    pub fn parse(input: &str, policy: &UrlPolicy) -> Result<ConsoleUrl, UrlPolicyError> {
+        let trimmed = input.trim();
+        // The WHATWG parser also decodes the odd IPv4 spellings (0x7f.1, 2130706433, 127.1) into real addresses, so
+        // they are caught as IP literals below rather than slipping through as "hostnames".
+        let parsed = url::Url::parse(trimmed).map_err(|_| UrlPolicyError::Invalid)?;
+        let scheme = parsed.scheme().to_ascii_lowercase();
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(UrlPolicyError::UserInfo);
+        }
+        let host = parsed.host().ok_or(UrlPolicyError::Invalid)?;
+
+        if policy.allow_dev_loopback && scheme == "http" {
+            if let Some(url) = dev_loopback_url(&host, parsed.port()) {
+                return Ok(url);
+            }
+        }
+        if scheme != "https" {
+            return Err(UrlPolicyError::NotHttps { scheme });
+        }
+        let host = match host {
+            url::Host::Ipv4(ip) => return Err(UrlPolicyError::IpLiteral { ip: IpAddr::V4(ip) }),
+            url::Host::Ipv6(ip) => return Err(UrlPolicyError::IpLiteral { ip: IpAddr::V6(ip) }),
+            url::Host::Domain(name) => name.trim_end_matches('.').to_ascii_lowercase(),
+        };
+        if host.is_empty() || host.parse::<IpAddr>().is_ok() {
+            return Err(UrlPolicyError::Invalid);
+        }
+        // `url` drops the default port, so any port still present is a non-443 one.
+        if let Some(port) = parsed.port() {
+            return Err(UrlPolicyError::Port { port });
+        }
+        let s1_suffix = S1_SUFFIXES
+            .iter()
+            .find(|suffix| host.ends_with(*suffix) && host.len() > suffix.len());
+        if let Some(suffix) = s1_suffix {
+            let first_label = host.split('.').next().unwrap_or("");
+            let labels_before_suffix = host[..host.len() - suffix.len()].split('.').count();
+            if matches!(first_label, "xdr" | "ingest") && labels_before_suffix > 1 {
+                return Err(UrlPolicyError::NotManagementConsole { host });
+            }
+        } else if !policy.allows_listed(&host) {
+            return Err(UrlPolicyError::HostNotAllowed { host });
+        }
+        Ok(ConsoleUrl {
+            root: format!("https://{host}"),
+            host,
+            dev_loopback: false,
+        })
+    }
+
+    /// The console root without a trailing slash, e.g. `https://usea1-acme.sentinelone.net`.
+    pub fn as_str(&self) -> &str {
+        &self.root
+    }
+
+    /// The host name (or loopback literal in dev mode) the client connects to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether this URL was admitted by the local-development loopback switch.
+    pub fn is_dev_loopback(&self) -> bool {
+        self.dev_loopback
+    }
+
+    /// `…/web/api/v2.1/<path>`; every endpoint hangs off this base.
+    pub(crate) fn api_url(&self, path: &str) -> String {
+        format!(
+            "{}/web/api/v2.1/{}",
+            self.root,
+            path.trim_start_matches('/')
+        )
+    }
+
+    fn address_rule(&self) -> AddressRule {
+        if self.dev_loopback {
+            AddressRule::LoopbackOnly
+        } else {
+            AddressRule::PublicOnly
+        }
+    }
+}
+
+fn dev_loopback_url(host: &url::Host<&str>, port: Option<u16>) -> Option<ConsoleUrl> {
+    let port = port?;
+    let host = match host {
+        url::Host::Ipv4(ip) if *ip == Ipv4Addr::LOCALHOST => "127.0.0.1".to_string(),
+        url::Host::Ipv6(ip) if *ip == Ipv6Addr::LOCALHOST => "[::1]".to_string(),
+        url::Host::Domain(name) if name.eq_ignore_ascii_case("localhost") => {
+            "localhost".to_string()
+        }
+        _ => return None,
+    };
+    Some(ConsoleUrl {
+        root: format!("http://{host}:{port}"),
+        host,
+        dev_loopback: true,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddressRule {
+    PublicOnly,
+    LoopbackOnly,
+}
+
+impl AddressRule {
+    fn check(self, host: &str, ip: IpAddr) -> Result<(), UrlPolicyError> {
+        let refused = match self {
+            AddressRule::PublicOnly => non_public_class(ip),
+            AddressRule::LoopbackOnly => {
+                (!is_loopback(ip)).then_some("non-loopback (dev mode allows only loopback)")
+            }
+        };
+        match refused {
+            Some(class) => Err(UrlPolicyError::AddressRefused {
+                host: host.to_string(),
+                ip,
+                class,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Names the class of a non-public address, or `None` when the address is an ordinary public unicast address.
+pub fn non_public_class(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => v4_class(v4),
+        IpAddr::V6(v6) => v6_class(v6),
+    }
+}
+
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
+    (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
+}
+
+fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
+    const METADATA: [[u8; 4]; 4] = [
+        [169, 254, 169, 254], // AWS, GCP, Azure instance metadata
+        [169, 254, 170, 2],   // ECS task metadata
+        [100, 100, 100, 200], // Alibaba Cloud metadata
+        [192, 0, 0, 192],     // Oracle Cloud metadata
+    ];
+    if METADATA.iter().any(|m| ip.octets() == *m) {
+        return Some("cloud metadata");
+    }
+    let table: [([u8; 4], u32, &'static str); 16] = [
+        ([0, 0, 0, 0], 8, "unspecified (\"this network\")"),
+        ([10, 0, 0, 0], 8, "private"),
+        ([100, 64, 0, 0], 10, "carrier-grade NAT (shared)"),
+        ([127, 0, 0, 0], 8, "loopback"),
+        ([169, 254, 0, 0], 16, "link-local"),
+        ([172, 16, 0, 0], 12, "private"),
+        ([192, 0, 0, 0], 24, "IETF protocol assignment"),
+        ([192, 0, 2, 0], 24, "documentation"),
+        ([192, 88, 99, 0], 24, "6to4 relay"),
+        ([192, 168, 0, 0], 16, "private"),
+        ([198, 18, 0, 0], 15, "benchmarking"),
+        ([198, 51, 100, 0], 24, "documentation"),
+        ([203, 0, 113, 0], 24, "documentation"),
+        ([224, 0, 0, 0], 4, "multicast"),
+        ([255, 255, 255, 255], 32, "broadcast"),
+        ([240, 0, 0, 0], 4, "reserved"),
+    ];
+    table
+        .iter()
+        .find(|(net, prefix, _)| in_v4(ip, *net, *prefix))
+        .map(|(_, _, class)| *class)
+}
+
+fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    };
+    (u128::from(ip) & mask) == (u128::from(net) & mask)
+}
+
+fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
+    let bits = u128::from(ip);
+    if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+        return Some("cloud metadata");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    // Forms that embed an IPv4 address are judged by that address: mapped (::ffff:a.b.c.d), the deprecated
+    // compatible form (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002:a.b.c.d::/48).
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return v4_class(v4).map(|_| "IPv4-mapped non-public");
+    }
+    if bits >> 32 == 0 {
+        return Some("IPv4-compatible (deprecated)");
+    }
+    if in_v6(ip, Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96) {
+        let v4 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
+        return v4_class(v4).map(|_| "NAT64-embedded non-public");
+    }
+    if in_v6(ip, Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16) {
+        let v4 = Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32);
+        return v4_class(v4).map(|_| "6to4-embedded non-public");
+    }
+    let table: [(Ipv6Addr, u32, &'static str); 9] = [
+        (
+            Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
+            48,
+            "local-use NAT64",
+        ),
+        (
+            Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),
+            64,
+            "discard-only",
+        ),
+        (
+            Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
+            7,
+            "unique local (private)",
+        ),
+        (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+        (
+            Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
+            10,
+            "site-local (deprecated)",
+        ),
+        (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+        (
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
+            32,
+            "documentation",
+        ),
+        (
+            Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
+            20,
+            "documentation",
+        ),
+        // Teredo, benchmarking, ORCHID and other IETF special-purpose blocks.
+        (
+            Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
+            23,
+            "IETF special-purpose",
+        ),
+    ];
+    if let Some((_, _, class)) = table
+        .iter()
+        .find(|(net, prefix, _)| in_v6(ip, *net, *prefix))
+    {
+        return Some(class);
+    }
+    // Only 2000::/3 is allocated as global unicast; anything else outside the cases above is not a console.
+    if !in_v6(ip, Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3) {
+        return Some("reserved");
+    }
+    None
+}
+
+/// Name resolution, pluggable so tests can make "a name resolving to 127.0.0.1" without real DNS.
+pub trait Resolve: Send + Sync {
+    /// All addresses of `host`; ports in the result are ignored.
+    fn lookup(&self, host: &str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>>;
+}
+
+/// The operating system's resolver (getaddrinfo on a blocking thread), which is what Lambda provides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn lookup(&self, host: &str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>> {
+        let target = format!("{host}:443");
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host(target)
+                .await?
+                .map(|addr| addr.ip())
+                .collect())
+        })
+    }
+}
+
+/// A fixed name → addresses table; names not in it fail like an NXDOMAIN. For tests and local tooling.
+#[derive(Debug, Clone, Default)]
+pub struct StaticResolver {
+    entries: Vec<(String, Vec<IpAddr>)>,
+}
+
+impl StaticResolver {
+    pub fn new() -> StaticResolver {
+        StaticResolver::default()
+    }
+
+    pub fn with(mut self, host: &str, addrs: &[IpAddr]) -> StaticResolver {
+        self.entries
+            .push((host.to_ascii_lowercase(), addrs.to_vec()));
+        self
+    }
+}
+
+impl Resolve for StaticResolver {
+    fn lookup(&self, host: &str) -> BoxFuture<'static, io::Result<Vec<IpAddr>>> {
+        let host = host.to_ascii_lowercase();
+        let found = self
+            .entries
+            .iter()
+            .find(|(name, _)| *name == host)
+            .map(|(_, addrs)| addrs.clone());
+        Box::pin(async move {
+            found.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no such host in the static resolver table",
+                )
+            })
+        })
+    }
+}
+
+/// Resolves the console host once and checks every address. Refuses the whole name if any address is refused, so
+/// a name mixing public and internal addresses cannot be used to reach the internal one.
+pub async fn resolve_checked(
+    console: &ConsoleUrl,
+    resolver: &dyn Resolve,
+) -> Result<Vec<SocketAddr>, UrlPolicyError> {
+    check_host(console.host(), console.address_rule(), resolver).await
+}
+
+async fn check_host(
+    host: &str,
+    rule: AddressRule,
+    resolver: &dyn Resolve,
+) -> Result<Vec<SocketAddr>, UrlPolicyError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ips = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => resolver
+            .lookup(bare)
+            .await
+            .map_err(|e| UrlPolicyError::Resolution {
+                host: bare.to_string(),
+                reason: e.kind().to_string(),
+            })?,
+    };
+    if ips.is_empty() {
+        return Err(UrlPolicyError::NoAddress {
+            host: bare.to_string(),
+        });
+    }
+    for ip in &ips {
+        rule.check(bare, *ip)?;
+    }
+    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())
+}
+
+/// The resolver installed in the reqwest client: every connection the client opens goes through this check, and
+/// the client connects only to the addresses it returns.
+#[derive(Clone)]
+pub struct CheckingResolver {
+    inner: Arc<dyn Resolve>,
+    rule: AddressRule,
+    host: String,
+}
+
+impl CheckingResolver {
+    pub fn new(console: &ConsoleUrl, inner: Arc<dyn Resolve>) -> CheckingResolver {
+        CheckingResolver {
+            inner,
+            rule: console.address_rule(),
+            host: console.host().to_string(),
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for CheckingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let requested = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            // The client is built for one console; any other name (a redirect target, say) is refused outright.
+            let expected = this.host.trim_start_matches('[').trim_end_matches(']');
+            if requested.trim_end_matches('.') != expected {
+                return Err(Box::new(UrlPolicyError::HostNotAllowed { host: requested }) as _);
+            }
+            let addrs = check_host(&requested, this.rule, this.inner.as_ref())
+                .await
+                .map_err(Box::new)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saas() -> UrlPolicy {
+        UrlPolicy::default()
+    }
+
+    #[test]
+    fn from_values_reads_allow_list_and_exact_dev_switch() {
+        let p = UrlPolicy::from_values(Some(" S1.Corp.Example , .onprem.example.,, "), Some("1"));
+        assert_eq!(
+            p.allow_list,
+            vec!["s1.corp.example".to_string(), ".onprem.example".to_string()]
+        );
+        assert!(p.allow_dev_loopback);
+        assert!(!UrlPolicy::from_values(None, Some("true")).allow_dev_loopback);
+        assert!(!UrlPolicy::from_values(None, Some("0")).allow_dev_loopback);
+        assert!(!UrlPolicy::from_values(None, None).allow_dev_loopback);
+    }
+
+    #[test]
+    fn suffix_entries_need_a_label_before_them() {
+        let p = UrlPolicy::from_values(Some(".onprem.example"), None);
+        assert!(ConsoleUrl::parse("https://s1.onprem.example", &p).is_ok());
+        assert!(ConsoleUrl::parse("https://onprem.example", &p).is_err());
+        assert!(ConsoleUrl::parse("https://evilonprem.example", &p).is_err());
+    }
+
+    #[test]
+    fn api_url_hangs_off_the_root() {
+        let c = ConsoleUrl::parse(
+            "https://usea1-acme.sentinelone.net/dashboard?x=1#y",
+            &saas(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.api_url("agents"),
+            "https://usea1-acme.sentinelone.net/web/api/v2.1/agents"
+        );
+    }
+
+    #[test]
+    fn embedded_v4_forms_are_judged_by_their_v4() {
+        let public_mapped: IpAddr = "::ffff:8.8.8.8".parse().unwrap();
+        assert_eq!(non_public_class(public_mapped), None);
+        let nat64_public: IpAddr = "64:ff9b::808:808".parse().unwrap();
+        assert_eq!(non_public_class(nat64_public), None);
+        let nat64_metadata: IpAddr = "64:ff9b::a9fe:a9fe".parse().unwrap();
+        assert!(non_public_class(nat64_metadata).is_some());
+        let sixtofour_private: IpAddr = "2002:0a00:0005::1".parse().unwrap();
+        assert!(non_public_class(sixtofour_private).is_some());
+        let global: IpAddr = "2606:4700::1111".parse().unwrap();
+        assert_eq!(non_public_class(global), None);
+    }
+}
