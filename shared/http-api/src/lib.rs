@@ -1,0 +1,298 @@
+//! The edge every HTTP handler shares: who the caller is (the tenant, from the JWT authorizer's claims only),
+//! strict JSON request bodies with a size limit, and one error shape for every failure (RFC 9457 problem+json)
+//! that never carries internals, stack traces or secrets.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Request bodies above this size are refused with 413 (configuration bodies are well under 8 KiB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The default JWT claim that names the tenant (override with `TENANT_CLAIM`).
+pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
+
+/// One invalid field of a request, named as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every way a request can fail at the edge, each with a stable problem `type`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request carries no tenant: the authorizer's claims must include a tenant id")]
+    Unauthenticated,
+    #[error("the request body is not valid: {0}")]
+    InvalidBody(String),
+    #[error("one or more fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        extra: Option<serde_json::Value>,
+    },
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Something on our side failed; the detail shown to the caller stays generic, the cause goes to the logs.
+    #[error("an internal error occurred; the operation can be retried")]
+    Internal,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidBody(_) | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable problem type: clients switch on this, never on the detail text.
+    pub fn problem_type(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "urn:s1-connector:problem:unauthenticated",
+            ApiError::InvalidBody(_) => "urn:s1-connector:problem:invalid-body",
+            ApiError::Validation(_) => "urn:s1-connector:problem:validation",
+            ApiError::PayloadTooLarge => "urn:s1-connector:problem:payload-too-large",
+            ApiError::NotFound(_) => "urn:s1-connector:problem:not-found",
+            ApiError::Conflict { .. } => "urn:s1-connector:problem:conflict",
+            ApiError::Unprocessable(_) => "urn:s1-connector:problem:unprocessable",
+            ApiError::BadGateway(_) => "urn:s1-connector:problem:upstream",
+            ApiError::Internal => "urn:s1-connector:problem:internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "Unauthenticated",
+            ApiError::InvalidBody(_) => "Invalid request body",
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::PayloadTooLarge => "Request body too large",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unprocessable(_) => "Cannot process the request",
+            ApiError::BadGateway(_) => "SentinelOne request failed",
+            ApiError::Internal => "Internal error",
+        }
+    }
+
+    /// The problem+json response for this error.
+    pub fn into_response(self) -> Response<Body> {
+        let mut problem = serde_json::json!({
+            "type": self.problem_type(),
+            "title": self.title(),
+            "status": self.status().as_u16(),
+            "detail": self.to_string(),
+        });
+        if let ApiError::Validation(errors) = &self {
+            problem["errors"] = serde_json::to_value(errors).unwrap_or_default();
+        }
+        if let ApiError::Conflict {
+            extra: Some(serde_json::Value::Object(extra)),
+            ..
+        } = &self
+        {
+            for (k, v) in extra {
+                problem[k.as_str()] = v.clone();
+            }
+        }
+        respond(self.status(), "application/problem+json", &problem)
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    respond(status, "application/json", body)
+}
+
+fn respond<T: Serialize>(status: StatusCode, content_type: &str, body: &T) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = "no-store".parse() {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+/// The claim that names the tenant, from `TENANT_CLAIM` (default `tenant_id`).
+pub fn tenant_claim_from_env() -> String {
+    std::env::var("TENANT_CLAIM")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_string())
+}
+
+/// The caller's tenant id, taken only from the JWT authorizer's claims (never from the body or the query).
+pub fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref())
+        }
+        _ => None,
+    }
+    .ok_or(ApiError::Unauthenticated)?;
+    claims
+        .claims
+        .get(claim)
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or(ApiError::Unauthenticated)
+}
+
+/// Parses a JSON body into `T` (whose serde attributes should deny unknown fields), refusing oversize bodies.
+/// An empty body parses as `{}` so that "all fields optional" bodies may be omitted.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    // serde_json's message names the field/line/column, never echoes a value.
+    serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+/// A query-string parameter, trimmed; empty counts as absent.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// A path parameter as API Gateway extracted it from the route template.
+pub fn path_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
+}
+
+/// The `limit` query parameter for list views: default 50, 1..=200.
+pub fn page_limit(request: &Request) -> Result<u32, ApiError> {
+    match query_param(request, "limit") {
+        None => Ok(50),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=200).contains(&n) => Ok(n),
+            _ => Err(ApiError::Validation(vec![FieldError::new(
+                "limit",
+                "must be an integer from 1 to 200",
+            )])),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(claims: &str, body: &str) -> Request {
+        let event = format!(
+            r#"{{"version":"2.0","routeKey":"POST /x","rawPath":"/x","rawQueryString":"limit=500",
+            "headers":{{"content-type":"application/json"}},
+            "queryStringParameters":{{"limit":"500"}},
+            "requestContext":{{"accountId":"1","apiId":"a","domainName":"d","domainPrefix":"d",
+              "http":{{"method":"POST","path":"/x","protocol":"HTTP/1.1","sourceIp":"1.2.3.4","userAgent":"t"}},
+              "requestId":"r","routeKey":"POST /x","stage":"$default","time":"t","timeEpoch":0,
+              "authorizer":{{"jwt":{{"claims":{claims},"scopes":null}}}}}},
+            "body":{body},"isBase64Encoded":false}}"#
+        );
+        lambda_http::request::from_str(&event).expect("valid API Gateway v2 event")
+    }
+
+    #[test]
+    fn tenant_comes_from_the_configured_claim_only() {
+        let r = request(
+            r#"{"tenant_id":"acme","sub":"u1"}"#,
+            r#""{\"tenant_id\":\"evil\"}""#,
+        );
+        assert_eq!(tenant_of(&r, "tenant_id").expect("tenant"), "acme");
+        assert!(matches!(
+            tenant_of(&r, "org"),
+            Err(ApiError::Unauthenticated)
+        ));
+        let blank = request(r#"{"tenant_id":"  "}"#, "null");
+        assert!(matches!(
+            tenant_of(&blank, "tenant_id"),
+            Err(ApiError::Unauthenticated)
+        ));
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Body1 {
+        #[allow(dead_code)]
+        a: Option<u32>,
+    }
+
+    #[test]
+    fn bodies_are_strict_and_bounded() {
+        let ok = request(r#"{"tenant_id":"t"}"#, r#""{\"a\":1}""#);
+        assert!(json_body::<Body1>(&ok).is_ok());
+        let unknown = request(r#"{"tenant_id":"t"}"#, r#""{\"b\":1}""#);
+        assert!(
+            matches!(json_body::<Body1>(&unknown), Err(ApiError::InvalidBody(m)) if m.contains("unknown field"))
+        );
+        let big = format!("\"{}\"", "x".repeat(MAX_BODY_BYTES + 1));
+        let r = request(r#"{"tenant_id":"t"}"#, &big);
+        assert!(matches!(
+            json_body::<Body1>(&r),
+            Err(ApiError::PayloadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn problem_json_carries_type_status_and_field_errors() {
+        let resp = ApiError::Validation(vec![FieldError::new("consoleUrl", "must use https")])
+            .into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let v: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).expect("json");
+        assert_eq!(v["type"], "urn:s1-connector:problem:validation");
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["errors"][0]["field"], "consoleUrl");
+    }
+
+    #[test]
+    fn limit_is_bounded() {
+        let r = request(r#"{"tenant_id":"t"}"#, "null");
+        assert!(matches!(page_limit(&r), Err(ApiError::Validation(_))));
+    }
+}
