@@ -1,0 +1,271 @@
+//! The platform asset a SentinelOne agent (or a threat's agent) becomes, and **the asset identity rule**.
+//!
+//! Identity is the computer name, trimmed and compared case-insensitively: [`normalize_computer_name`] is the one
+//! place that rule lives. Several agents with the same computer name (a re-imaged machine) are one asset that
+//! carries every agent id (see [`crate::mapping::merge_agent_into`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::records::{MachineType, OsType, Tag};
+
+/// The normalised identity of an asset: the computer name, trimmed and lowercased (Unicode-aware).
+/// Built only by [`normalize_computer_name`], also when deserialized, so two keys are equal exactly when the
+/// rule says the machines are the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AssetKey(String);
+
+impl AssetKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AssetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<AssetKey> for String {
+    fn from(k: AssetKey) -> String {
+        k.0
+    }
+}
+
+/// A stored key that does not survive [`normalize_computer_name`] (blank).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an asset key must be a non-blank computer name")]
+pub struct BlankAssetKey;
+
+impl TryFrom<String> for AssetKey {
+    type Error = BlankAssetKey;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        normalize_computer_name(&s).ok_or(BlankAssetKey)
+    }
+}
+
+/// **The asset identity rule.** The computer name trimmed of surrounding whitespace and lowercased with Unicode
+/// case mapping; `None` when nothing is left. `"  EC2AMAZ-AJ0KANC "` and `"ec2amaz-aj0kanc"` are the same asset.
+pub fn normalize_computer_name(name: &str) -> Option<AssetKey> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    // Most hostnames are ASCII; skip the Unicode path (and its allocation pattern) for them.
+    let lowered = if trimmed.is_ascii() {
+        trimmed.to_ascii_lowercase()
+    } else {
+        trimmed.to_lowercase()
+    };
+    Some(AssetKey(lowered))
+}
+
+/// The key for an agent that has no usable computer name. The page decoders never return such an agent; this
+/// exists so that mapping a hand-built record still cannot fail or merge unrelated agents.
+pub(crate) fn agent_fallback_key(agent_id: &str) -> AssetKey {
+    AssetKey(format!("s1-agent-{}", agent_id.trim()).to_lowercase())
+}
+
+/// Where an asset's metadata came from. A threat's `agentRealtimeInfo` carries far less than the agent itself,
+/// so an asset built from it never overwrites one built from an agent (see [`crate::merge::decide_asset`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetOrigin {
+    /// Built from `GET /agents`.
+    #[default]
+    Agent,
+    /// Built from a threat whose agent was not in the agent walk.
+    ThreatAgentInfo,
+}
+
+/// A SentinelOne machine as a platform asset. Timestamps serialize as RFC 3339 UTC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub key: AssetKey,
+    /// The computer name as the winning agent reports it (trimmed, original case).
+    pub name: String,
+    /// Valid IPv4 literals from `externalIp`, `lastIpToMgmt` and interface addresses; deduplicated, sorted.
+    pub ipv4: Vec<String>,
+    /// Valid IPv6 literals (canonical form) from the same sources; deduplicated, sorted.
+    pub ipv6: Vec<String>,
+    /// Interface MAC addresses, lowercase and `:` separated; deduplicated, sorted.
+    pub mac_addresses: Vec<String>,
+    pub os_name: Option<String>,
+    pub os_type: Option<OsType>,
+    /// `osRevision`.
+    pub os_version: Option<String>,
+    pub machine_type: Option<MachineType>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub domain: Option<String>,
+    pub agent_version: Option<String>,
+    pub site_id: Option<String>,
+    pub site_name: Option<String>,
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub account_id: Option<String>,
+    pub account_name: Option<String>,
+    pub active: Option<bool>,
+    pub decommissioned: Option<bool>,
+    pub infected: Option<bool>,
+    /// `lastActiveDate` of the winning agent.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
+    /// Best-effort console deep link to the winning agent.
+    pub console_url: Option<String>,
+    /// The agent whose metadata this asset shows (the most recently active one); `None` only for an asset built
+    /// from a threat that named no agent id.
+    pub primary_agent_id: Option<String>,
+    /// Every SentinelOne agent id seen for this machine.
+    pub agent_ids: BTreeSet<String>,
+    /// Tenant custom fields filled from tags (see [`crate::custom_fields`]); only fields with a value.
+    pub custom_fields: BTreeMap<String, String>,
+    /// The winning agent's tags, sorted by key then value.
+    pub tags: Vec<Tag>,
+    pub origin: AssetOrigin,
+}
+
+/// Collects valid IP literals into sorted, deduplicated v4 and v6 lists. Prefix lengths (`/24`) and IPv6 zone ids
+/// (`%eth0`) are stripped; anything else that does not parse (such as the masked `3.122.240.x` of `groupIp`) is
+/// dropped.
+#[derive(Default)]
+pub(crate) struct IpCollector {
+    v4: BTreeSet<std::net::Ipv4Addr>,
+    v6: BTreeSet<std::net::Ipv6Addr>,
+}
+
+impl IpCollector {
+    pub(crate) fn add(&mut self, raw: &str) {
+        let t = raw.trim();
+        let t = t.split_once('/').map_or(t, |(a, _)| a);
+        let t = t.split_once('%').map_or(t, |(a, _)| a);
+        match t.parse::<IpAddr>() {
+            Ok(IpAddr::V4(a)) => {
+                self.v4.insert(a);
+            }
+            Ok(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                // An IPv4-mapped address is the v4 host; listing it twice would only confuse matching.
+                Some(v4) => {
+                    self.v4.insert(v4);
+                }
+                None => {
+                    self.v6.insert(a);
+                }
+            },
+            Err(_) => {}
+        }
+    }
+
+    pub(crate) fn finish(self) -> (Vec<String>, Vec<String>) {
+        (
+            self.v4.iter().map(ToString::to_string).collect(),
+            self.v6.iter().map(ToString::to_string).collect(),
+        )
+    }
+}
+
+/// Normalises a MAC address (`00-00-5E-00-53-00`, `06:35:e6:62:53:2e`, `0000.5e00.5300`, `00005e005300`) to
+/// lowercase colon form; `None` when it is not 12 hex digits or is all zeros (a placeholder, not a machine).
+pub fn normalize_mac(raw: &str) -> Option<String> {
+    let mut digits = [0u8; 12];
+    let mut n = 0usize;
+    for c in raw.trim().bytes() {
+        match c {
+            b':' | b'-' | b'.' => {}
+            _ if c.is_ascii_hexdigit() => {
+                if n == 12 {
+                    return None;
+                }
+                digits[n] = c.to_ascii_lowercase();
+                n += 1;
+            }
+            _ => return None,
+        }
+    }
+    if n != 12 || digits.iter().all(|d| *d == b'0') {
+        return None;
+    }
+    let mut out = String::with_capacity(17);
+    for (i, pair) in digits.chunks(2).enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        for d in pair {
+            out.push(char::from(*d));
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_rule_trims_and_lowercases() {
+        let a = normalize_computer_name("  EC2AMAZ-AJ0KANC \t").map(String::from);
+        assert_eq!(a.as_deref(), Some("ec2amaz-aj0kanc"));
+        assert_eq!(
+            normalize_computer_name("ÄRGER-PC"),
+            normalize_computer_name("ärger-pc")
+        );
+        assert_eq!(normalize_computer_name("   "), None);
+        assert_eq!(normalize_computer_name(""), None);
+    }
+
+    #[test]
+    fn asset_key_deserialization_applies_the_rule() {
+        let k: AssetKey = serde_json::from_str("\" Host-A \"").unwrap();
+        assert_eq!(k.as_str(), "host-a");
+        assert!(serde_json::from_str::<AssetKey>("\"  \"").is_err());
+    }
+
+    #[test]
+    fn macs_normalise_to_lowercase_colon_form() {
+        assert_eq!(
+            normalize_mac("00-00-5E-00-53-00").as_deref(),
+            Some("00:00:5e:00:53:00")
+        );
+        assert_eq!(
+            normalize_mac("06:35:e6:62:53:2e").as_deref(),
+            Some("06:35:e6:62:53:2e")
+        );
+        assert_eq!(
+            normalize_mac("0635.e662.532e").as_deref(),
+            Some("06:35:e6:62:53:2e")
+        );
+        assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
+        assert_eq!(normalize_mac("06:35:e6:62:53"), None);
+        assert_eq!(normalize_mac("06:35:e6:62:53:2e:ff"), None);
+        assert_eq!(normalize_mac("zz:35:e6:62:53:2e"), None);
+    }
+
+    #[test]
+    fn ips_are_validated_deduplicated_and_sorted() {
+        let mut c = IpCollector::default();
+        for ip in [
+            "10.0.0.2",
+            "10.0.0.10",
+            " 10.0.0.2 ",
+            "3.122.240.x",
+            "172.31.43.13/20",
+            "fe80::1DA3:1ca8:b311:af32%eth0",
+            "::ffff:192.0.2.1",
+            "",
+            "not an ip",
+        ] {
+            c.add(ip);
+        }
+        let (v4, v6) = c.finish();
+        assert_eq!(v4, ["10.0.0.2", "10.0.0.10", "172.31.43.13", "192.0.2.1"]);
+        assert_eq!(v6, ["fe80::1da3:1ca8:b311:af32"]);
+    }
+}

@@ -1,0 +1,62 @@
+//! Console deep links. **Best effort**: SentinelOne does not document console routes. The threat route
+//! (`/incidents/threats/<id>/overview`) is the one integrations have linked to for years; the endpoint route
+//! (`/endpoints/<agentId>`) is our best guess at the device page. Both are built in this one file so a changed
+//! route is a one-line fix, and a missing base URL simply means no link.
+
+/// The console root: trimmed, trailing `/` removed. `None` when blank, so no half-built link is ever stored.
+fn root(base: &str) -> Option<&str> {
+    let b = base.trim().trim_end_matches('/');
+    (!b.is_empty()).then_some(b)
+}
+
+/// Percent-encodes everything outside the URL-safe unreserved set (dots included, so `..` cannot
+/// climb the path); SentinelOne ids are digits, but an id is
+/// external data and must not be able to change the path.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `<base>/incidents/threats/<threatId>/overview`.
+pub fn threat_url(base: &str, threat_id: &str) -> Option<String> {
+    let root = root(base)?;
+    let id = threat_id.trim();
+    (!id.is_empty()).then(|| format!("{root}/incidents/threats/{}/overview", segment(id)))
+}
+
+/// `<base>/endpoints/<agentId>`.
+pub fn agent_url(base: &str, agent_id: &str) -> Option<String> {
+    let root = root(base)?;
+    let id = agent_id.trim();
+    (!id.is_empty()).then(|| format!("{root}/endpoints/{}", segment(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_built_from_the_root() {
+        assert_eq!(
+            threat_url("https://usea1-acme.sentinelone.net/", "123").as_deref(),
+            Some("https://usea1-acme.sentinelone.net/incidents/threats/123/overview")
+        );
+        assert_eq!(
+            agent_url("https://acme.sentinelone.net", "657613730168123595").as_deref(),
+            Some("https://acme.sentinelone.net/endpoints/657613730168123595")
+        );
+        assert_eq!(
+            agent_url("https://acme.sentinelone.net", "../x?y").as_deref(),
+            Some("https://acme.sentinelone.net/endpoints/%2E%2E%2Fx%3Fy")
+        );
+        assert_eq!(threat_url("  ", "1"), None);
+        assert_eq!(agent_url("https://acme.sentinelone.net", " "), None);
+    }
+}
