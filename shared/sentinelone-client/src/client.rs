@@ -1,0 +1,603 @@
+//! The HTTP client for one console: the endpoints the connector calls, each through the one retry policy and the
+//! per-console rate limiter, with the token only in `Authorization: ApiToken <token>`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use s1_core::groups::{GroupFilter, ResolvedGroup};
+use s1_core::records::{decode_groups_page, Group};
+use s1_core::ApiToken;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::{ConsoleMessage, S1Error};
+use crate::retry::{with_retries, AttemptError, Clock, RateLimiter, RetryPolicy, TokioClock};
+use crate::url_policy::{
+    resolve_checked, CheckingResolver, ConsoleUrl, Resolve, SystemResolver, UrlPolicyError,
+};
+
+/// How the client behaves toward one console. `Default` follows the contract: 10 requests/s, pages of 1,000.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// One HTTP exchange, connect to last body byte.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts, backoff and the total time budget of one call.
+    pub retry: RetryPolicy,
+    /// Average request rate toward the console (decision 7).
+    pub requests_per_second: f64,
+    /// Page size: the API maximum (decision 4). Values outside 1..=1000 are clamped.
+    pub page_limit: u32,
+    pub user_agent: String,
+    /// Largest response body the client will hold; a page of 1,000 full agents is a few MB.
+    pub max_body_bytes: usize,
+    pub resolver: Arc<dyn Resolve>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            requests_per_second: 10.0,
+            page_limit: 1000,
+            user_agent: format!("s1-connector/{}", env!("CARGO_PKG_VERSION")),
+            max_body_bytes: 64 * 1024 * 1024,
+            resolver: Arc::new(SystemResolver),
+            clock: Arc::new(TokioClock),
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("page_limit", &self.page_limit)
+            .field("user_agent", &self.user_agent)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The endpoints the connector calls, with the permission each needs (for 403 messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    SystemInfo,
+    Agents,
+    Threats,
+    Groups,
+    ApiTokenDetails,
+}
+
+impl Endpoint {
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Endpoint::SystemInfo => "system/info",
+            Endpoint::Agents => "agents",
+            Endpoint::Threats => "threats",
+            Endpoint::Groups => "groups",
+            Endpoint::ApiTokenDetails => "users/api-token-details",
+        }
+    }
+
+    fn permission(self) -> &'static str {
+        match self {
+            Endpoint::SystemInfo => "System.view",
+            Endpoint::Agents => "Endpoints.view",
+            Endpoint::Threats => "Threats.view",
+            Endpoint::Groups => "Groups.view",
+            Endpoint::ApiTokenDetails => "Users.view",
+        }
+    }
+}
+
+/// What `GET system/info` says about the console, read leniently (fields vary by release).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SystemInfo {
+    pub release: Option<String>,
+    pub build: Option<String>,
+    pub latest_agent_version: Option<String>,
+}
+
+/// What `POST users/api-token-details` says about the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenDetails {
+    pub created_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The client for one console. Cheap to clone; clones share the connection pool and the rate limiter.
+#[derive(Clone)]
+pub struct S1Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) console: ConsoleUrl,
+    token: ApiToken,
+    auth: HeaderValue,
+    pub(crate) options: ClientOptions,
+    limiter: RateLimiter,
+}
+
+impl fmt::Debug for S1Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S1Client")
+            .field("console", &self.inner.console)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S1Client {
+    pub fn new(
+        console: ConsoleUrl,
+        token: ApiToken,
+        options: ClientOptions,
+    ) -> Result<S1Client, S1Error> {
+        let mut auth =
+            HeaderValue::from_str(&format!("ApiToken {}", token.expose())).map_err(|_| {
+                S1Error::ClientSetup {
+                    reason: "the API token is not a valid header value".into(),
+                }
+            })?;
+        // Keeps the value out of Debug output and out of HTTP/2 header compression tables.
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(options.user_agent.clone())
+            .default_headers(headers)
+            // A redirect could point anywhere, including inside the VPC; the user is told to fix the URL instead.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect on our behalf to addresses our resolver never checked.
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckingResolver::new(
+                &console,
+                options.resolver.clone(),
+            )))
+            .https_only(!console.is_dev_loopback())
+            .use_rustls_tls()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.connect_timeout)
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| S1Error::ClientSetup {
+                reason: e.to_string(),
+            })?;
+        let limiter = RateLimiter::new(options.requests_per_second, options.clock.clone());
+        Ok(S1Client {
+            inner: Arc::new(Inner {
+                http,
+                console,
+                token,
+                auth,
+                options,
+                limiter,
+            }),
+        })
+    }
+
+    pub fn console(&self) -> &ConsoleUrl {
+        &self.inner.console
+    }
+
+    /// Resolves the console host and checks its addresses (the `url_allowed` check, without a request).
+    pub async fn check_addresses(&self) -> Result<(), S1Error> {
+        resolve_checked(&self.inner.console, self.inner.options.resolver.as_ref())
+            .await
+            .map(|_| ())
+            .map_err(policy_error)
+    }
+
+    /// `GET system/info`: proves the console answers and accepts the token.
+    pub async fn system_info(&self) -> Result<SystemInfo, S1Error> {
+        self.call(Endpoint::SystemInfo, Method::GET, &[], None, |body| {
+            Ok(parse_system_info(body).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// `POST users/api-token-details`. The endpoint's documented body is `{"data":{"apiToken":…}}`: it looks the
+    /// token up by value, so this one request also carries the token in its (TLS-protected) body, to the same
+    /// console that already holds it. Nothing else ever does.
+    pub async fn token_details(&self) -> Result<TokenDetails, S1Error> {
+        let body = serde_json::json!({ "data": { "apiToken": self.inner.token.expose() } });
+        self.call(
+            Endpoint::ApiTokenDetails,
+            Method::POST,
+            &[],
+            Some(&body),
+            |bytes| {
+                parse_token_details(bytes).ok_or(S1Error::MalformedBody {
+                    endpoint: Endpoint::ApiTokenDetails.path().to_string(),
+                    offset: 0,
+                })
+            },
+        )
+        .await
+    }
+
+    /// `GET <endpoint>?limit=1`: the cheapest proof that the token holds the endpoint's view permission.
+    pub(crate) async fn probe(&self, endpoint: Endpoint) -> Result<(), S1Error> {
+        self.call(
+            endpoint,
+            Method::GET,
+            &[("limit", "1".to_string())],
+            None,
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// Resolves configured group names to ids by walking every group page (decision 3's matching is done here,
+    /// not by the console's `name` filter, whose case rules are undocumented). No names: no request, empty result.
+    pub async fn resolve_groups(
+        &self,
+        filter: &GroupFilter,
+    ) -> Result<Vec<ResolvedGroup>, S1Error> {
+        if filter.is_all() {
+            return Ok(Vec::new());
+        }
+        let groups = self.all_groups().await?;
+        filter
+            .resolve(&groups)
+            .map_err(|unknown| S1Error::UnknownGroups {
+                names: unknown.names,
+            })
+    }
+
+    async fn all_groups(&self) -> Result<Vec<Group>, S1Error> {
+        use futures::TryStreamExt;
+        let query = crate::paging::WalkParams::groups();
+        let pages = crate::paging::walk(self.clone(), Endpoint::Groups, query, decode_groups_page);
+        futures::pin_mut!(pages);
+        let mut groups = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            if page.restarted {
+                groups.clear();
+            }
+            groups.extend(page.records);
+        }
+        Ok(groups)
+    }
+
+    /// One call through the retry policy; `decode` runs inside the retry loop so a truncated or malformed body is
+    /// retried like a reset connection.
+    pub(crate) async fn call<T>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        decode: impl Fn(&[u8]) -> Result<T, S1Error>,
+    ) -> Result<T, S1Error> {
+        let inner = &self.inner;
+        let decode = &decode;
+        with_retries(
+            &inner.options.retry,
+            inner.options.clock.as_ref(),
+            endpoint.path(),
+            |attempt| {
+                let method = method.clone();
+                async move {
+                    self.attempt(endpoint, method, query, body, decode, attempt)
+                        .await
+                }
+            },
+        )
+        .await
+    }
+
+    async fn attempt<T>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        decode: &impl Fn(&[u8]) -> Result<T, S1Error>,
+        attempt: u32,
+    ) -> Result<T, AttemptError> {
+        let inner = &self.inner;
+        inner.limiter.acquire().await;
+        let url = inner.console.api_url(endpoint.path());
+        let mut request = inner
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, &inner.console, &e))?;
+        let status = response.status();
+        tracing::debug!(
+            endpoint = endpoint.path(),
+            status = status.as_u16(),
+            attempt,
+            "console answered"
+        );
+
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(redirect_target)
+                .unwrap_or_else(|| "an unnamed location".to_string());
+            return Err(AttemptError::Fatal(S1Error::Redirect {
+                endpoint: endpoint.path().to_string(),
+                status: status.as_u16(),
+                location,
+            }));
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
+        let limit = if status.is_success() {
+            inner.options.max_body_bytes
+        } else {
+            64 * 1024
+        };
+        let bytes = read_body(response, limit, endpoint, status.is_success()).await?;
+        let path = endpoint.path().to_string();
+        match status {
+            s if s.is_success() => decode(&bytes).map_err(|error| match error {
+                e @ S1Error::MalformedBody { .. } => AttemptError::Transient {
+                    error: e,
+                    retry_after: None,
+                    rate_limited: false,
+                },
+                other => AttemptError::Fatal(other),
+            }),
+            StatusCode::BAD_REQUEST => Err(AttemptError::Fatal(S1Error::BadRequest {
+                endpoint: path,
+                message: ConsoleMessage::from_body(&bytes),
+            })),
+            StatusCode::UNAUTHORIZED => Err(AttemptError::Fatal(S1Error::Unauthorized {
+                status: 401,
+                message: ConsoleMessage::from_body(&bytes),
+            })),
+            StatusCode::FORBIDDEN => Err(AttemptError::Fatal(S1Error::Forbidden {
+                permission: endpoint.permission().to_string(),
+                endpoint: path,
+                message: ConsoleMessage::from_body(&bytes),
+            })),
+            StatusCode::NOT_FOUND => Err(AttemptError::Fatal(S1Error::NotFound { endpoint: path })),
+            StatusCode::TOO_MANY_REQUESTS => Err(AttemptError::Transient {
+                error: S1Error::RateLimited {
+                    endpoint: path,
+                    budget_secs: inner.options.retry.budget.as_secs(),
+                },
+                retry_after,
+                rate_limited: true,
+            }),
+            StatusCode::INTERNAL_SERVER_ERROR
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Err(AttemptError::Transient {
+                error: S1Error::Server {
+                    endpoint: path,
+                    status: status.as_u16(),
+                    message: ConsoleMessage::from_body(&bytes),
+                },
+                // A 503 may also say when to come back.
+                retry_after,
+                rate_limited: false,
+            }),
+            other if other.is_server_error() => Err(AttemptError::Fatal(S1Error::Server {
+                endpoint: path,
+                status: other.as_u16(),
+                message: ConsoleMessage::from_body(&bytes),
+            })),
+            other => Err(AttemptError::Fatal(S1Error::UnexpectedStatus {
+                endpoint: path,
+                status: other.as_u16(),
+            })),
+        }
+    }
+}
+
+/// Reads at most `limit` bytes. Error bodies are only read for their envelope, so an oversized one is cut rather
+/// than refused; a success body over the limit is refused.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    endpoint: Endpoint,
+    success: bool,
+) -> Result<Vec<u8>, AttemptError> {
+    let expected = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok());
+    if success && expected.is_some_and(|n| n > limit) {
+        return Err(AttemptError::Fatal(S1Error::BodyTooLarge {
+            endpoint: endpoint.path().to_string(),
+            limit_bytes: limit as u64,
+        }));
+    }
+    let mut bytes = Vec::with_capacity(expected.unwrap_or(8 * 1024).min(limit));
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(bytes),
+            Err(e) if e.is_timeout() => {
+                return Err(AttemptError::Transient {
+                    error: S1Error::Timeout {
+                        endpoint: endpoint.path().to_string(),
+                    },
+                    retry_after: None,
+                    rate_limited: false,
+                })
+            }
+            // A reset or a body shorter than its Content-Length.
+            Err(_) => {
+                return Err(AttemptError::Transient {
+                    error: S1Error::Interrupted {
+                        endpoint: endpoint.path().to_string(),
+                    },
+                    retry_after: None,
+                    rate_limited: false,
+                })
+            }
+        };
+        if bytes.len() + chunk.len() > limit {
+            if !success {
+                let room = limit - bytes.len();
+                bytes.extend_from_slice(&chunk[..room]);
+                return Ok(bytes);
+            }
+            return Err(AttemptError::Fatal(S1Error::BodyTooLarge {
+                endpoint: endpoint.path().to_string(),
+                limit_bytes: limit as u64,
+            }));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+}
+
+/// Only scheme, host and port of a redirect target: enough for the user, without echoing a query string.
+fn redirect_target(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+            (Some(host), None) => format!("{}://{host}", url.scheme()),
+            _ => "an unreadable location".to_string(),
+        },
+        // A relative redirect stays on the console.
+        Err(_) => "another path on the console".to_string(),
+    }
+}
+
+pub(crate) fn policy_error(e: UrlPolicyError) -> S1Error {
+    match e {
+        UrlPolicyError::Resolution { host, reason } => S1Error::Dns { host, reason },
+        UrlPolicyError::NoAddress { host } => S1Error::Dns {
+            host,
+            reason: "no addresses".into(),
+        },
+        other => S1Error::UrlRefused(other),
+    }
+}
+
+fn transport_error(endpoint: Endpoint, console: &ConsoleUrl, e: &reqwest::Error) -> AttemptError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut messages = Vec::new();
+    while let Some(err) = source {
+        if let Some(policy) = err.downcast_ref::<UrlPolicyError>() {
+            return AttemptError::Fatal(policy_error(policy.clone()));
+        }
+        messages.push(err.to_string().to_ascii_lowercase());
+        source = err.source();
+    }
+    let host = console.host().to_string();
+    let transient = |error| AttemptError::Transient {
+        error,
+        retry_after: None,
+        rate_limited: false,
+    };
+    if e.is_timeout() {
+        return transient(S1Error::Timeout {
+            endpoint: endpoint.path().to_string(),
+        });
+    }
+    let mentions = |words: &[&str]| messages.iter().any(|m| words.iter().any(|w| m.contains(w)));
+    if mentions(&["certificate", "tls", "handshake", "alert"]) {
+        let reason = messages.last().cloned().unwrap_or_default();
+        return AttemptError::Fatal(S1Error::Tls { host, reason });
+    }
+    let reason = messages
+        .last()
+        .cloned()
+        .unwrap_or_else(|| "connection failed".to_string());
+    transient(S1Error::Connect { host, reason })
+}
+
+fn parse_system_info(body: &[u8]) -> Option<SystemInfo> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let data = value.get("data")?;
+    let text = |keys: &[&str]| {
+        keys.iter().find_map(|k| match data.get(*k) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                Some(s.trim().to_string())
+            }
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    Some(SystemInfo {
+        release: text(&["release", "version"]),
+        build: text(&["build"]),
+        latest_agent_version: text(&["latestAgentVersion"]),
+    })
+}
+
+fn parse_token_details(body: &[u8]) -> Option<TokenDetails> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let data = value.get("data")?;
+    let at = |key: &str| {
+        data.get(key).and_then(|v| v.as_str()).and_then(|s| {
+            OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    Some(TokenDetails {
+        created_at: at("createdAt"),
+        expires_at: at("expiresAt"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_keep_only_the_origin() {
+        assert_eq!(
+            redirect_target("http://169.254.169.254/latest/meta-data/?x=1"),
+            "http://169.254.169.254"
+        );
+        assert_eq!(
+            redirect_target("https://evil.example:8443/a"),
+            "https://evil.example:8443"
+        );
+        assert_eq!(redirect_target("/login"), "another path on the console");
+    }
+
+    #[test]
+    fn token_details_read_rfc3339_dates() {
+        let d = parse_token_details(br#"{"data":{"createdAt":"2026-01-01T00:00:00Z","expiresAt":"2027-01-01T00:00:00.123456Z"}}"#);
+        let d = d.unwrap_or_default();
+        assert_eq!(d.expires_at.map(|t| t.year()), Some(2027));
+        assert!(parse_token_details(b"[]").is_none());
+    }
+
+    #[test]
+    fn system_info_is_lenient() {
+        let info = parse_system_info(
+            br#"{"data":{"build":"123","release":"Vega","latestAgentVersion":24}}"#,
+        );
+        assert_eq!(
+            info,
+            Some(SystemInfo {
+                release: Some("Vega".into()),
+                build: Some("123".into()),
+                latest_agent_version: Some("24".into())
+            })
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! The connection test of contract decision 2: one structured result per check, each with a cause and a fix in the
+//! user's words, so the UI can show exactly which step failed.
+
+use s1_core::groups::{GroupFilter, ResolvedGroup};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::client::{Endpoint, S1Client};
+use crate::error::S1Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    UrlAllowed,
+    ConsoleReachable,
+    TokenAccepted,
+    PermissionAgents,
+    PermissionThreats,
+    PermissionGroups,
+    TokenExpiry,
+    GroupsResolved,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Warning,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub check: CheckKind,
+    pub status: CheckStatus,
+    /// What was found and, when something is wrong, what to do about it.
+    pub detail: String,
+    /// [`S1Error::kind`] of the failure, for the API layer.
+    pub error_kind: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionReport {
+    /// One entry per [`CheckKind`], in the order the checks ran.
+    pub checks: Vec<CheckResult>,
+    /// The groups the configured names matched, with their sites.
+    pub groups: Vec<ResolvedGroup>,
+}
+
+impl ConnectionReport {
+    /// True when no check failed (warnings do not fail the test).
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status != CheckStatus::Failed)
+    }
+
+    pub fn check(&self, kind: CheckKind) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.check == kind)
+    }
+}
+
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn passed(check: CheckKind, detail: impl Into<String>) -> CheckResult {
+    CheckResult {
+        check,
+        status: CheckStatus::Passed,
+        detail: detail.into(),
+        error_kind: None,
+    }
+}
+
+fn failed(check: CheckKind, error: &S1Error) -> CheckResult {
+    CheckResult {
+        check,
+        status: CheckStatus::Failed,
+        detail: error.to_string(),
+        error_kind: Some(error.kind()),
+    }
+}
+
+fn skipped(check: CheckKind, because: &str) -> CheckResult {
+    CheckResult {
+        check,
+        status: CheckStatus::Skipped,
+        detail: format!("not run: {because}"),
+        error_kind: None,
+    }
+}
+
+const ALL: [CheckKind; 8] = [
+    CheckKind::UrlAllowed,
+    CheckKind::ConsoleReachable,
+    CheckKind::TokenAccepted,
+    CheckKind::PermissionAgents,
+    CheckKind::PermissionThreats,
+    CheckKind::PermissionGroups,
+    CheckKind::TokenExpiry,
+    CheckKind::GroupsResolved,
+];
+
+fn skip_rest(checks: &mut Vec<CheckResult>, because: &str) {
+    for kind in ALL {
+        if checks.iter().all(|c| c.check != kind) {
+            checks.push(skipped(kind, because));
+        }
+    }
+}
+
+impl S1Client {
+    /// Runs decision 2's sequence. Never returns an error: every failure is a check result.
+    pub async fn test_connection(&self, filter: &GroupFilter) -> ConnectionReport {
+        self.test_connection_at(filter, OffsetDateTime::now_utc())
+            .await
+    }
+
+    /// [`S1Client::test_connection`] with the current time given, so expiry warnings can be tested.
+    pub async fn test_connection_at(
+        &self,
+        filter: &GroupFilter,
+        now: OffsetDateTime,
+    ) -> ConnectionReport {
+        let mut checks = Vec::with_capacity(ALL.len());
+        let mut groups = Vec::new();
+
+        match self.check_addresses().await {
+            Ok(()) => checks.push(passed(
+                CheckKind::UrlAllowed,
+                format!("{} is an allowed console address", self.console().as_str()),
+            )),
+            Err(e) => {
+                checks.push(failed(CheckKind::UrlAllowed, &e));
+                skip_rest(&mut checks, "the console URL is not allowed");
+                return ConnectionReport { checks, groups };
+            }
+        }
+
+        match self.system_info().await {
+            Ok(info) => {
+                let release = info
+                    .release
+                    .map(|r| format!(" (release {r})"))
+                    .unwrap_or_default();
+                checks.push(passed(
+                    CheckKind::ConsoleReachable,
+                    format!("the console answered{release}"),
+                ));
+                checks.push(passed(
+                    CheckKind::TokenAccepted,
+                    "the console accepted the API token",
+                ));
+            }
+            Err(e @ S1Error::Unauthorized { .. }) => {
+                checks.push(passed(CheckKind::ConsoleReachable, "the console answered"));
+                checks.push(failed(CheckKind::TokenAccepted, &e));
+                skip_rest(&mut checks, "the API token was rejected");
+                return ConnectionReport { checks, groups };
+            }
+            Err(e) => {
+                checks.push(failed(CheckKind::ConsoleReachable, &e));
+                skip_rest(&mut checks, "the console could not be reached");
+                return ConnectionReport { checks, groups };
+            }
+        }
+
+        let permissions = [
+            (
+                CheckKind::PermissionAgents,
+                Endpoint::Agents,
+                "agents (Endpoints.view)",
+            ),
+            (
+                CheckKind::PermissionThreats,
+                Endpoint::Threats,
+                "threats (Threats.view)",
+            ),
+            (
+                CheckKind::PermissionGroups,
+                Endpoint::Groups,
+                "groups (Groups.view)",
+            ),
+        ];
+        let mut groups_readable = true;
+        for (kind, endpoint, what) in permissions {
+            match self.probe(endpoint).await {
+                Ok(()) => checks.push(passed(kind, format!("the token can read {what}"))),
+                Err(e) => {
+                    if endpoint == Endpoint::Groups {
+                        groups_readable = false;
+                    }
+                    checks.push(failed(kind, &e));
+                }
+            }
+        }
+
+        checks.push(match self.token_details().await {
+            Ok(details) => expiry_check(details.expires_at, now),
+            Err(e) => CheckResult {
+                check: CheckKind::TokenExpiry,
+                status: CheckStatus::Warning,
+                detail: format!(
+                    "the token's expiry date could not be read ({e}); check it in the SentinelOne console under the \
+                     service user"
+                ),
+                error_kind: Some(e.kind()),
+            },
+        });
+
+        checks.push(if filter.is_all() {
+            passed(
+                CheckKind::GroupsResolved,
+                "no group filter is configured: every group is imported",
+            )
+        } else if !groups_readable {
+            skipped(CheckKind::GroupsResolved, "the token cannot read groups")
+        } else {
+            match self.resolve_groups(filter).await {
+                Ok(found) => {
+                    let listed: Vec<String> = found
+                        .iter()
+                        .map(|g| match &g.site_id {
+                            Some(site) => format!("{} (site {site})", g.name),
+                            None => g.name.clone(),
+                        })
+                        .collect();
+                    let detail = format!("{} group(s) matched: {}", found.len(), listed.join(", "));
+                    groups = found;
+                    passed(CheckKind::GroupsResolved, detail)
+                }
+                Err(e) => failed(CheckKind::GroupsResolved, &e),
+            }
+        });
+
+        ConnectionReport { checks, groups }
+    }
+}
+
+fn expiry_check(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> CheckResult {
+    let Some(expires_at) = expires_at else {
+        return passed(
+            CheckKind::TokenExpiry,
+            "the console reported no expiry date for the token",
+        );
+    };
+    let date = expires_at.date();
+    let days_left = (expires_at - now).whole_days();
+    if expires_at <= now {
+        return CheckResult {
+            check: CheckKind::TokenExpiry,
+            status: CheckStatus::Failed,
+            detail: format!(
+                "the API token expired on {date}: create a new service-user token and save it here"
+            ),
+            error_kind: Some("token_expired"),
+        };
+    }
+    if days_left < EXPIRY_WARNING_DAYS {
+        return CheckResult {
+            check: CheckKind::TokenExpiry,
+            status: CheckStatus::Warning,
+            detail: format!(
+                "the API token expires on {date} (in {days_left} days): create a new service-user token and save it \
+                 here before then"
+            ),
+            error_kind: None,
+        };
+    }
+    passed(
+        CheckKind::TokenExpiry,
+        format!("the API token is valid until {date}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn expiry_warns_under_thirty_days() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(
+            expiry_check(Some(datetime!(2027-06-01 00:00 UTC)), now).status,
+            CheckStatus::Passed
+        );
+        let soon = expiry_check(Some(datetime!(2026-12-10 00:00 UTC)), now);
+        assert_eq!(soon.status, CheckStatus::Warning);
+        assert!(soon.detail.contains("2026-12-10"), "{}", soon.detail);
+        assert_eq!(
+            expiry_check(Some(datetime!(2026-11-01 00:00 UTC)), now).status,
+            CheckStatus::Failed
+        );
+        assert_eq!(expiry_check(None, now).status, CheckStatus::Passed);
+    }
+}
