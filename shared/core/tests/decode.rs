@@ -158,6 +158,8 @@ fn fields_of_the_wrong_shape_become_unknown_and_are_counted() {
     agent["infected"] = json!("maybe");
     agent["isDecommissioned"] = json!("FALSE");
     agent["lastActiveDate"] = json!("yesterday");
+    agent["updatedAt"] = json!("9999-12-31T23:59:59-01:00");
+    agent["createdAt"] = json!("2022-03-18T10:12:00.5+01:00");
     agent["osType"] = json!("plan9");
     agent["machineType"] = json!("kubernetes node");
     agent["networkInterfaces"] = json!([{"inet": "10.0.0.1", "physical": 5}, "eth0", null]);
@@ -172,15 +174,23 @@ fn fields_of_the_wrong_shape_become_unknown_and_are_counted() {
     assert_eq!(a.infected, None);
     assert_eq!(a.is_decommissioned, Some(false));
     assert_eq!(a.last_active_date, None);
+    assert_eq!(
+        a.updated_at, None,
+        "a UTC instant past year 9999 is unknown, not a panic"
+    );
+    assert_eq!(
+        a.created_at.map(|t| t.to_string()),
+        Some("2022-03-18 9:12:00.5 +00:00:00".to_string())
+    );
     assert_eq!(a.os_type, Some(OsType::Other("plan9".into())));
     assert_eq!(a.machine_type, Some(MachineType::KubernetesNode));
     assert_eq!(a.network_interfaces.len(), 1);
     assert!(a.network_interfaces[0].inet.is_empty());
     assert_eq!(a.tags.len(), 1);
-    // domain, osName, modelName, infected, lastActiveDate, inet, "eth0", tag 3 (a numeric MAC is kept as text
-    // and dropped later by MAC validation).
-    assert_eq!(a.field_warnings, 8);
-    assert_eq!(page.field_warnings, 8);
+    // domain, osName, modelName, infected, lastActiveDate, updatedAt, inet, "eth0", tag 3 (a numeric MAC is
+    // kept as text and dropped later by MAC validation).
+    assert_eq!(a.field_warnings, 9);
+    assert_eq!(page.field_warnings, 9);
 }
 
 #[test]

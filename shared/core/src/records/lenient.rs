@@ -280,21 +280,16 @@ impl Leniency for Timestamp {
         if t.is_empty() {
             return None;
         }
-        match OffsetDateTime::parse(t, &Rfc3339) {
-            Ok(dt) => {
-                let utc = dt.to_offset(UtcOffset::UTC);
-                if (0..=9999).contains(&utc.year()) {
-                    Some(utc)
-                } else {
-                    warn();
-                    None
-                }
-            }
-            Err(_) => {
-                warn();
-                None
-            }
+        // `to_offset` panics when the UTC instant leaves time's year range (9999-12-31T23:59:59-01:00), so the
+        // checked form is required on external data.
+        let utc = OffsetDateTime::parse(t, &Rfc3339)
+            .ok()
+            .and_then(|dt| dt.checked_to_offset(UtcOffset::UTC))
+            .filter(|utc| (0..=9999).contains(&utc.year()));
+        if utc.is_none() {
+            warn();
         }
+        utc
     }
 }
 
