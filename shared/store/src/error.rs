@@ -1,0 +1,100 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// Why a storage operation failed. Display is a sentence for a log or an operator; it never contains a token
+/// value (tokens are wrapped in `ApiToken` and never formatted here) nor item contents. The SDK error stays typed
+/// in `source`, so callers can match e.g. `ConditionalCheckFailedException`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the DynamoDB request {operation} failed; retry later, and check the table name and permissions if it persists")]
+    DynamoDb {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("the Secrets Manager request {operation} failed; retry later, and check the secret prefix and permissions if it persists")]
+    SecretsManager {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_secretsmanager::Error>,
+    },
+    #[error("a stored {what} item could not be read or written in its expected shape")]
+    Item {
+        what: &'static str,
+        #[source]
+        source: serde_dynamo::Error,
+    },
+    #[error("a stored {what} item is malformed: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error("the tenant id is invalid: it must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' or '-'")]
+    InvalidTenantId,
+    #[error("the page token is invalid, expired or belongs to another listing; start again from the first page")]
+    InvalidPageToken,
+    #[error("the configuration was changed by someone else (expected version {expected}, found {found}); reload it and save again")]
+    VersionConflict { expected: u64, found: u64 },
+    #[error("no SentinelOne API token is stored for this tenant; provide one with the configuration")]
+    TokenRequired,
+    #[error("the stored SentinelOne API token is not usable; save the configuration again with a valid token")]
+    StoredTokenInvalid,
+    #[error("this tenant's sync lease is held by another worker or has been taken over")]
+    LeaseLost,
+    #[error("a custom field named \"{name}\" already exists; choose another name")]
+    DuplicateCustomField { name: String },
+    #[error("DynamoDB kept {remaining} items unprocessed after retrying for {waited:?}; the table is throttled, retry later")]
+    Unprocessed { remaining: usize, waited: Duration },
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl StoreError {
+    pub(crate) fn dynamo<E, R>(operation: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        aws_sdk_dynamodb::Error: From<aws_sdk_dynamodb::error::SdkError<E, R>>,
+    {
+        Self::DynamoDb { operation, source: Box::new(err.into()) }
+    }
+
+    pub(crate) fn secrets<E, R>(
+        operation: &'static str,
+        err: aws_sdk_secretsmanager::error::SdkError<E, R>,
+    ) -> Self
+    where
+        aws_sdk_secretsmanager::Error: From<aws_sdk_secretsmanager::error::SdkError<E, R>>,
+    {
+        Self::SecretsManager { operation, source: Box::new(err.into()) }
+    }
+
+    pub(crate) fn item(what: &'static str) -> impl FnOnce(serde_dynamo::Error) -> Self {
+        move |source| Self::Item { what, source }
+    }
+
+    /// True when DynamoDB refused a write because its condition did not hold.
+    pub fn is_conditional_check_failed(&self) -> bool {
+        matches!(
+            self,
+            Self::DynamoDb { source, .. }
+                if matches!(**source, aws_sdk_dynamodb::Error::ConditionalCheckFailedException(_))
+        )
+    }
+
+    /// True when the error is DynamoDB or Secrets Manager throttling or a transient service fault: worth retrying.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::DynamoDb { source, .. } => matches!(
+                **source,
+                aws_sdk_dynamodb::Error::ProvisionedThroughputExceededException(_)
+                    | aws_sdk_dynamodb::Error::RequestLimitExceeded(_)
+                    | aws_sdk_dynamodb::Error::InternalServerError(_)
+                    | aws_sdk_dynamodb::Error::ThrottlingException(_)
+            ),
+            Self::SecretsManager { source, .. } => {
+                matches!(**source, aws_sdk_secretsmanager::Error::InternalServiceError(_))
+            }
+            Self::Unprocessed { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

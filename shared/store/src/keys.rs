@@ -1,0 +1,164 @@
+//! Key patterns of the single table, and the tenant id every key starts from.
+//!
+//! One table (defined only in `infra/template.yaml`) holds every entity. Every item of a tenant lives under the
+//! partition `T#<tenant>`, so no query can cross tenants; GSI keys repeat the tenant for the same reason.
+//!
+//! | Entity                  | pk           | sk                              | other keys                                                   | notes |
+//! |-------------------------|--------------|---------------------------------|--------------------------------------------------------------|-------|
+//! | Configuration           | `T#<tenant>` | `CONFIG`                        | `due_pk` = `DUE#<shard>`, `due_sk` = `<next_due_at>#<tenant>` | due keys only while auto-sync is on (sparse `due` index); never the token |
+//! | Source marker           | `T#<tenant>` | `SOURCE`                        |                                                              | `connected` / `disconnected` (+ when); kept after disconnect |
+//! | Asset                   | `T#<tenant>` | `ASSET#<asset key>`             |                                                              | asset key = normalised computer name; `active` false once retired |
+//! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>`, `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset |
+//! | Custom field definition | `T#<tenant>` | `CF#<lowercased name>`          |                                                              | one per name, case-insensitively |
+//! | Sync run                | `T#<tenant>` | `RUN#<run id>`                  |                                                              | run ids sort by creation time, so a reverse query is newest first |
+//! | Run slot                | `T#<tenant>` | `RUNSLOT`                       |                                                              | the one pending/running run; claimed conditionally |
+//! | Sync state              | `T#<tenant>` | `SYNC`                          |                                                              | lease owner + expiry, checkpoint, threats watermark |
+//! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>` |                                                          | asset keys one page of a run saw; `expires_at` TTL (7 days) |
+//!
+//! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
+//! scheduler's read is spread over 16 partitions instead of one hot key.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::StoreError;
+
+/// Number of partitions of the `due` index.
+pub const DUE_SHARDS: u64 = 16;
+
+pub(crate) const CONFIG_SK: &str = "CONFIG";
+pub(crate) const SOURCE_SK: &str = "SOURCE";
+pub(crate) const RUNSLOT_SK: &str = "RUNSLOT";
+pub(crate) const SYNC_SK: &str = "SYNC";
+pub(crate) const ASSET_PREFIX: &str = "ASSET#";
+pub(crate) const FINDING_PREFIX: &str = "FINDING#";
+pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
+pub(crate) const RUN_PREFIX: &str = "RUN#";
+pub(crate) const SEEN_PREFIX: &str = "SEEN#";
+
+/// A tenant of the platform, as named by the `tenant_id` JWT claim. Restricted to a charset that cannot break out
+/// of a key (`#`) or a secret-name prefix (`/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn new(raw: impl Into<String>) -> Result<Self, StoreError> {
+        let raw = raw.into();
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(raw))
+        } else {
+            Err(StoreError::InvalidTenantId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Shard of the due index this tenant's configuration lives in.
+    pub fn due_shard(&self) -> u64 {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % DUE_SHARDS
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(t: TenantId) -> String {
+        t.0
+    }
+}
+
+impl std::str::FromStr for TenantId {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+pub(crate) fn tenant_pk(t: &TenantId) -> String {
+    format!("T#{}", t.0)
+}
+
+pub(crate) fn asset_sk(key: &str) -> String {
+    format!("{ASSET_PREFIX}{key}")
+}
+
+pub(crate) fn finding_sk(id: &str) -> String {
+    format!("{FINDING_PREFIX}{id}")
+}
+
+pub(crate) fn finding_gsi1pk(t: &TenantId, asset_key: &str) -> String {
+    format!("T#{}#ASSET#{asset_key}", t.0)
+}
+
+pub(crate) fn custom_field_sk(name: &str) -> String {
+    format!("{CUSTOM_FIELD_PREFIX}{}", name.to_lowercase())
+}
+
+pub(crate) fn run_sk(run_id: &str) -> String {
+    format!("{RUN_PREFIX}{run_id}")
+}
+
+pub(crate) fn seen_prefix(run_id: &str) -> String {
+    format!("{SEEN_PREFIX}{run_id}#")
+}
+
+pub(crate) fn seen_sk(run_id: &str, page_no: u64) -> String {
+    format!("{SEEN_PREFIX}{run_id}#{page_no:08}")
+}
+
+pub(crate) fn due_pk(shard: u64) -> String {
+    format!("DUE#{shard}")
+}
+
+pub(crate) fn due_sk(next_due_at: &str, t: &TenantId) -> String {
+    format!("{next_due_at}#{}", t.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_limited_to_a_safe_charset() {
+        for ok in ["a", "tenant-1", "Acme_Corp.eu", &"x".repeat(128)] {
+            assert!(TenantId::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a/b", "a#b", "../x", "a b", "é", &"x".repeat(129)] {
+            assert!(TenantId::new(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<TenantId>("\"a/b\"").is_err());
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        let t = TenantId::new("tenant-1").unwrap();
+        assert_eq!(t.due_shard(), TenantId::new("tenant-1").unwrap().due_shard());
+        let used: std::collections::BTreeSet<u64> =
+            (0..200).map(|i| TenantId::new(format!("t{i}")).unwrap().due_shard()).collect();
+        assert_eq!(used.len() as u64, DUE_SHARDS);
+    }
+}

@@ -1,0 +1,21 @@
+//! Everything the handlers and the sync engine persist: one DynamoDB table (single-table design, key patterns in
+//! [`keys`]) for configuration, assets, findings, custom fields, sync runs and sync state, and the Secrets
+//! Manager [`Vault`] that holds each tenant's SentinelOne API token (never the table).
+
+pub mod batch;
+pub mod clock;
+mod error;
+pub mod keys;
+mod page_token;
+mod runs;
+mod store;
+mod sync_state;
+mod views;
+
+pub use batch::{BatchApi, RetryPolicy, SdkBatch, UnprocessedInjector};
+pub use error::{Result, StoreError};
+pub use keys::TenantId;
+pub use page_token::PageTokenKey;
+pub use runs::{new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts};
+pub use store::{Page, Store};
+pub use sync_state::{Checkpoint, Lease, SyncState};

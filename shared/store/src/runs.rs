@@ -1,0 +1,402 @@
+//! Sync runs: the history a caller watches (one item per run, rewritten after every page), and the run slot that
+//! admits one pending-or-running run per tenant.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::macros::format_description;
+
+use crate::clock::{format_timestamp, now, now_millis};
+use crate::error::{Result, StoreError};
+use crate::keys::{run_sk, tenant_pk, TenantId, RUNSLOT_SK, RUN_PREFIX};
+use crate::store::{n, s, Page, Store};
+use crate::views::Query;
+
+/// Distinct skip reasons kept per run; further reasons are counted under [`SyncRun::OTHER_REASON`].
+pub const MAX_SKIP_REASONS: usize = 32;
+/// Error messages kept per run (the first ones: they usually name the cause).
+pub const MAX_ERRORS: usize = 20;
+const MAX_ERROR_LEN: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    OnDemand,
+    Scheduled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Partial,
+}
+
+impl RunStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Partial)
+    }
+}
+
+/// Items of one kind by what happened to them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, c: &WriteCounts) {
+        self.created += c.created;
+        self.updated += c.updated;
+        self.unchanged += c.unchanged;
+        self.skipped += c.skipped;
+    }
+}
+
+/// What one apply call did. `skip_reasons` counts skipped items by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub skip_reasons: BTreeMap<String, u64>,
+}
+
+impl WriteCounts {
+    /// Items that cost a write.
+    pub fn written(&self) -> u64 {
+        self.created + self.updated
+    }
+
+    pub(crate) fn skip(&mut self, reason: &str) {
+        self.skipped += 1;
+        *self.skip_reasons.entry(reason.to_string()).or_default() += 1;
+    }
+}
+
+/// Running totals of a sync, also carried in the checkpoint so a resumed run continues counting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounters {
+    pub assets: Tally,
+    pub findings: Tally,
+    /// Status of the distinct findings this run fetched.
+    pub findings_failed: u64,
+    pub findings_passed: u64,
+    /// Records fetched from SentinelOne (agents + threats).
+    pub items_fetched: u64,
+}
+
+/// One sync of one tenant, as the history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRun {
+    /// Sorts by creation time: `20261125T011500123Z-1a2b3c4d`.
+    pub id: String,
+    pub tenant: TenantId,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub phase: Option<String>,
+    pub pages: u64,
+    pub counters: RunCounters,
+    /// Bounded: at most [`MAX_SKIP_REASONS`] keys.
+    pub skip_reasons: BTreeMap<String, u64>,
+    /// Bounded: the first [`MAX_ERRORS`] messages.
+    pub errors: Vec<String>,
+    /// Errors beyond the kept ones.
+    #[serde(default)]
+    pub errors_dropped: u64,
+    /// The outcome in words a user can act on (set when the run ends).
+    pub message: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl SyncRun {
+    pub const OTHER_REASON: &'static str = "other";
+
+    /// A pending run with a fresh, time-sortable id.
+    pub fn new(tenant: TenantId, trigger: Trigger) -> Self {
+        Self {
+            id: new_run_id(),
+            tenant,
+            trigger,
+            status: RunStatus::Pending,
+            phase: None,
+            pages: 0,
+            counters: RunCounters::default(),
+            skip_reasons: BTreeMap::new(),
+            errors: Vec::new(),
+            errors_dropped: 0,
+            message: None,
+            created_at: format_timestamp(now()),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// Adds one apply call's counts of assets.
+    pub fn record_assets(&mut self, c: &WriteCounts) {
+        self.counters.assets.add(c);
+        self.record_skip_reasons(&c.skip_reasons);
+    }
+
+    /// Adds one apply call's counts of findings.
+    pub fn record_findings(&mut self, c: &WriteCounts) {
+        self.counters.findings.add(c);
+        self.record_skip_reasons(&c.skip_reasons);
+    }
+
+    pub fn record_skip_reasons(&mut self, reasons: &BTreeMap<String, u64>) {
+        for (reason, count) in reasons {
+            let known = self.skip_reasons.contains_key(reason);
+            let key = if known || self.skip_reasons.len() < MAX_SKIP_REASONS - 1 {
+                reason.as_str()
+            } else {
+                Self::OTHER_REASON
+            };
+            *self.skip_reasons.entry(key.to_string()).or_default() += count;
+        }
+    }
+
+    pub fn record_error(&mut self, message: impl Into<String>) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.errors_dropped += 1;
+            return;
+        }
+        let mut m: String = message.into();
+        if m.len() > MAX_ERROR_LEN {
+            let mut cut = MAX_ERROR_LEN;
+            while !m.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            m.truncate(cut);
+            m.push('…');
+        }
+        self.errors.push(m);
+    }
+
+    pub fn mark_running(&mut self) {
+        self.status = RunStatus::Running;
+        if self.started_at.is_none() {
+            self.started_at = Some(format_timestamp(now()));
+        }
+    }
+
+    pub fn finish(&mut self, status: RunStatus, message: Option<String>) {
+        self.status = status;
+        self.message = message;
+        self.finished_at = Some(format_timestamp(now()));
+    }
+}
+
+/// A new run id: UTC creation time to the millisecond, then random hex against collisions.
+pub fn new_run_id() -> String {
+    let fmt = format_description!("[year][month][day]T[hour][minute][second][subsecond digits:3]Z");
+    let stamp = now().format(&fmt).unwrap_or_else(|_| "19700101T000000000Z".to_string());
+    format!("{stamp}-{:08x}", rand::random::<u32>())
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Why a run could not take the tenant's run slot.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("a sync is already running for this tenant (run {run_id}); wait for it to finish")]
+    AlreadyRunning { run_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    run: SyncRun,
+}
+
+#[derive(Deserialize)]
+struct RunOnly {
+    run: SyncRun,
+}
+
+#[derive(Deserialize)]
+struct SlotItem {
+    run_id: String,
+}
+
+impl Store {
+    /// Records a new run; refuses to overwrite an existing id.
+    pub async fn create_run(&self, run: &SyncRun) -> Result<()> {
+        self.put_run(run, "attribute_not_exists(pk)").await
+    }
+
+    /// Rewrites the run's record (progress after each page, the outcome at the end).
+    pub async fn update_run(&self, run: &SyncRun) -> Result<()> {
+        self.put_run(run, "attribute_exists(pk)").await
+    }
+
+    async fn put_run(&self, run: &SyncRun, condition: &str) -> Result<()> {
+        if !valid_run_id(&run.id) {
+            return Err(StoreError::InvalidInput("a run id is 1 to 64 characters of A-Z, a-z, 0-9 or '-'".into()));
+        }
+        let item = RunItem { pk: tenant_pk(&run.tenant), sk: run_sk(&run.id), kind: "run".into(), run: run.clone() };
+        self.dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(StoreError::item("sync run"))?))
+            .condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// The run `id` of `tenant`; `None` for an unknown id or another tenant's run.
+    pub async fn get_run(&self, tenant: &TenantId, id: &str) -> Result<Option<SyncRun>> {
+        if !valid_run_id(id) {
+            return Ok(None);
+        }
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), run_sk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        match out.item {
+            Some(item) => Ok(Some(serde_dynamo::from_item::<_, RunOnly>(item).map_err(StoreError::item("sync run"))?.run)),
+            None => Ok(None),
+        }
+    }
+
+    /// The tenant's runs, newest first.
+    pub async fn list_runs(&self, tenant: &TenantId, page_token: Option<&str>, limit: u32) -> Result<Page<SyncRun>> {
+        let q = Query::partition(tenant, RUN_PREFIX).newest_first();
+        let (items, next) = self.paged_query(tenant, "runs", "", q, page_token, limit).await?;
+        let runs = items
+            .into_iter()
+            .map(|i| serde_dynamo::from_item::<_, RunOnly>(i).map(|r| r.run))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(StoreError::item("sync run"))?;
+        Ok(Page { items: runs, next_page_token: next })
+    }
+
+    /// Takes the tenant's run slot for `run_id`: succeeds when the slot is free, held by the same run, or was
+    /// claimed longer than `stale_after` ago (a run that died without releasing it).
+    pub async fn claim_run_slot(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        stale_after: Duration,
+    ) -> std::result::Result<(), ClaimError> {
+        let until = now_millis().saturating_add(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX));
+        let res = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(tenant_pk(tenant)))
+            .item("sk", s(RUNSLOT_SK))
+            .item("run_id", s(run_id))
+            .item("claimed_until_ms", n(until))
+            .condition_expression("attribute_not_exists(pk) OR claimed_until_ms <= :now OR run_id = :r")
+            .expression_attribute_values(":now", n(now_millis()))
+            .expression_attribute_values(":r", s(run_id))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = StoreError::dynamo("PutItem", e);
+                if !err.is_conditional_check_failed() {
+                    return Err(err.into());
+                }
+                let holder = self.run_slot_holder(tenant).await?;
+                Err(ClaimError::AlreadyRunning { run_id: holder.unwrap_or_default() })
+            }
+        }
+    }
+
+    /// The run holding the tenant's slot, if any (expired claims included).
+    pub async fn run_slot_holder(&self, tenant: &TenantId) -> Result<Option<String>> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        match out.item {
+            Some(item) => {
+                Ok(Some(serde_dynamo::from_item::<_, SlotItem>(item).map_err(StoreError::item("run slot"))?.run_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Frees the slot if `run_id` holds it; `false` when another run does (or nobody).
+    pub async fn release_run_slot(&self, tenant: &TenantId, run_id: &str) -> Result<bool> {
+        let res = self
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
+            .condition_expression("run_id = :r")
+            .expression_attribute_values(":r", s(run_id))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("DeleteItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_sort_by_time_and_are_url_safe() {
+        let a = new_run_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_run_id();
+        assert!(a < b, "{a} {b}");
+        assert!(valid_run_id(&a));
+    }
+
+    #[test]
+    fn skip_reasons_and_errors_are_bounded() {
+        let mut run = SyncRun::new(TenantId::new("t").unwrap(), Trigger::OnDemand);
+        for i in 0..100 {
+            run.record_skip_reasons(&BTreeMap::from([(format!("r{i}"), 1)]));
+            run.record_error("x".repeat(2000));
+        }
+        assert_eq!(run.skip_reasons.len(), MAX_SKIP_REASONS);
+        assert_eq!(run.skip_reasons.values().sum::<u64>(), 100);
+        assert_eq!(run.errors.len(), MAX_ERRORS);
+        assert_eq!(run.errors_dropped, 80);
+        assert!(run.errors[0].len() <= MAX_ERROR_LEN + 3);
+    }
+}

@@ -1,0 +1,70 @@
+//! The table handle every repository function hangs off.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::batch::{BatchApi, RetryPolicy, SdkBatch};
+use crate::page_token::PageTokenKey;
+
+/// One page of a view. `next_page_token` is opaque and only valid for the same tenant, view and filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+/// The connector table. Cheap to clone; build once per cold start.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
+    pub(crate) page_token_key: PageTokenKey,
+    pub(crate) batch: Arc<dyn BatchApi>,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl Store {
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>, page_token_key: PageTokenKey) -> Self {
+        Self {
+            batch: Arc::new(SdkBatch(dynamodb.clone())),
+            dynamodb,
+            table: table.into(),
+            page_token_key,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Routes BatchGetItem/BatchWriteItem through `batch` (e.g. an [`crate::UnprocessedInjector`] in tests).
+    pub fn with_batch_api(mut self, batch: Arc<dyn BatchApi>) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// How long and how patiently unprocessed batch items are retried.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+
+    pub(crate) fn key(pk: String, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_string(), AttributeValue::S(pk)), ("sk".to_string(), AttributeValue::S(sk.into()))])
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}

@@ -1,0 +1,195 @@
+//! Per-tenant sync state in one item (`SYNC`): the lease that keeps one sync per tenant at a time, the checkpoint
+//! a resumed invocation starts from, and the threats watermark. The checkpoint is written by the same conditional
+//! update that extends the lease, so a worker that lost its lease can never overwrite the new owner's progress.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now_millis;
+use crate::error::{Result, StoreError};
+use crate::keys::{tenant_pk, TenantId, SYNC_SK};
+use crate::runs::RunCounters;
+use crate::store::{n, s, Store};
+
+/// Proof of holding a tenant's sync lease until `expires_at_ms` (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at_ms: i64,
+}
+
+/// Where a running sync stands, so a new invocation resumes there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub run_id: String,
+    /// The engine's phase name (e.g. `agents`, `threats`, `finalize`).
+    pub phase: String,
+    /// SentinelOne `nextCursor` of the page to fetch next; `None` at the start of a phase.
+    pub cursor: Option<String>,
+    /// Pages done in this run so far.
+    pub page_no: u64,
+    pub counters: RunCounters,
+    /// Group ids resolved from the configured group names (empty: all groups).
+    pub group_ids: Vec<String>,
+    /// The `updatedAt__gt` bound this run's threat walk uses (fixed at the start of the walk).
+    pub threats_since: Option<String>,
+}
+
+/// What the sync engine reads before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncState {
+    /// `updatedAt` of the last complete threat walk.
+    pub watermark: Option<String>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SyncItem {
+    #[serde(default)]
+    lease_owner: Option<String>,
+    #[serde(default)]
+    lease_expires_ms: Option<i64>,
+    #[serde(default)]
+    checkpoint: Option<Checkpoint>,
+    #[serde(default)]
+    watermark: Option<String>,
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Takes the tenant's sync lease if nobody holds it, the holder's lease has expired, or `owner` already holds
+    /// it. `None` when another owner holds a live lease.
+    pub async fn try_acquire_lease(&self, tenant: &TenantId, owner: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let lease = Lease { owner: owner.to_string(), expires_at_ms: expiry(ttl) };
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("SET lease_owner = :o, lease_expires_ms = :e")
+            .condition_expression("attribute_not_exists(lease_owner) OR lease_expires_ms <= :now OR lease_owner = :o")
+            .expression_attribute_values(":o", s(owner))
+            .expression_attribute_values(":e", n(lease.expires_at_ms))
+            .expression_attribute_values(":now", n(now_millis()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Some(lease)),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Extends the lease and, in the same conditional write, saves `checkpoint`. Fails with
+    /// [`StoreError::LeaseLost`] when `lease.owner` no longer holds the lease: the caller must stop writing.
+    pub async fn heartbeat(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        ttl: Duration,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<Lease> {
+        let next = Lease { owner: lease.owner.clone(), expires_at_ms: expiry(ttl) };
+        let mut req = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .condition_expression("lease_owner = :o")
+            .expression_attribute_values(":o", s(&lease.owner))
+            .expression_attribute_values(":e", n(next.expires_at_ms));
+        req = match checkpoint {
+            Some(cp) => req.update_expression("SET lease_expires_ms = :e, checkpoint = :c").expression_attribute_values(
+                ":c",
+                serde_dynamo::to_attribute_value(cp).map_err(StoreError::item("checkpoint"))?,
+            ),
+            None => req.update_expression("SET lease_expires_ms = :e"),
+        };
+        self.lease_write(req.send().await)?;
+        Ok(next)
+    }
+
+    /// Gives the lease up; `false` when `lease.owner` did not hold it any more.
+    pub async fn release_lease(&self, tenant: &TenantId, lease: &Lease) -> Result<bool> {
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("REMOVE lease_owner, lease_expires_ms")
+            .condition_expression("lease_owner = :o")
+            .expression_attribute_values(":o", s(&lease.owner))
+            .send()
+            .await;
+        match self.lease_write(res) {
+            Ok(()) => Ok(true),
+            Err(StoreError::LeaseLost) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a complete sync: sets the new threats watermark and clears the checkpoint, while holding the lease.
+    pub async fn complete_sync(&self, tenant: &TenantId, lease: &Lease, new_watermark: Option<&str>) -> Result<()> {
+        let mut req = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .condition_expression("lease_owner = :o")
+            .expression_attribute_values(":o", s(&lease.owner));
+        req = match new_watermark {
+            Some(w) => req.update_expression("SET watermark = :w REMOVE checkpoint").expression_attribute_values(":w", s(w)),
+            None => req.update_expression("REMOVE checkpoint"),
+        };
+        self.lease_write(req.send().await)
+    }
+
+    /// Drops the checkpoint without moving the watermark (a failed run that must start over next time).
+    pub async fn clear_checkpoint(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
+        self.complete_sync(tenant, lease, None).await
+    }
+
+    pub async fn load_sync_state(&self, tenant: &TenantId) -> Result<SyncState> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(SyncState::default());
+        };
+        let item: SyncItem = serde_dynamo::from_item(item).map_err(StoreError::item("sync state"))?;
+        Ok(SyncState { watermark: item.watermark, checkpoint: item.checkpoint })
+    }
+
+    fn lease_write<T, E, R>(&self, res: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>) -> Result<()>
+    where
+        aws_sdk_dynamodb::Error: From<aws_sdk_dynamodb::error::SdkError<E, R>>,
+    {
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Err(StoreError::LeaseLost)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
