@@ -1,0 +1,332 @@
+//! The live tenant: tables of agents, threats and groups, and the mutations tests apply to them.
+
+use serde_json::{json, Value};
+
+use crate::generate::{generate, Generator, TenantSpec};
+use crate::records::{lenient_bool, AgentRow, GroupRow, Record, RecordError, Table, ThreatRow};
+use crate::util::{fmt_micros, Micros};
+
+#[derive(Debug, Default)]
+pub(crate) struct Tenant {
+    pub agents: Table<AgentRow>,
+    pub threats: Table<ThreatRow>,
+    pub groups: Table<GroupRow>,
+    pub generator: Option<Generator>,
+}
+
+impl Tenant {
+    pub(crate) fn generated(spec: &TenantSpec) -> Result<Self, RecordError> {
+        let out = generate(spec);
+        let agents = out
+            .agents
+            .iter()
+            .map(AgentRow::from_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let threats = out
+            .threats
+            .iter()
+            .map(ThreatRow::from_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let groups = out
+            .groups
+            .iter()
+            .map(GroupRow::from_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            agents: Table::from_rows(agents)?,
+            threats: Table::from_rows(threats)?,
+            groups: Table::from_rows(groups)?,
+            generator: Some(out.generator),
+        })
+    }
+
+    /// The newest timestamp anywhere in the tenant, so the simulated clock starts after it.
+    pub(crate) fn latest_timestamp(&self) -> Micros {
+        let a = self
+            .agents
+            .rows()
+            .iter()
+            .map(Record::updated_us)
+            .max()
+            .unwrap_or(0);
+        let t = self
+            .threats
+            .rows()
+            .iter()
+            .map(Record::updated_us)
+            .max()
+            .unwrap_or(0);
+        let g = self
+            .groups
+            .rows()
+            .iter()
+            .map(Record::updated_us)
+            .max()
+            .unwrap_or(0);
+        a.max(t).max(g)
+    }
+
+    fn generator(&mut self) -> &mut Generator {
+        self.generator.get_or_insert_with(|| {
+            let spec = TenantSpec::small()
+                .with_agents(0)
+                .with_threats(0)
+                .with_sites(1)
+                .with_groups_per_site(1);
+            generate(&spec).generator
+        })
+    }
+
+    /// Ensures there is at least one group to put new agents in (an empty tenant has none).
+    fn ensure_groups(&mut self) {
+        if self.groups.len() > 0 {
+            return;
+        }
+        let spec = TenantSpec::small()
+            .with_agents(0)
+            .with_threats(0)
+            .with_sites(1)
+            .with_groups_per_site(1);
+        let out = generate(&spec);
+        for g in &out.groups {
+            if let Ok(row) = GroupRow::from_value(g) {
+                let _ = self.groups.insert(row);
+            }
+        }
+        self.generator = Some(out.generator);
+    }
+
+    pub(crate) fn add_agents(&mut self, n: usize, now: &mut dyn FnMut() -> Micros) -> Vec<String> {
+        self.ensure_groups();
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = now();
+            let value = self.generator().agent(at, at, None);
+            match AgentRow::from_value(&value) {
+                Ok(row) => {
+                    let gid = row.group_id.clone();
+                    ids.push(row.id.clone());
+                    if self.agents.insert(row).is_ok() {
+                        self.adjust_group_count(&gid, 1);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "generated agent rejected"),
+            }
+        }
+        ids
+    }
+
+    pub(crate) fn add_threats(&mut self, n: usize, now: &mut dyn FnMut() -> Micros) -> Vec<String> {
+        if self.agents.len() == 0 {
+            return Vec::new();
+        }
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = now();
+            let pick = {
+                let rows = self.agents.rows();
+                let idx = (i * 7919 + ids.len() * 31 + at as usize) % rows.len();
+                serde_json::from_str::<Value>(&rows[idx].json).ok()
+            };
+            let Some(agent) = pick else { continue };
+            let value = self.generator().threat(&agent, at, at);
+            match ThreatRow::from_value(&value) {
+                Ok(row) => {
+                    ids.push(row.id.clone());
+                    let _ = self.threats.insert(row);
+                }
+                Err(e) => tracing::warn!(error = %e, "generated threat rejected"),
+            }
+        }
+        ids
+    }
+
+    fn adjust_group_count(&mut self, group_id: &str, delta: i64) {
+        let _ = self.update_group(group_id, |g| {
+            let n = g["totalAgents"].as_i64().unwrap_or(0) + delta;
+            g["totalAgents"] = json!(n.max(0));
+        });
+    }
+
+    fn update_group(&mut self, id: &str, f: impl FnOnce(&mut Value)) -> Option<()> {
+        let row = self.groups.get(id)?;
+        let mut v: Value = serde_json::from_str(&row.json).ok()?;
+        f(&mut v);
+        let row = GroupRow::from_value(&v).ok()?;
+        self.groups.replace(row);
+        Some(())
+    }
+
+    /// Applies `f` to an agent's JSON and stamps `updatedAt = at`. Returns false for an unknown id.
+    pub(crate) fn update_agent(
+        &mut self,
+        id: &str,
+        at: Micros,
+        f: impl FnOnce(&mut Value),
+    ) -> bool {
+        let Some(row) = self.agents.get(id) else {
+            return false;
+        };
+        let Ok(mut v) = serde_json::from_str::<Value>(&row.json) else {
+            return false;
+        };
+        f(&mut v);
+        v["updatedAt"] = json!(fmt_micros(at));
+        match AgentRow::from_value(&v) {
+            Ok(row) => self.agents.replace(row),
+            Err(_) => false,
+        }
+    }
+
+    pub(crate) fn update_threat(
+        &mut self,
+        id: &str,
+        at: Micros,
+        f: impl FnOnce(&mut Value),
+    ) -> bool {
+        let Some(row) = self.threats.get(id) else {
+            return false;
+        };
+        let Ok(mut v) = serde_json::from_str::<Value>(&row.json) else {
+            return false;
+        };
+        f(&mut v);
+        v["threatInfo"]["updatedAt"] = json!(fmt_micros(at));
+        match ThreatRow::from_value(&v) {
+            Ok(row) => self.threats.replace(row),
+            Err(_) => false,
+        }
+    }
+
+    /// Keeps the threats' copy of the agent's current state in step (agentRealtimeInfo is "now",
+    /// agentDetectionInfo stays as it was at detection). The threats' updatedAt is not bumped:
+    /// the threat itself did not change.
+    fn refresh_realtime(&mut self, agent_id: &str) {
+        let Some(agent) = self
+            .agents
+            .get(agent_id)
+            .and_then(|r| serde_json::from_str::<Value>(&r.json).ok())
+        else {
+            return;
+        };
+        let ids: Vec<String> = self
+            .threats
+            .rows()
+            .iter()
+            .filter(|t| t.agent_id == agent_id)
+            .map(|t| t.id.clone())
+            .collect();
+        let decommissioned = lenient_bool(agent.get("isDecommissioned"));
+        for id in ids {
+            let Some(row) = self.threats.get(&id) else {
+                continue;
+            };
+            let Ok(mut v) = serde_json::from_str::<Value>(&row.json) else {
+                continue;
+            };
+            let rt = &mut v["agentRealtimeInfo"];
+            rt["agentIsDecommissioned"] = json!(decommissioned);
+            rt["agentIsActive"] = agent["isActive"].clone();
+            rt["agentNetworkStatus"] = agent["networkStatus"].clone();
+            rt["agentComputerName"] = agent["computerName"].clone();
+            if decommissioned && rt["agentDecommissionedAt"].is_null() {
+                rt["agentDecommissionedAt"] = agent["updatedAt"].clone();
+            }
+            if let Ok(row) = ThreatRow::from_value(&v) {
+                self.threats.replace(row);
+            }
+        }
+    }
+
+    pub(crate) fn decommission_agent(&mut self, id: &str, at: Micros) -> bool {
+        let ok = self.update_agent(id, at, |v| {
+            v["isDecommissioned"] = json!(true);
+            v["isActive"] = json!(false);
+            v["networkStatus"] = json!("disconnected");
+        });
+        if ok {
+            self.refresh_realtime(id);
+        }
+        ok
+    }
+
+    pub(crate) fn remove_agent(&mut self, id: &str) -> bool {
+        match self.agents.remove(id) {
+            Some(row) => {
+                self.adjust_group_count(&row.group_id, -1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn add_agent_tag(&mut self, id: &str, key: &str, value: &str, at: Micros) -> bool {
+        let tag = self.generator().tag(key, value.to_owned(), at);
+        self.update_agent(id, at, |v| {
+            let Some(obj) = v.as_object_mut() else { return };
+            let tags = obj
+                .entry("tags")
+                .or_insert_with(|| json!({"sentinelone": []}));
+            if !tags.get("sentinelone").is_some_and(Value::is_array) {
+                tags["sentinelone"] = json!([]);
+            }
+            if let Some(list) = tags["sentinelone"].as_array_mut() {
+                // A key occurs at most once per agent: assigning it again replaces the value.
+                list.retain(|t| t["key"] != key);
+                list.push(tag);
+            }
+        })
+    }
+
+    pub(crate) fn set_threat_verdict(&mut self, id: &str, verdict: &str, at: Micros) -> bool {
+        let desc = describe(verdict);
+        self.update_threat(id, at, |v| {
+            v["threatInfo"]["analystVerdict"] = json!(verdict);
+            v["threatInfo"]["analystVerdictDescription"] = json!(desc);
+        })
+    }
+
+    pub(crate) fn set_threat_incident_status(
+        &mut self,
+        id: &str,
+        status: &str,
+        at: Micros,
+    ) -> bool {
+        let desc = describe(status);
+        self.update_threat(id, at, |v| {
+            v["threatInfo"]["incidentStatus"] = json!(status);
+            v["threatInfo"]["incidentStatusDescription"] = json!(desc);
+        })
+    }
+
+    pub(crate) fn set_threat_mitigation_status(
+        &mut self,
+        id: &str,
+        status: &str,
+        at: Micros,
+    ) -> bool {
+        let desc = describe(status);
+        self.update_threat(id, at, |v| {
+            v["threatInfo"]["mitigationStatus"] = json!(status);
+            v["threatInfo"]["mitigationStatusDescription"] = json!(desc);
+        })
+    }
+}
+
+/// The console's title-case companion of an enum value; unknown values are title-cased as-is.
+fn describe(value: &str) -> String {
+    match value {
+        "true_positive" => "True positive".to_owned(),
+        "false_positive" => "False positive".to_owned(),
+        "in_progress" => "In progress".to_owned(),
+        "not_mitigated" => "Not mitigated".to_owned(),
+        "marked_as_benign" => "Marked as benign".to_owned(),
+        other => {
+            let mut c = other.replace('_', " ");
+            if let Some(first) = c.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            c
+        }
+    }
+}
