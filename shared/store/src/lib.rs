@@ -4,18 +4,24 @@
 
 pub mod batch;
 pub mod clock;
+mod config;
+mod deployment;
 mod error;
 pub mod keys;
 mod page_token;
 mod runs;
 mod store;
 mod sync_state;
+mod vault;
 mod views;
 
 pub use batch::{BatchApi, RetryPolicy, SdkBatch, UnprocessedInjector};
+pub use config::{disconnect, save_configuration, SourceStatus, TenantConfig, AUTO_SYNC_DAYS};
+pub use deployment::{required_env, Deployment};
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
 pub use runs::{new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts};
 pub use store::{Page, Store};
 pub use sync_state::{Checkpoint, Lease, SyncState};
+pub use vault::Vault;

@@ -1,0 +1,359 @@
+//! A tenant's SentinelOne configuration (one `CONFIG` item, never the token), saving it together with the token
+//! in the vault, disconnecting, and the sparse `due` index the daily scheduler reads.
+//!
+//! Save order: the secret first, the config item second (conditional on the version the user edited). If the
+//! config write fails, the secret is put back as it was: deleted after a failed first save (no orphan secret),
+//! restored to the previous token after a failed update. So a config item never points at a missing secret and
+//! what the user had before stays intact.
+//!
+//! Disconnect deletes the config item, then the secret, and leaves a `SOURCE` marker saying when the source was
+//! disconnected; assets and findings stay, and [`Store::source_status`] tells the views to label them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use s1_core::{ApiToken, VerdictInclusionList};
+
+use crate::clock::{format_timestamp, normalize_timestamp, now};
+use crate::error::{Result, StoreError};
+use crate::keys::{due_pk, due_sk, tenant_pk, TenantId, CONFIG_SK, DUE_SHARDS, SOURCE_SK};
+use crate::store::{s, Store};
+use crate::vault::Vault;
+
+/// Auto-sync interval bounds in days.
+pub const AUTO_SYNC_DAYS: std::ops::RangeInclusive<u16> = 1..=30;
+
+/// What the tenant configured. The token is not here: it lives only in the [`Vault`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantConfig {
+    /// Console root, already validated and normalised by the caller.
+    pub console_url: String,
+    /// Analyst verdicts that make a threat a failed finding (API spellings).
+    pub verdicts: Vec<String>,
+    /// Days between scheduled syncs; `None` = auto-sync off. Range [`AUTO_SYNC_DAYS`].
+    pub auto_sync_days: Option<u16>,
+    pub auto_onboard: bool,
+    pub update_metadata: bool,
+    /// Group names to sync (empty: every group the token sees).
+    pub group_names: Vec<String>,
+    /// When the token was last replaced; `Some` means a token is stored.
+    pub token_updated_at: Option<String>,
+    pub updated_at: String,
+    /// When the next scheduled sync is due (set by the store; `None` while auto-sync is off).
+    pub next_due_at: Option<String>,
+    /// Optimistic concurrency: pass the version you read (0 for a first save); the save increments it.
+    pub version: u64,
+}
+
+impl TenantConfig {
+    /// A first-save configuration with the product defaults.
+    pub fn new(console_url: impl Into<String>) -> Self {
+        Self {
+            console_url: console_url.into(),
+            verdicts: VerdictInclusionList::default().to_strings(),
+            auto_sync_days: None,
+            auto_onboard: true,
+            update_metadata: true,
+            group_names: Vec::new(),
+            token_updated_at: None,
+            updated_at: String::new(),
+            next_due_at: None,
+            version: 0,
+        }
+    }
+
+    /// The verdict list as the mapping rules take it.
+    pub fn verdict_list(&self) -> Result<VerdictInclusionList> {
+        VerdictInclusionList::from_list(&self.verdicts).map_err(|e| StoreError::InvalidInput(e.to_string()))
+    }
+}
+
+/// Whether the tenant's imported data comes from a connected SentinelOne source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SourceStatus {
+    Connected,
+    /// Disconnected at `at`; the imported assets and findings remain.
+    Disconnected { at: String },
+    NeverConnected,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConfigItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    config: TenantConfig,
+    // Index keys must be absent (not NULL) when off: the due index is sparse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scheduled_day: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SourceItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    disconnected_at: String,
+}
+
+impl Store {
+    pub async fn get_config(&self, tenant: &TenantId) -> Result<Option<TenantConfig>> {
+        Ok(self.get_config_item(tenant).await?.map(|i| i.config))
+    }
+
+    async fn get_config_item(&self, tenant: &TenantId) -> Result<Option<ConfigItem>> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), CONFIG_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|i| serde_dynamo::from_item(i).map_err(StoreError::item("configuration"))).transpose()
+    }
+
+    /// Connected while a configuration exists; otherwise disconnected (with when) or never connected.
+    pub async fn source_status(&self, tenant: &TenantId) -> Result<SourceStatus> {
+        if self.get_config_item(tenant).await?.is_some() {
+            return Ok(SourceStatus::Connected);
+        }
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SOURCE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        match out.item {
+            Some(i) => {
+                let item: SourceItem = serde_dynamo::from_item(i).map_err(StoreError::item("source marker"))?;
+                Ok(SourceStatus::Disconnected { at: item.disconnected_at })
+            }
+            None => Ok(SourceStatus::NeverConnected),
+        }
+    }
+
+    /// Tenants whose scheduled sync is due at `now` (next due time at or before it), from every shard of the
+    /// sparse `due` index.
+    pub async fn list_due_tenants(&self, now: OffsetDateTime) -> Result<Vec<TenantId>> {
+        // '~' sorts after every tenant-id character, so "<now>#~" bounds every tenant due at exactly `now`.
+        let upper = format!("{}#~", format_timestamp(now));
+        let mut due = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .dynamodb
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("due")
+                    .key_condition_expression("due_pk = :p AND due_sk <= :u")
+                    .expression_attribute_values(":p", s(due_pk(shard)))
+                    .expression_attribute_values(":u", s(&upper))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("Query", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let tenant = item
+                        .get("pk")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|pk| pk.strip_prefix("T#"))
+                        .and_then(|t| TenantId::new(t).ok());
+                    match tenant {
+                        Some(t) => due.push(t),
+                        None => tracing::warn!(shard, "due index entry without a valid tenant key; skipped"),
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Records that the tenant's sync for `scheduled_day` (`YYYY-MM-DD`) was enqueued and moves its next due time.
+    /// `false` when it was already scheduled that day (or auto-sync is off): the caller must not enqueue again.
+    pub async fn mark_scheduled(&self, tenant: &TenantId, scheduled_day: &str, next_due_at: &str) -> Result<bool> {
+        let day_ok = scheduled_day.len() == 10
+            && scheduled_day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        if !day_ok {
+            return Err(StoreError::InvalidInput(format!("\"{scheduled_day}\" is not a YYYY-MM-DD day")));
+        }
+        let next = normalize_timestamp(next_due_at)?;
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), CONFIG_SK)))
+            .update_expression("SET scheduled_day = :d, due_sk = :sk, #c.next_due_at = :n")
+            .condition_expression("attribute_exists(due_pk) AND (attribute_not_exists(scheduled_day) OR scheduled_day <> :d)")
+            .expression_attribute_names("#c", "config")
+            .expression_attribute_values(":d", s(scheduled_day))
+            .expression_attribute_values(":sk", s(due_sk(&next, tenant)))
+            .expression_attribute_values(":n", s(&next))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+/// Saves `config` for `tenant`, with `token` when given (required on a first save; `None` on an update keeps the
+/// stored token). Returns what was saved (new version, timestamps, next due time). See the module docs for the
+/// order of writes and what a failure leaves behind.
+pub async fn save_configuration(
+    store: &Store,
+    vault: &Vault,
+    tenant: &TenantId,
+    config: TenantConfig,
+    token: Option<&ApiToken>,
+) -> Result<TenantConfig> {
+    if let Some(days) = config.auto_sync_days {
+        if !AUTO_SYNC_DAYS.contains(&days) {
+            return Err(StoreError::InvalidInput(format!(
+                "auto-sync every {days} days is out of range; choose {} to {} days, or off",
+                AUTO_SYNC_DAYS.start(),
+                AUTO_SYNC_DAYS.end()
+            )));
+        }
+    }
+    config.verdict_list()?;
+    let existing = store.get_config_item(tenant).await?;
+    let found = existing.as_ref().map_or(0, |e| e.config.version);
+    if found != config.version {
+        return Err(StoreError::VersionConflict { expected: config.version, found });
+    }
+
+    let now_s = format_timestamp(now());
+    // The previous token, to put back if the config write fails. `None`: there was no secret.
+    let previous = match token {
+        Some(t) => {
+            let previous = vault.read(tenant).await?;
+            vault.put_token(tenant, t).await?;
+            Some(previous)
+        }
+        None => {
+            if existing.is_none() || vault.get_token(tenant).await?.is_none() {
+                return Err(StoreError::TokenRequired);
+            }
+            None
+        }
+    };
+
+    let next_due_at = match (config.auto_sync_days, existing.as_ref()) {
+        (None, _) => None,
+        (Some(days), Some(e)) if e.config.auto_sync_days == Some(days) && e.config.next_due_at.is_some() => {
+            e.config.next_due_at.clone()
+        }
+        // Newly on or interval changed: due at the scheduler's next run, which then sets the interval.
+        (Some(_), _) => Some(now_s.clone()),
+    };
+    let saved = TenantConfig {
+        version: found + 1,
+        updated_at: now_s.clone(),
+        token_updated_at: if token.is_some() {
+            Some(now_s.clone())
+        } else {
+            existing.as_ref().and_then(|e| e.config.token_updated_at.clone())
+        },
+        next_due_at: next_due_at.clone(),
+        ..config
+    };
+    let item = ConfigItem {
+        pk: tenant_pk(tenant),
+        sk: CONFIG_SK.to_string(),
+        kind: "config".into(),
+        config: saved.clone(),
+        due_pk: next_due_at.as_ref().map(|_| due_pk(tenant.due_shard())),
+        due_sk: next_due_at.as_deref().map(|n| due_sk(n, tenant)),
+        scheduled_day: existing.as_ref().and_then(|e| e.scheduled_day.clone()),
+    };
+    let write = async {
+        let item = serde_dynamo::to_item(item).map_err(StoreError::item("configuration"))?;
+        let req = store.dynamodb.put_item().table_name(&store.table).set_item(Some(item));
+        let req = if found == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("#c.version = :v")
+                .expression_attribute_names("#c", "config")
+                .expression_attribute_values(":v", crate::store::n(found))
+        };
+        req.send().await.map_err(|e| StoreError::dynamo("PutItem", e))
+    };
+    match write.await {
+        Ok(_) => {
+            tracing::info!(tenant = %tenant, version = saved.version, "configuration saved");
+            Ok(saved)
+        }
+        Err(err) => {
+            if let Some(previous) = previous {
+                let undo = match &previous {
+                    Some(p) => vault.put_token(tenant, p).await,
+                    None => vault.delete_token(tenant).await,
+                };
+                if let Err(undo_err) = undo {
+                    tracing::error!(tenant = %tenant, error = %undo_err, "could not restore the token after a failed configuration save");
+                }
+            }
+            if err.is_conditional_check_failed() {
+                let now_found = store.get_config(tenant).await?.map_or(0, |c| c.version);
+                return Err(StoreError::VersionConflict { expected: found, found: now_found });
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Disconnects the tenant: the configuration item, then the secret, are deleted; imported assets and findings
+/// stay and [`Store::source_status`] reports them as from a disconnected source. Returns whether a configuration
+/// existed. Safe to repeat (a half-done disconnect finishes on retry).
+pub async fn disconnect(store: &Store, vault: &Vault, tenant: &TenantId) -> Result<bool> {
+    let out = store
+        .dynamodb
+        .delete_item()
+        .table_name(&store.table)
+        .set_key(Some(Store::key(tenant_pk(tenant), CONFIG_SK)))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+    let existed = out.attributes.is_some_and(|a| !a.is_empty());
+    vault.delete_token(tenant).await?;
+    let marker = SourceItem {
+        pk: tenant_pk(tenant),
+        sk: SOURCE_SK.to_string(),
+        kind: "source".into(),
+        disconnected_at: format_timestamp(now()),
+    };
+    store
+        .dynamodb
+        .put_item()
+        .table_name(&store.table)
+        .set_item(Some(serde_dynamo::to_item(marker).map_err(StoreError::item("source marker"))?))
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("PutItem", e))?;
+    tracing::info!(tenant = %tenant, existed, "source disconnected");
+    Ok(existed)
+}

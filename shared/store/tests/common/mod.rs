@@ -1,0 +1,49 @@
+#![allow(dead_code)]
+
+use connector_store::{PageTokenKey, Store, TenantId, Vault};
+use local_stack::LocalStack;
+
+pub struct Env {
+    pub stack: LocalStack,
+    pub table: String,
+    pub store: Store,
+    pub vault: Vault,
+    pub prefix: String,
+}
+
+pub async fn env() -> Env {
+    let stack = LocalStack::connect().await.expect("local stack: run scripts/local-aws start and eval its env");
+    let table = stack.fresh_table().await.expect("fresh table");
+    let prefix = stack.fresh_secret_prefix();
+    let store = Store::new(stack.dynamodb.clone(), &table, PageTokenKey::random());
+    let vault = Vault::new(stack.secrets.clone(), &prefix);
+    Env { stack, table, store, vault, prefix }
+}
+
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).expect("tenant id")
+}
+
+/// Every item of the table, as JSON text (for "no token anywhere" checks).
+pub async fn scan_all(env: &Env) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = env
+            .stack
+            .dynamodb
+            .scan()
+            .table_name(&env.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items.unwrap_or_default() {
+            out.push(format!("{item:?}"));
+        }
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => return out,
+        }
+    }
+}
