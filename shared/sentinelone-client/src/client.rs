@@ -495,11 +495,25 @@ pub(crate) fn policy_error(e: UrlPolicyError) -> S1Error {
     }
 }
 
+/// The resolver's refusal, however the connector stack boxed it on the way up.
+fn as_policy_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a UrlPolicyError> {
+    // An io::Error's source() skips its own payload, so the payload is looked at explicitly.
+    err.downcast_ref::<UrlPolicyError>()
+        .or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref()?.downcast_ref::<UrlPolicyError>())
+        })
+        .or_else(|| {
+            err.downcast_ref::<Box<UrlPolicyError>>()
+                .map(|inner| inner.as_ref())
+        })
+}
+
 fn transport_error(endpoint: Endpoint, console: &ConsoleUrl, e: &reqwest::Error) -> AttemptError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut messages = Vec::new();
     while let Some(err) = source {
-        if let Some(policy) = err.downcast_ref::<UrlPolicyError>() {
+        if let Some(policy) = as_policy_error(err) {
             return AttemptError::Fatal(policy_error(policy.clone()));
         }
         messages.push(err.to_string().to_ascii_lowercase());
