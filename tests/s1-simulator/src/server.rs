@@ -72,7 +72,8 @@ impl Default for SimConfig {
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
-    /// The raw query string, as sent (percent-encoding intact).
+    /// The raw query string, as sent (percent-encoding intact), with any known token replaced by
+    /// `[REDACTED]`.
     pub query: Option<String>,
     pub status: u16,
     pub authorization_present: bool,
@@ -728,6 +729,19 @@ async fn dispatch(
         }
     };
 
+    // The log may be printed by a failing test and tracing goes to the console: tokens are
+    // redacted from both. A token hidden by percent-encoding takes the whole text with it.
+    let redact = |text: String| -> String {
+        let t = leak_tokens
+            .iter()
+            .fold(text, |t, token| t.replace(token.as_str(), "[REDACTED]"));
+        if contains_token(&percent_decode(&t), &leak_tokens) {
+            "[REDACTED]".to_owned()
+        } else {
+            t
+        }
+    };
+    let path = redact(path);
     tracing::debug!(
         method = %method,
         path = %path,
@@ -738,7 +752,7 @@ async fn dispatch(
     lock(&s.log).push(LoggedRequest {
         method: method.to_string(),
         path,
-        query: raw_query,
+        query: raw_query.map(redact),
         status,
         authorization_present: auth_header.is_some(),
         token_in_url,

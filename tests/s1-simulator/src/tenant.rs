@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::generate::{generate, Generator, TenantSpec};
+use crate::generate::{generate, Generator, TenantSpec, ThreatAgent};
 use crate::records::{lenient_bool, AgentRow, GroupRow, Record, RecordError, Table, ThreatRow};
 use crate::util::{fmt_micros, Micros};
 
@@ -17,24 +17,14 @@ pub(crate) struct Tenant {
 impl Tenant {
     pub(crate) fn generated(spec: &TenantSpec) -> Result<Self, RecordError> {
         let out = generate(spec);
-        let agents = out
-            .agents
-            .iter()
-            .map(AgentRow::from_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        let threats = out
-            .threats
-            .iter()
-            .map(ThreatRow::from_value)
-            .collect::<Result<Vec<_>, _>>()?;
         let groups = out
             .groups
             .iter()
             .map(GroupRow::from_value)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            agents: Table::from_rows(agents)?,
-            threats: Table::from_rows(threats)?,
+            agents: Table::from_rows(out.agents)?,
+            threats: Table::from_rows(out.threats)?,
             groups: Table::from_rows(groups)?,
             generator: Some(out.generator),
         })
@@ -101,16 +91,12 @@ impl Tenant {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
             let at = now();
-            let value = self.generator().agent(at, at, None);
-            match AgentRow::from_value(&value) {
-                Ok(row) => {
-                    let gid = row.group_id.clone();
-                    ids.push(row.id.clone());
-                    if self.agents.insert(row).is_ok() {
-                        self.adjust_group_count(&gid, 1);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "generated agent rejected"),
+            let row = self.generator().new_agent_row(at);
+            let gid = row.group_id.clone();
+            let id = row.id.clone();
+            if self.agents.insert(row).is_ok() {
+                ids.push(id);
+                self.adjust_group_count(&gid, 1);
             }
         }
         ids
@@ -129,13 +115,11 @@ impl Tenant {
                 serde_json::from_str::<Value>(&rows[idx].json).ok()
             };
             let Some(agent) = pick else { continue };
-            let value = self.generator().threat(&agent, at, at);
-            match ThreatRow::from_value(&value) {
-                Ok(row) => {
-                    ids.push(row.id.clone());
-                    let _ = self.threats.insert(row);
-                }
-                Err(e) => tracing::warn!(error = %e, "generated threat rejected"),
+            let view = ThreatAgent::from_value(&agent);
+            let row = self.generator().new_threat_row(&view, at);
+            let id = row.id.clone();
+            if self.threats.insert(row).is_ok() {
+                ids.push(id);
             }
         }
         ids
@@ -261,7 +245,7 @@ impl Tenant {
     }
 
     pub(crate) fn add_agent_tag(&mut self, id: &str, key: &str, value: &str, at: Micros) -> bool {
-        let tag = self.generator().tag(key, value.to_owned(), at);
+        let tag = self.generator().tag_value(key, value, at);
         self.update_agent(id, at, |v| {
             let Some(obj) = v.as_object_mut() else { return };
             let tags = obj

@@ -5,11 +5,17 @@ use serde_json::Value;
 
 pub const API: &str = "/web/api/v2.1";
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+thread_local! {
+    // One client per test thread: building a TLS-capable client per request dominated test time,
+    // and a client must not outlive the test's runtime (its pooled connections belong to it).
+    static CLIENT: reqwest::Client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()
-        .expect("reqwest client")
+        .expect("reqwest client");
+}
+
+pub fn client() -> reqwest::Client {
+    CLIENT.with(Clone::clone)
 }
 
 pub async fn get(sim: &s1_simulator::SimHandle, path_and_query: &str) -> (u16, Value) {
