@@ -5,10 +5,12 @@
 pub mod batch;
 pub mod clock;
 mod config;
+mod custom_fields;
 mod deployment;
 mod error;
 pub mod keys;
 mod page_token;
+mod records;
 mod runs;
 mod store;
 mod sync_state;
@@ -25,3 +27,4 @@ pub use runs::{new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, T
 pub use store::{Page, Store};
 pub use sync_state::{Checkpoint, Lease, SyncState};
 pub use vault::Vault;
+pub use records::{AssetFilter, FindingFilter, StoredAsset};
