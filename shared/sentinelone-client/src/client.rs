@@ -431,7 +431,8 @@ async fn read_body(
             limit_bytes: limit as u64,
         }));
     }
-    let mut bytes = Vec::with_capacity(expected.unwrap_or(8 * 1024).min(limit));
+    // A Content-Length is only a claim; growth past the first 8 MiB is paid as the bytes actually arrive.
+    let mut bytes = Vec::with_capacity(expected.unwrap_or(8 * 1024).min(limit).min(8 << 20));
     loop {
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,

@@ -684,21 +684,69 @@ async fn a_failing_token_details_call_is_only_a_warning() {
 
 #[tokio::test]
 async fn client_pacing_keeps_under_the_console_rate_limit() {
-    let sim = Simulator::new(tenant(6000, 0))
+    // A console enforcing 12 requests/s with a one-second burst; 30 requests at the default 10/s must never trip it.
+    // (Unpaced, the same walk would send all 30 within the first second.)
+    let sim = Simulator::new(tenant(3000, 0))
         .config(SimConfig {
-            rate_limit_per_sec: Some(10),
+            rate_limit_per_sec: Some(12),
             ..SimConfig::default()
         })
         .start()
         .await
         .expect("simulator");
-    // Default pacing (10/s) against a console enforcing 10/s: the client should not trip it into 429s,
-    // and if one slips through it is retried.
-    let client = client_for(&sim, ClientOptions::default());
+    let client = client_for(
+        &sim,
+        ClientOptions {
+            page_limit: 100,
+            ..ClientOptions::default()
+        },
+    );
     let walked = walk_agents(&client, AgentQuery::default())
         .await
         .expect("walk completes");
-    assert_eq!(walked.ids.len(), 6000);
-    let limited = sim.fault_counts().rate_limited;
-    assert!(limited <= 1, "the console rate-limited {limited} requests");
+    assert_eq!(walked.ids.len(), 3000);
+    assert_eq!(walked.pages, 30);
+    assert_eq!(sim.fault_counts().rate_limited, 0);
+    assert!(sim
+        .requests()
+        .iter()
+        .all(|r| r.query.as_deref().unwrap_or("").contains("limit=100")));
+}
+
+#[tokio::test]
+async fn group_ids_narrow_the_walk() {
+    let sim = sim(2000, 0).await;
+    let (client, _clock) = recording_client(&sim);
+    let groups = client
+        .resolve_groups(&GroupFilter::parse("Default Group"))
+        .await
+        .expect("resolved");
+    assert_eq!(groups.len(), TenantSpec::small().sites);
+    let ids: HashSet<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let query = AgentQuery {
+        group_ids: groups.iter().map(|g| g.id.clone()).collect(),
+        ..AgentQuery::default()
+    };
+    let pages: Vec<_> = client.agents(query).try_collect().await.expect("walk");
+    let walked: Vec<_> = pages.iter().flat_map(|p| p.records.iter()).collect();
+    let expected = sim
+        .agents_snapshot()
+        .iter()
+        .filter(|a| {
+            a.get("groupId")
+                .and_then(|g| g.as_str())
+                .is_some_and(|g| ids.contains(g))
+        })
+        .count();
+    assert!(expected > 0 && expected < 2000, "{expected}");
+    assert_eq!(walked.len(), expected);
+    assert!(walked
+        .iter()
+        .all(|a| a.group_id.as_ref().is_some_and(|g| ids.contains(g))));
+    let unknown = client
+        .resolve_groups(&GroupFilter::parse("Default Group, Nope"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.kind(), "unknown_groups");
+    assert!(unknown.to_string().contains("Nope"), "{unknown}");
 }
