@@ -70,7 +70,7 @@ impl Trigger {
     fn fires(self, seen: u64) -> bool {
         match self {
             Self::EveryNth(0) => false,
-            Self::EveryNth(n) => seen % u64::from(n) == 0,
+            Self::EveryNth(n) => seen.is_multiple_of(u64::from(n)),
             Self::Burst { after, count } => {
                 seen > u64::from(after) && seen <= u64::from(after) + u64::from(count)
             }

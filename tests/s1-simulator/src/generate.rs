@@ -193,6 +193,8 @@ const AGENT_VERSIONS: &[&str] = &[
     "22.3.4.612",
     "24.1.2.6",
 ];
+const APPS_VULNERABILITY: &[&str] = &["up_to_date", "not_applicable", "patch_required"];
+const RANGER_STATUSES: &[&str] = &["Enabled", "Disabled", "NotApplicable"];
 const LEGACY_AGENT_VERSIONS: &[&str] = &["3.1.3.38", "4.1.4.82", "21.5.3.235"];
 const EGRESS_PREFIXES: &[&str] = &[
     "81.2.69",
@@ -354,6 +356,9 @@ struct AgentFacts {
     tags: Vec<TagFacts>,
 }
 
+/// (id, name, inet, inet6, physical) of a network interface as threats copy it.
+type NicView = (String, String, Vec<String>, Vec<String>, String);
+
 /// The agent as a threat sees it (`agentRealtimeInfo`/`agentDetectionInfo`), built from generator
 /// facts or from a served agent record.
 #[derive(Debug, Clone, Default)]
@@ -388,8 +393,7 @@ pub(crate) struct ThreatAgent {
     scan_started: Option<String>,
     scan_finished: Option<String>,
     user_actions: Vec<String>,
-    /// (id, name, inet, inet6, physical)
-    nics: Vec<(String, String, Vec<String>, Vec<String>, String)>,
+    nics: Vec<NicView>,
     active_threats: u64,
     infected: bool,
 }
@@ -401,7 +405,7 @@ fn decommissioned_at(
 ) -> Option<Result<bool, String>> {
     // Decided by the agent id so every threat of one agent agrees.
     decommissioned.then(|| {
-        if fnv1a(id.as_bytes()) % 2 == 0 {
+        if fnv1a(id.as_bytes()).is_multiple_of(2) {
             Ok(true)
         } else {
             Err(updated.to_owned())
@@ -874,6 +878,8 @@ impl Generator {
         } else {
             Vec::new()
         };
+        let apps_vulnerability = *self.rng.pick(APPS_VULNERABILITY);
+        let ranger = *self.rng.pick(RANGER_STATUSES);
         AgentFacts {
             id,
             uuid,
@@ -921,9 +927,7 @@ impl Generator {
             firewall: os_type != "linux" && self.rng.chance(90),
             up_to_date: !legacy && self.rng.chance(80),
             remote_shell: self.rng.chance(50),
-            apps_vulnerability: *self
-                .rng
-                .pick(&["up_to_date", "not_applicable", "patch_required"]),
+            apps_vulnerability,
             installer: match os_type {
                 "macos" => ".pkg",
                 "linux" if os_name.starts_with("Red Hat") || os_name.starts_with("Amazon") => {
@@ -944,11 +948,7 @@ impl Generator {
                 "protect"
             },
             quarantined: self.rng.permille(5),
-            ranger_status: if legacy {
-                "NotApplicable"
-            } else {
-                *self.rng.pick(&["Enabled", "Disabled", "NotApplicable"])
-            },
+            ranger_status: if legacy { "NotApplicable" } else { ranger },
             missing_fda: os_type == "macos" && self.rng.chance(30),
             tags,
             site,

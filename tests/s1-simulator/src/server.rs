@@ -775,13 +775,17 @@ fn percent_decode(s: &str) -> String {
 fn truncated(status: u16, body: String) -> Response {
     let full = body.len();
     let half = Bytes::from(body).slice(..full / 2);
-    let stream = futures::stream::iter(vec![
-        Ok::<Bytes, io::Error>(half),
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "truncated body fault",
-        )),
-    ]);
+    use futures::StreamExt as _;
+    // The pause makes hyper flush the headers and the first half before the body fails; an error
+    // ready at once would abort the response before anything reached the client.
+    let stream =
+        futures::stream::iter([Ok::<Bytes, io::Error>(half)]).chain(futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated body fault",
+            ))
+        }));
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     r.headers_mut().insert(
