@@ -1,0 +1,18 @@
+//! The main job: one tenant's sync from SentinelOne into the store (resolve groups, walk agents, walk threats
+//! incrementally, finalize), resumable across Lambda invocations through checkpoints, and the SQS messages and
+//! use cases (sync now, scheduled fan-out, worker) that drive it. Handlers only call into this crate.
+
+pub mod engine;
+pub mod environment;
+pub mod message;
+pub mod on_demand;
+pub mod queue;
+pub mod schedule;
+pub mod worker;
+
+pub use engine::{Budget, EngineError, Outcome, SyncEngine};
+pub use message::SyncMessage;
+pub use on_demand::{start_sync, StartError};
+pub use queue::SyncQueue;
+pub use schedule::{schedule_due_syncs, ScheduleReport};
+pub use worker::{Disposition, QueuedMessage, Worker};
