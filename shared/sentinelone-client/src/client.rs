@@ -25,7 +25,8 @@ pub struct ClientOptions {
     /// One HTTP exchange, connect to last body byte.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
-    /// Attempts, backoff and the total time budget of one call.
+    /// Attempts, backoff and the total time budget of one call. A wait that would end past the budget is not
+    /// started, so one call takes at most `retry.budget` plus one `request_timeout`.
     pub retry: RetryPolicy,
     /// Average request rate toward the console (decision 7).
     pub requests_per_second: f64,
@@ -91,11 +92,12 @@ impl Endpoint {
 
     fn permission(self) -> &'static str {
         match self {
-            Endpoint::SystemInfo => "System.view",
+            // No public source names a permission for these two; the Viewer role is known to include them.
+            Endpoint::SystemInfo => "Viewer role",
             Endpoint::Agents => "Endpoints.view",
             Endpoint::Threats => "Threats.view",
             Endpoint::Groups => "Groups.view",
-            Endpoint::ApiTokenDetails => "Users.view",
+            Endpoint::ApiTokenDetails => "Viewer role",
         }
     }
 }
