@@ -253,6 +253,13 @@ impl<T> Walk<T> {
             }
             Err(error) => return Some(Err(error)),
         };
+        tracing::debug!(
+            endpoint = self.endpoint.path(),
+            records = decoded.records.len(),
+            skipped = decoded.skipped.len(),
+            restarted,
+            "page decoded"
+        );
         let data_empty = decoded.records.is_empty() && decoded.skipped.is_empty();
         let next_cursor = if data_empty {
             None
