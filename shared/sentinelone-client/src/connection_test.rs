@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::client::{Endpoint, S1Client};
 use crate::error::S1Error;
+use crate::url_policy::UrlPolicyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +57,18 @@ impl ConnectionReport {
 
     pub fn check(&self, kind: CheckKind) -> Option<&CheckResult> {
         self.checks.iter().find(|c| c.check == kind)
+    }
+
+    /// The report for a URL that [`crate::ConsoleUrl::parse`] refused, so callers can answer every connection test
+    /// in one shape even when no client could be built.
+    pub fn url_refused(error: &UrlPolicyError) -> ConnectionReport {
+        let error = S1Error::UrlRefused(error.clone());
+        let mut checks = vec![failed(CheckKind::UrlAllowed, &error)];
+        skip_rest(&mut checks, "the console URL is not allowed");
+        ConnectionReport {
+            checks,
+            groups: Vec::new(),
+        }
     }
 }
 
@@ -275,6 +288,20 @@ fn expiry_check(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Chec
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_refused_url_gives_a_full_report() {
+        let report = ConnectionReport::url_refused(&UrlPolicyError::UserInfo);
+        assert!(!report.passed());
+        assert_eq!(report.checks.len(), ALL.len());
+        assert_eq!(report.checks[0].error_kind, Some("url_refused"));
+        assert!(report.checks[1..]
+            .iter()
+            .all(|c| c.status == CheckStatus::Skipped));
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert_eq!(json["checks"][0]["check"], "url_allowed");
+        assert_eq!(json["checks"][0]["status"], "failed");
+    }
 
     #[test]
     fn expiry_warns_under_thirty_days() {
