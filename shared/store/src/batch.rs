@@ -47,7 +47,11 @@ pub trait BatchApi: Send + Sync {
         projection: &'a Projection,
     ) -> BoxFuture<'a, Result<GetOutcome>>;
 
-    fn batch_write<'a>(&'a self, table: &'a str, requests: Vec<WriteRequest>) -> BoxFuture<'a, Result<Vec<WriteRequest>>>;
+    fn batch_write<'a>(
+        &'a self,
+        table: &'a str,
+        requests: Vec<WriteRequest>,
+    ) -> BoxFuture<'a, Result<Vec<WriteRequest>>>;
 }
 
 /// The real thing: the SDK client.
@@ -65,7 +69,9 @@ impl BatchApi for SdkBatch {
             let ka = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .set_projection_expression(projection.expression.clone())
-                .set_expression_attribute_names((!projection.names.is_empty()).then(|| projection.names.clone()))
+                .set_expression_attribute_names(
+                    (!projection.names.is_empty()).then(|| projection.names.clone()),
+                )
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::InvalidInput(format!("invalid batch read: {e}")))?;
@@ -76,7 +82,10 @@ impl BatchApi for SdkBatch {
                 .send()
                 .await
                 .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            let items = out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default();
+            let items = out
+                .responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default();
             let unprocessed = out
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(table))
@@ -86,7 +95,11 @@ impl BatchApi for SdkBatch {
         })
     }
 
-    fn batch_write<'a>(&'a self, table: &'a str, requests: Vec<WriteRequest>) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
+    fn batch_write<'a>(
+        &'a self,
+        table: &'a str,
+        requests: Vec<WriteRequest>,
+    ) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
         Box::pin(async move {
             let out = self
                 .0
@@ -95,7 +108,10 @@ impl BatchApi for SdkBatch {
                 .send()
                 .await
                 .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
-            Ok(out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default())
+            Ok(out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(table))
+                .unwrap_or_default())
         })
     }
 }
@@ -144,7 +160,8 @@ impl UnprocessedInjector {
         let n = all.len() as u64;
         let hold = (n * self.per_mille / 1000).min(n.saturating_sub(1)) as usize;
         let held = all.split_off(all.len() - hold);
-        self.withheld.fetch_add(held.len() as u64, Ordering::Relaxed);
+        self.withheld
+            .fetch_add(held.len() as u64, Ordering::Relaxed);
         (all, held)
     }
 }
@@ -165,13 +182,18 @@ impl BatchApi for UnprocessedInjector {
         })
     }
 
-    fn batch_write<'a>(&'a self, table: &'a str, requests: Vec<WriteRequest>) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
+    fn batch_write<'a>(
+        &'a self,
+        table: &'a str,
+        requests: Vec<WriteRequest>,
+    ) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
         Box::pin(async move {
             self.write_calls.fetch_add(1, Ordering::Relaxed);
             let (send, held) = self.split(requests);
             let sent = send.len() as u64;
             let mut unprocessed = self.inner.batch_write(table, send).await?;
-            self.items_written.fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
+            self.items_written
+                .fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
             unprocessed.extend(held);
             Ok(unprocessed)
         })
@@ -188,15 +210,26 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::from_millis(50), cap: Duration::from_secs(5), deadline: Duration::from_secs(60) }
+        Self {
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(5),
+            deadline: Duration::from_secs(60),
+        }
     }
 }
 
 impl RetryPolicy {
     fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32 << attempt.min(20)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.cap);
         let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(if millis == 0 { 0 } else { rand::random_range(0..=millis) })
+        Duration::from_millis(if millis == 0 {
+            0
+        } else {
+            rand::random_range(0..=millis)
+        })
     }
 }
 
@@ -222,9 +255,16 @@ pub(crate) async fn write_all(
             break;
         }
         if started.elapsed() >= policy.deadline {
-            return Err(StoreError::Unprocessed { remaining: pending.len(), waited: started.elapsed() });
+            return Err(StoreError::Unprocessed {
+                remaining: pending.len(),
+                waited: started.elapsed(),
+            });
         }
-        tracing::debug!(unprocessed = pending.len(), attempt, "retrying unprocessed batch writes");
+        tracing::debug!(
+            unprocessed = pending.len(),
+            attempt,
+            "retrying unprocessed batch writes"
+        );
         tokio::time::sleep(policy.delay(attempt)).await;
         attempt += 1;
     }
@@ -259,9 +299,16 @@ pub(crate) async fn get_all(
             break;
         }
         if started.elapsed() >= policy.deadline {
-            return Err(StoreError::Unprocessed { remaining: pending.len(), waited: started.elapsed() });
+            return Err(StoreError::Unprocessed {
+                remaining: pending.len(),
+                waited: started.elapsed(),
+            });
         }
-        tracing::debug!(unprocessed = pending.len(), attempt, "retrying unprocessed batch reads");
+        tracing::debug!(
+            unprocessed = pending.len(),
+            attempt,
+            "retrying unprocessed batch reads"
+        );
         tokio::time::sleep(policy.delay(attempt)).await;
         attempt += 1;
     }
@@ -283,7 +330,11 @@ mod tests {
 
     #[test]
     fn backoff_is_capped() {
-        let p = RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(80), deadline: Duration::ZERO };
+        let p = RetryPolicy {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(80),
+            deadline: Duration::ZERO,
+        };
         for attempt in 0..30 {
             assert!(p.delay(attempt) <= Duration::from_millis(80));
         }

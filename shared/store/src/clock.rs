@@ -43,7 +43,10 @@ mod tests {
 
     #[test]
     fn stored_form_is_fixed_width_utc() {
-        assert_eq!(normalize_timestamp("2026-11-25T02:15:00.123+01:00").unwrap(), "2026-11-25T01:15:00Z");
+        assert_eq!(
+            normalize_timestamp("2026-11-25T02:15:00.123+01:00").unwrap(),
+            "2026-11-25T01:15:00Z"
+        );
         assert!(normalize_timestamp("yesterday").is_err());
     }
 }

@@ -64,7 +64,8 @@ impl TenantConfig {
 
     /// The verdict list as the mapping rules take it.
     pub fn verdict_list(&self) -> Result<VerdictInclusionList> {
-        VerdictInclusionList::from_list(&self.verdicts).map_err(|e| StoreError::InvalidInput(e.to_string()))
+        VerdictInclusionList::from_list(&self.verdicts)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))
     }
 }
 
@@ -74,7 +75,9 @@ impl TenantConfig {
 pub enum SourceStatus {
     Connected,
     /// Disconnected at `at`; the imported assets and findings remain.
-    Disconnected { at: String },
+    Disconnected {
+        at: String,
+    },
     NeverConnected,
 }
 
@@ -116,7 +119,9 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|i| serde_dynamo::from_item(i).map_err(StoreError::item("configuration"))).transpose()
+        out.item
+            .map(|i| serde_dynamo::from_item(i).map_err(StoreError::item("configuration")))
+            .transpose()
     }
 
     /// Connected while a configuration exists; otherwise disconnected (with when) or never connected.
@@ -135,8 +140,11 @@ impl Store {
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         match out.item {
             Some(i) => {
-                let item: SourceItem = serde_dynamo::from_item(i).map_err(StoreError::item("source marker"))?;
-                Ok(SourceStatus::Disconnected { at: item.disconnected_at })
+                let item: SourceItem =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("source marker"))?;
+                Ok(SourceStatus::Disconnected {
+                    at: item.disconnected_at,
+                })
             }
             None => Ok(SourceStatus::NeverConnected),
         }
@@ -171,7 +179,10 @@ impl Store {
                         .and_then(|t| TenantId::new(t).ok());
                     match tenant {
                         Some(t) => due.push(t),
-                        None => tracing::warn!(shard, "due index entry without a valid tenant key; skipped"),
+                        None => tracing::warn!(
+                            shard,
+                            "due index entry without a valid tenant key; skipped"
+                        ),
                     }
                 }
                 match out.last_evaluated_key {
@@ -185,11 +196,24 @@ impl Store {
 
     /// Records that the tenant's sync for `scheduled_day` (`YYYY-MM-DD`) was enqueued and moves its next due time.
     /// `false` when it was already scheduled that day (or auto-sync is off): the caller must not enqueue again.
-    pub async fn mark_scheduled(&self, tenant: &TenantId, scheduled_day: &str, next_due_at: &str) -> Result<bool> {
+    pub async fn mark_scheduled(
+        &self,
+        tenant: &TenantId,
+        scheduled_day: &str,
+        next_due_at: &str,
+    ) -> Result<bool> {
         let day_ok = scheduled_day.len() == 10
-            && scheduled_day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            && scheduled_day.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         if !day_ok {
-            return Err(StoreError::InvalidInput(format!("\"{scheduled_day}\" is not a YYYY-MM-DD day")));
+            return Err(StoreError::InvalidInput(format!(
+                "\"{scheduled_day}\" is not a YYYY-MM-DD day"
+            )));
         }
         let next = normalize_timestamp(next_due_at)?;
         let res = self
@@ -242,7 +266,10 @@ pub async fn save_configuration(
     let existing = store.get_config_item(tenant).await?;
     let found = existing.as_ref().map_or(0, |e| e.config.version);
     if found != config.version {
-        return Err(StoreError::VersionConflict { expected: config.version, found });
+        return Err(StoreError::VersionConflict {
+            expected: config.version,
+            found,
+        });
     }
 
     let now_s = format_timestamp(now());
@@ -263,7 +290,9 @@ pub async fn save_configuration(
 
     let next_due_at = match (config.auto_sync_days, existing.as_ref()) {
         (None, _) => None,
-        (Some(days), Some(e)) if e.config.auto_sync_days == Some(days) && e.config.next_due_at.is_some() => {
+        (Some(days), Some(e))
+            if e.config.auto_sync_days == Some(days) && e.config.next_due_at.is_some() =>
+        {
             e.config.next_due_at.clone()
         }
         // Newly on or interval changed: due at the scheduler's next run, which then sets the interval.
@@ -275,7 +304,9 @@ pub async fn save_configuration(
         token_updated_at: if token.is_some() {
             Some(now_s.clone())
         } else {
-            existing.as_ref().and_then(|e| e.config.token_updated_at.clone())
+            existing
+                .as_ref()
+                .and_then(|e| e.config.token_updated_at.clone())
         },
         next_due_at: next_due_at.clone(),
         ..config
@@ -291,7 +322,11 @@ pub async fn save_configuration(
     };
     let write = async {
         let item = serde_dynamo::to_item(item).map_err(StoreError::item("configuration"))?;
-        let req = store.dynamodb.put_item().table_name(&store.table).set_item(Some(item));
+        let req = store
+            .dynamodb
+            .put_item()
+            .table_name(&store.table)
+            .set_item(Some(item));
         let req = if found == 0 {
             req.condition_expression("attribute_not_exists(pk)")
         } else {
@@ -299,7 +334,9 @@ pub async fn save_configuration(
                 .expression_attribute_names("#c", "config")
                 .expression_attribute_values(":v", crate::store::n(found))
         };
-        req.send().await.map_err(|e| StoreError::dynamo("PutItem", e))
+        req.send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))
     };
     match write.await {
         Ok(_) => {
@@ -318,7 +355,10 @@ pub async fn save_configuration(
             }
             if err.is_conditional_check_failed() {
                 let now_found = store.get_config(tenant).await?.map_or(0, |c| c.version);
-                return Err(StoreError::VersionConflict { expected: found, found: now_found });
+                return Err(StoreError::VersionConflict {
+                    expected: found,
+                    found: now_found,
+                });
             }
             Err(err)
         }
@@ -350,7 +390,9 @@ pub async fn disconnect(store: &Store, vault: &Vault, tenant: &TenantId) -> Resu
         .dynamodb
         .put_item()
         .table_name(&store.table)
-        .set_item(Some(serde_dynamo::to_item(marker).map_err(StoreError::item("source marker"))?))
+        .set_item(Some(
+            serde_dynamo::to_item(marker).map_err(StoreError::item("source marker"))?,
+        ))
         .send()
         .await
         .map_err(|e| StoreError::dynamo("PutItem", e))?;

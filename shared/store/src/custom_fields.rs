@@ -24,11 +24,15 @@ fn parse_name(name: &str) -> Result<CustomFieldName> {
 
 impl Store {
     /// Every definition of the tenant, sorted by name (case-insensitively).
-    pub async fn list_custom_fields(&self, tenant: &TenantId) -> Result<Vec<CustomFieldDefinition>> {
+    pub async fn list_custom_fields(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<CustomFieldDefinition>> {
         let mut out = Vec::new();
         self.query_each(&Query::partition(tenant, CUSTOM_FIELD_PREFIX), |items| {
             for i in items {
-                let item: CustomFieldItem = serde_dynamo::from_item(i).map_err(StoreError::item("custom field"))?;
+                let item: CustomFieldItem =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("custom field"))?;
                 out.push(item.definition);
             }
             Ok(())
@@ -39,7 +43,11 @@ impl Store {
 
     /// Adds a definition; a name already defined (in any case) is refused with
     /// [`StoreError::DuplicateCustomField`]. The name is validated by the core's naming rule.
-    pub async fn put_custom_field(&self, tenant: &TenantId, definition: &CustomFieldDefinition) -> Result<CustomFieldDefinition> {
+    pub async fn put_custom_field(
+        &self,
+        tenant: &TenantId,
+        definition: &CustomFieldDefinition,
+    ) -> Result<CustomFieldDefinition> {
         let name = parse_name(&definition.name)?;
         let definition = CustomFieldDefinition::from(name);
         let item = CustomFieldItem {
@@ -52,7 +60,9 @@ impl Store {
             .dynamodb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(StoreError::item("custom field"))?))
+            .set_item(Some(
+                serde_dynamo::to_item(item).map_err(StoreError::item("custom field"))?,
+            ))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -61,7 +71,9 @@ impl Store {
             Err(e) => {
                 let err = StoreError::dynamo("PutItem", e);
                 if err.is_conditional_check_failed() {
-                    Err(StoreError::DuplicateCustomField { name: definition.name })
+                    Err(StoreError::DuplicateCustomField {
+                        name: definition.name,
+                    })
                 } else {
                     Err(err)
                 }
@@ -75,7 +87,10 @@ impl Store {
             .dynamodb
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Store::key(tenant_pk(tenant), custom_field_sk(name.trim()))))
+            .set_key(Some(Store::key(
+                tenant_pk(tenant),
+                custom_field_sk(name.trim()),
+            )))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await

@@ -25,7 +25,10 @@ impl Deployment {
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, StoreError> {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let key = match std::env::var("PAGE_TOKEN_SECRET_ARN").ok().filter(|v| !v.trim().is_empty()) {
+        let key = match std::env::var("PAGE_TOKEN_SECRET_ARN")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             Some(arn) => {
                 let out = secrets
                     .get_secret_value()

@@ -33,7 +33,9 @@ pub enum StoreError {
     InvalidPageToken,
     #[error("the configuration was changed by someone else (expected version {expected}, found {found}); reload it and save again")]
     VersionConflict { expected: u64, found: u64 },
-    #[error("no SentinelOne API token is stored for this tenant; provide one with the configuration")]
+    #[error(
+        "no SentinelOne API token is stored for this tenant; provide one with the configuration"
+    )]
     TokenRequired,
     #[error("the stored SentinelOne API token is not usable; save the configuration again with a valid token")]
     StoredTokenInvalid,
@@ -48,11 +50,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn dynamo<E, R>(operation: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    pub(crate) fn dynamo<E, R>(
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    ) -> Self
     where
         aws_sdk_dynamodb::Error: From<aws_sdk_dynamodb::error::SdkError<E, R>>,
     {
-        Self::DynamoDb { operation, source: Box::new(err.into()) }
+        Self::DynamoDb {
+            operation,
+            source: Box::new(err.into()),
+        }
     }
 
     pub(crate) fn secrets<E, R>(
@@ -62,7 +70,10 @@ impl StoreError {
     where
         aws_sdk_secretsmanager::Error: From<aws_sdk_secretsmanager::error::SdkError<E, R>>,
     {
-        Self::SecretsManager { operation, source: Box::new(err.into()) }
+        Self::SecretsManager {
+            operation,
+            source: Box::new(err.into()),
+        }
     }
 
     pub(crate) fn item(what: &'static str) -> impl FnOnce(serde_dynamo::Error) -> Self {
@@ -89,7 +100,10 @@ impl StoreError {
                     | aws_sdk_dynamodb::Error::ThrottlingException(_)
             ),
             Self::SecretsManager { source, .. } => {
-                matches!(**source, aws_sdk_secretsmanager::Error::InternalServiceError(_))
+                matches!(
+                    **source,
+                    aws_sdk_secretsmanager::Error::InternalServiceError(_)
+                )
             }
             Self::Unprocessed { .. } => true,
             _ => false,

@@ -51,7 +51,9 @@ impl TenantId {
         let raw = raw.into();
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             Ok(Self(raw))
         } else {
@@ -156,9 +158,13 @@ mod tests {
     #[test]
     fn shards_are_stable_and_spread() {
         let t = TenantId::new("tenant-1").unwrap();
-        assert_eq!(t.due_shard(), TenantId::new("tenant-1").unwrap().due_shard());
-        let used: std::collections::BTreeSet<u64> =
-            (0..200).map(|i| TenantId::new(format!("t{i}")).unwrap().due_shard()).collect();
+        assert_eq!(
+            t.due_shard(),
+            TenantId::new("tenant-1").unwrap().due_shard()
+        );
+        let used: std::collections::BTreeSet<u64> = (0..200)
+            .map(|i| TenantId::new(format!("t{i}")).unwrap().due_shard())
+            .collect();
         assert_eq!(used.len() as u64, DUE_SHARDS);
     }
 }

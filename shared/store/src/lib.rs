@@ -23,8 +23,10 @@ pub use deployment::{required_env, Deployment};
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
-pub use runs::{new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts};
+pub use records::{AssetFilter, FindingFilter, StoredAsset};
+pub use runs::{
+    new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
+};
 pub use store::{Page, Store};
 pub use sync_state::{Checkpoint, Lease, SyncState};
 pub use vault::Vault;
-pub use records::{AssetFilter, FindingFilter, StoredAsset};

@@ -78,7 +78,12 @@ pub(crate) fn sign(
     filter: &str,
     cursor: BTreeMap<String, String>,
 ) -> String {
-    let payload = Payload { t: tenant.as_str().to_string(), v: view.to_string(), f: filter.to_string(), k: cursor };
+    let payload = Payload {
+        t: tenant.as_str().to_string(),
+        v: view.to_string(),
+        f: filter.to_string(),
+        k: cursor,
+    };
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap_or_default());
     let mut mac = key.mac();
     mac.update(body.as_bytes());
@@ -94,12 +99,18 @@ pub(crate) fn verify(
     filter: &str,
 ) -> Result<BTreeMap<String, String>, StoreError> {
     let (body, sig) = token.split_once('.').ok_or(StoreError::InvalidPageToken)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| StoreError::InvalidPageToken)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| StoreError::InvalidPageToken)?;
     let mut mac = key.mac();
     mac.update(body.as_bytes());
-    mac.verify_slice(&sig).map_err(|_| StoreError::InvalidPageToken)?;
-    let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| StoreError::InvalidPageToken)?;
-    let payload: Payload = serde_json::from_slice(&json).map_err(|_| StoreError::InvalidPageToken)?;
+    mac.verify_slice(&sig)
+        .map_err(|_| StoreError::InvalidPageToken)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| StoreError::InvalidPageToken)?;
+    let payload: Payload =
+        serde_json::from_slice(&json).map_err(|_| StoreError::InvalidPageToken)?;
     if payload.t != tenant.as_str() || payload.v != view || payload.f != filter {
         return Err(StoreError::InvalidPageToken);
     }
@@ -127,7 +138,14 @@ mod tests {
         assert!(verify(&PageTokenKey::random(), &tok, &a, "assets", "f1").is_err());
         let mut tampered = tok.clone().into_bytes();
         tampered[3] ^= 1;
-        assert!(verify(&key, &String::from_utf8(tampered).unwrap(), &a, "assets", "f1").is_err());
+        assert!(verify(
+            &key,
+            &String::from_utf8(tampered).unwrap(),
+            &a,
+            "assets",
+            "f1"
+        )
+        .is_err());
         assert!(verify(&key, "garbage", &a, "assets", "f1").is_err());
         assert!(format!("{key:?}").contains("redacted"));
     }

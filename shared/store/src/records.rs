@@ -8,14 +8,18 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use s1_core::verdicts::finding_status;
-use s1_core::{normalize_computer_name, AnalystVerdict, Asset, AssetDecision, ContentHash, Finding, FindingDecision};
+use s1_core::{
+    normalize_computer_name, AnalystVerdict, Asset, AssetDecision, ContentHash, Finding,
+    FindingDecision,
+};
 use s1_core::{FindingStatus, Severity, VerdictInclusionList};
 
 use crate::batch::{get_all, write_all, Item, Projection};
 use crate::clock::{epoch_seconds_in, format_timestamp, now};
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    asset_sk, finding_gsi1pk, finding_sk, seen_prefix, seen_sk, tenant_pk, TenantId, ASSET_PREFIX, FINDING_PREFIX,
+    asset_sk, finding_gsi1pk, finding_sk, seen_prefix, seen_sk, tenant_pk, TenantId, ASSET_PREFIX,
+    FINDING_PREFIX,
 };
 use crate::page_token::filter_digest;
 use crate::runs::WriteCounts;
@@ -143,18 +147,31 @@ fn wire<T: Serialize>(v: &T) -> String {
 
 fn put(item: Item) -> WriteRequest {
     // Only fails without an item, which is always set here.
-    WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap_or_else(|_| {
-        unreachable!("a put request with an item always builds")
-    })).build()
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .unwrap_or_else(|_| unreachable!("a put request with an item always builds")),
+        )
+        .build()
 }
 
 impl Store {
-    async fn read_heads(&self, tenant: &TenantId, sks: Vec<String>, with_asset: bool) -> Result<HashMap<String, StoredHead>> {
+    async fn read_heads(
+        &self,
+        tenant: &TenantId,
+        sks: Vec<String>,
+        with_asset: bool,
+    ) -> Result<HashMap<String, StoredHead>> {
         if sks.is_empty() {
             return Ok(HashMap::new());
         }
         let pk = tenant_pk(tenant);
-        let keys = sks.into_iter().map(|sk| Store::key(pk.clone(), sk)).collect();
+        let keys = sks
+            .into_iter()
+            .map(|sk| Store::key(pk.clone(), sk))
+            .collect();
         let mut names = HashMap::from([
             ("#sk".to_string(), "sk".to_string()),
             ("#h".to_string(), "content_hash".to_string()),
@@ -166,27 +183,46 @@ impl Store {
             names.insert("#as".into(), "asset".into());
             expression.push_str(", #as");
         }
-        let projection = Projection { expression: Some(expression), names };
+        let projection = Projection {
+            expression: Some(expression),
+            names,
+        };
         let items = get_all(&*self.batch, &self.table, keys, &projection, self.retry).await?;
         items
             .into_iter()
             .map(|i| {
-                let head: StoredHead = serde_dynamo::from_item(i).map_err(StoreError::item("stored head"))?;
+                let head: StoredHead =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("stored head"))?;
                 Ok((head.sk.clone(), head))
             })
             .collect()
     }
 
     /// The stored assets with these keys (normalised computer names), by key. Missing keys are absent.
-    pub async fn load_assets(&self, tenant: &TenantId, keys: &[String]) -> Result<HashMap<String, StoredAsset>> {
+    pub async fn load_assets(
+        &self,
+        tenant: &TenantId,
+        keys: &[String],
+    ) -> Result<HashMap<String, StoredAsset>> {
         let unique: HashSet<&String> = keys.iter().collect();
         let pk = tenant_pk(tenant);
-        let item_keys = unique.into_iter().map(|k| Store::key(pk.clone(), asset_sk(k))).collect();
-        let items = get_all(&*self.batch, &self.table, item_keys, &Projection::default(), self.retry).await?;
+        let item_keys = unique
+            .into_iter()
+            .map(|k| Store::key(pk.clone(), asset_sk(k)))
+            .collect();
+        let items = get_all(
+            &*self.batch,
+            &self.table,
+            item_keys,
+            &Projection::default(),
+            self.retry,
+        )
+        .await?;
         items
             .into_iter()
             .map(|i| {
-                let item: AssetItem = serde_dynamo::from_item(i).map_err(StoreError::item("asset"))?;
+                let item: AssetItem =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("asset"))?;
                 Ok((item.asset.key.as_str().to_string(), item.into()))
             })
             .collect()
@@ -227,7 +263,13 @@ impl Store {
                 order.push(key.to_string());
             }
         }
-        let heads = self.read_heads(tenant, order.iter().map(|k| asset_sk(k)).collect(), with_asset).await?;
+        let heads = self
+            .read_heads(
+                tenant,
+                order.iter().map(|k| asset_sk(k)).collect(),
+                with_asset,
+            )
+            .await?;
         let now_s = format_timestamp(now());
         let pk = tenant_pk(tenant);
         let mut writes = Vec::new();
@@ -238,7 +280,9 @@ impl Store {
             match latest[key] {
                 AssetDecision::Create(asset) | AssetDecision::Update(asset) => {
                     let hash = asset.content_hash();
-                    let same = stored.is_some_and(|h| h.content_hash.as_deref() == Some(hash.as_str()) && h.active == Some(true));
+                    let same = stored.is_some_and(|h| {
+                        h.content_hash.as_deref() == Some(hash.as_str()) && h.active == Some(true)
+                    });
                     if same {
                         counts.unchanged += 1;
                         continue;
@@ -255,19 +299,25 @@ impl Store {
                         asset: asset.clone(),
                         content_hash: hash,
                         active: true,
-                        created_at: stored.and_then(|h| h.created_at.clone()).unwrap_or_else(|| now_s.clone()),
+                        created_at: stored
+                            .and_then(|h| h.created_at.clone())
+                            .unwrap_or_else(|| now_s.clone()),
                         updated_at: now_s.clone(),
                         last_run_id: Some(run_id.to_string()),
                         retired_at: None,
                     };
-                    writes.push(put(serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?));
+                    writes.push(put(
+                        serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
+                    ));
                 }
                 AssetDecision::AttachOnly { agent_ids, .. } => {
                     let Some(mut asset) = stored.and_then(|h| h.asset.clone()) else {
                         counts.skip("asset_missing");
                         continue;
                     };
-                    if &asset.agent_ids == agent_ids && stored.is_some_and(|h| h.active == Some(true)) {
+                    if &asset.agent_ids == agent_ids
+                        && stored.is_some_and(|h| h.active == Some(true))
+                    {
                         counts.unchanged += 1;
                         continue;
                     }
@@ -288,8 +338,16 @@ impl Store {
         Ok(counts)
     }
 
-    async fn attach_agents(&self, pk: &str, sk: String, asset: Asset, run_id: &str, now_s: &str) -> Result<()> {
-        let ids = serde_dynamo::to_attribute_value(&asset.agent_ids).map_err(StoreError::item("asset"))?;
+    async fn attach_agents(
+        &self,
+        pk: &str,
+        sk: String,
+        asset: Asset,
+        run_id: &str,
+        now_s: &str,
+    ) -> Result<()> {
+        let ids = serde_dynamo::to_attribute_value(&asset.agent_ids)
+            .map_err(StoreError::item("asset"))?;
         self.dynamodb
             .update_item()
             .table_name(&self.table)
@@ -309,7 +367,11 @@ impl Store {
     }
 
     /// Applies one page of findings: writes only new findings and findings whose content hash changed.
-    pub async fn apply_findings(&self, tenant: &TenantId, findings: &[Finding]) -> Result<WriteCounts> {
+    pub async fn apply_findings(
+        &self,
+        tenant: &TenantId,
+        findings: &[Finding],
+    ) -> Result<WriteCounts> {
         let mut counts = WriteCounts::default();
         let mut latest: HashMap<&str, &Finding> = HashMap::new();
         let mut order = Vec::new();
@@ -320,7 +382,13 @@ impl Store {
                 order.push(f.id.as_str());
             }
         }
-        let heads = self.read_heads(tenant, order.iter().map(|id| finding_sk(id)).collect(), false).await?;
+        let heads = self
+            .read_heads(
+                tenant,
+                order.iter().map(|id| finding_sk(id)).collect(),
+                false,
+            )
+            .await?;
         let now_s = format_timestamp(now());
         let mut writes = Vec::new();
         for id in order {
@@ -337,8 +405,16 @@ impl Store {
             } else {
                 counts.created += 1;
             }
-            let created_at = stored.and_then(|h| h.created_at.clone()).unwrap_or_else(|| now_s.clone());
-            writes.push(put(finding_item(tenant, f.clone(), hash, created_at, now_s.clone())?));
+            let created_at = stored
+                .and_then(|h| h.created_at.clone())
+                .unwrap_or_else(|| now_s.clone());
+            writes.push(put(finding_item(
+                tenant,
+                f.clone(),
+                hash,
+                created_at,
+                now_s.clone(),
+            )?));
         }
         write_all(&*self.batch, &self.table, writes, self.retry).await?;
         tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, "finding page applied");
@@ -346,7 +422,11 @@ impl Store {
     }
 
     /// [`Store::apply_findings`] for the mapping's decisions; skipped ones are counted with their reason.
-    pub async fn apply_finding_decisions(&self, tenant: &TenantId, decisions: &[FindingDecision]) -> Result<WriteCounts> {
+    pub async fn apply_finding_decisions(
+        &self,
+        tenant: &TenantId,
+        decisions: &[FindingDecision],
+    ) -> Result<WriteCounts> {
         let mut upserts = Vec::with_capacity(decisions.len());
         let mut skipped = WriteCounts::default();
         for d in decisions {
@@ -365,7 +445,13 @@ impl Store {
 
     /// Records the asset keys one page of a run's agent walk saw: one item per page (TTL'd), not one write per
     /// asset, so unchanged assets cost nothing to keep active.
-    pub async fn record_seen_assets(&self, tenant: &TenantId, run_id: &str, page_no: u64, keys: &[String]) -> Result<()> {
+    pub async fn record_seen_assets(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        page_no: u64,
+        keys: &[String],
+    ) -> Result<()> {
         let pk = tenant_pk(tenant);
         let mut writes = Vec::new();
         for (part, chunk) in keys.chunks(SEEN_KEYS_PER_ITEM).enumerate() {
@@ -376,7 +462,9 @@ impl Store {
                 keys: chunk.to_vec(),
                 expires_at: epoch_seconds_in(SEEN_TTL_DAYS),
             };
-            writes.push(put(serde_dynamo::to_item(item).map_err(StoreError::item("seen assets"))?));
+            writes.push(put(
+                serde_dynamo::to_item(item).map_err(StoreError::item("seen assets"))?
+            ));
         }
         write_all(&*self.batch, &self.table, writes, self.retry).await
     }
@@ -387,14 +475,19 @@ impl Store {
         let mut seen: HashSet<String> = HashSet::new();
         self.query_each(&Query::partition(tenant, seen_prefix(run_id)), |items| {
             for i in items {
-                let item: SeenItem = serde_dynamo::from_item(i).map_err(StoreError::item("seen assets"))?;
+                let item: SeenItem =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("seen assets"))?;
                 seen.extend(item.keys);
             }
             Ok(())
         })
         .await?;
         let active = Query::partition(tenant, ASSET_PREFIX)
-            .and_filter("#act = :t", &[("#act", "active")], vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))])
+            .and_filter(
+                "#act = :t",
+                &[("#act", "active")],
+                vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
+            )
             .project("#sk", &[("#sk", "sk")]);
         let mut unseen = Vec::new();
         self.query_each(&active, |items| {
@@ -420,13 +513,19 @@ impl Store {
                     .set_key(Some(Store::key(pk.clone(), sk)))
                     .update_expression("SET active = :f, retired_at = :now, last_run_id = :r")
                     .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_values(":f", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+                    .expression_attribute_values(
+                        ":f",
+                        aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+                    )
                     .expression_attribute_values(":now", s(&now_s))
                     .expression_attribute_values(":r", s(run_id))
                     .send()
             })
             .buffer_unordered(PARALLEL_UPDATES)
-            .map(|r| r.map(|_| ()).map_err(|e| StoreError::dynamo("UpdateItem", e)))
+            .map(|r| {
+                r.map(|_| ())
+                    .map_err(|e| StoreError::dynamo("UpdateItem", e))
+            })
             .try_collect::<Vec<()>>()
             .await?;
         tracing::info!(tenant = %tenant, run = run_id, retired, "unseen assets retired");
@@ -435,18 +534,25 @@ impl Store {
 
     /// Re-derives every stored finding's status from its stored analyst verdict under `list` (after the tenant
     /// changed the list; no SentinelOne call). Writes only the findings whose status flips; returns their number.
-    pub async fn reevaluate_finding_statuses(&self, tenant: &TenantId, list: &VerdictInclusionList) -> Result<u64> {
+    pub async fn reevaluate_finding_statuses(
+        &self,
+        tenant: &TenantId,
+        list: &VerdictInclusionList,
+    ) -> Result<u64> {
         let mut flipped = Vec::new();
         self.query_each(&Query::partition(tenant, FINDING_PREFIX), |items| {
             for i in items {
-                let mut item: FindingItem = serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
+                let mut item: FindingItem =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
                 let status = finding_status(&item.finding.analyst_verdict, list);
                 if status != item.finding.status {
                     item.finding.status = status;
                     item.status = wire(&status);
                     item.content_hash = item.finding.content_hash();
                     item.updated_at = format_timestamp(now());
-                    flipped.push(put(serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?));
+                    flipped.push(put(
+                        serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
+                    ));
                 }
             }
             Ok(())
@@ -466,21 +572,45 @@ impl Store {
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<Page<StoredAsset>> {
-        let prefix = match filter.name_prefix.as_deref().map(str::trim_start).filter(|p| !p.is_empty()) {
+        let prefix = match filter
+            .name_prefix
+            .as_deref()
+            .map(str::trim_start)
+            .filter(|p| !p.is_empty())
+        {
             Some(p) => format!("{ASSET_PREFIX}{}", p.to_lowercase()),
             None => ASSET_PREFIX.to_string(),
         };
         let mut q = Query::partition(tenant, prefix);
         if let Some(active) = filter.active {
-            q = q.and_filter("#act = :act", &[("#act", "active")], vec![(":act", aws_sdk_dynamodb::types::AttributeValue::Bool(active))]);
+            q = q.and_filter(
+                "#act = :act",
+                &[("#act", "active")],
+                vec![(
+                    ":act",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(active),
+                )],
+            );
         }
-        let (items, next) = self.paged_query(tenant, "assets", &filter_digest(filter), q, page_token, limit).await?;
+        let (items, next) = self
+            .paged_query(
+                tenant,
+                "assets",
+                &filter_digest(filter),
+                q,
+                page_token,
+                limit,
+            )
+            .await?;
         let assets = items
             .into_iter()
             .map(|i| serde_dynamo::from_item::<_, AssetItem>(i).map(StoredAsset::from))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(StoreError::item("asset"))?;
-        Ok(Page { items: assets, next_page_token: next })
+        Ok(Page {
+            items: assets,
+            next_page_token: next,
+        })
     }
 
     /// Findings of the tenant sorted by id, filtered, one page at a time (by asset through gsi1).
@@ -493,32 +623,65 @@ impl Store {
     ) -> Result<Page<Finding>> {
         let mut q = match filter.asset.as_deref() {
             Some(name) => {
-                let key = normalize_computer_name(name)
-                    .ok_or_else(|| StoreError::InvalidInput("the asset filter is blank; give a computer name".into()))?;
+                let key = normalize_computer_name(name).ok_or_else(|| {
+                    StoreError::InvalidInput(
+                        "the asset filter is blank; give a computer name".into(),
+                    )
+                })?;
                 Query::gsi1(finding_gsi1pk(tenant, key.as_str()), FINDING_PREFIX)
             }
             None => Query::partition(tenant, FINDING_PREFIX),
         };
         if let Some(status) = &filter.status {
-            q = q.and_filter("#st = :st", &[("#st", "status")], vec![(":st", s(wire(status)))]);
+            q = q.and_filter(
+                "#st = :st",
+                &[("#st", "status")],
+                vec![(":st", s(wire(status)))],
+            );
         }
         if let Some(severity) = &filter.severity {
-            q = q.and_filter("#sev = :sev", &[("#sev", "severity")], vec![(":sev", s(wire(severity)))]);
+            q = q.and_filter(
+                "#sev = :sev",
+                &[("#sev", "severity")],
+                vec![(":sev", s(wire(severity)))],
+            );
         }
         if let Some(verdict) = &filter.verdict {
-            q = q.and_filter("#ver = :ver", &[("#ver", "verdict")], vec![(":ver", s(wire(verdict)))]);
+            q = q.and_filter(
+                "#ver = :ver",
+                &[("#ver", "verdict")],
+                vec![(":ver", s(wire(verdict)))],
+            );
         }
-        let (items, next) = self.paged_query(tenant, "findings", &filter_digest(filter), q, page_token, limit).await?;
+        let (items, next) = self
+            .paged_query(
+                tenant,
+                "findings",
+                &filter_digest(filter),
+                q,
+                page_token,
+                limit,
+            )
+            .await?;
         let findings = items
             .into_iter()
             .map(|i| serde_dynamo::from_item::<_, FindingItem>(i).map(|f| f.finding))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(StoreError::item("finding"))?;
-        Ok(Page { items: findings, next_page_token: next })
+        Ok(Page {
+            items: findings,
+            next_page_token: next,
+        })
     }
 }
 
-fn finding_item(tenant: &TenantId, f: Finding, hash: String, created_at: String, updated_at: String) -> Result<Item> {
+fn finding_item(
+    tenant: &TenantId,
+    f: Finding,
+    hash: String,
+    created_at: String,
+    updated_at: String,
+) -> Result<Item> {
     let item = FindingItem {
         pk: tenant_pk(tenant),
         sk: finding_sk(&f.id),

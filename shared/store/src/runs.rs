@@ -92,6 +92,9 @@ pub struct RunCounters {
     pub findings_passed: u64,
     /// Records fetched from SentinelOne (agents + threats).
     pub items_fetched: u64,
+    /// Assets marked inactive by this run's finalize (no longer returned by SentinelOne).
+    #[serde(default)]
+    pub assets_retired: u64,
 }
 
 /// One sync of one tenant, as the history lists it.
@@ -200,7 +203,9 @@ impl SyncRun {
 /// A new run id: UTC creation time to the millisecond, then random hex against collisions.
 pub fn new_run_id() -> String {
     let fmt = format_description!("[year][month][day]T[hour][minute][second][subsecond digits:3]Z");
-    let stamp = now().format(&fmt).unwrap_or_else(|_| "19700101T000000000Z".to_string());
+    let stamp = now()
+        .format(&fmt)
+        .unwrap_or_else(|_| "19700101T000000000Z".to_string());
     format!("{stamp}-{:08x}", rand::random::<u32>())
 }
 
@@ -248,13 +253,22 @@ impl Store {
 
     async fn put_run(&self, run: &SyncRun, condition: &str) -> Result<()> {
         if !valid_run_id(&run.id) {
-            return Err(StoreError::InvalidInput("a run id is 1 to 64 characters of A-Z, a-z, 0-9 or '-'".into()));
+            return Err(StoreError::InvalidInput(
+                "a run id is 1 to 64 characters of A-Z, a-z, 0-9 or '-'".into(),
+            ));
         }
-        let item = RunItem { pk: tenant_pk(&run.tenant), sk: run_sk(&run.id), kind: "run".into(), run: run.clone() };
+        let item = RunItem {
+            pk: tenant_pk(&run.tenant),
+            sk: run_sk(&run.id),
+            kind: "run".into(),
+            run: run.clone(),
+        };
         self.dynamodb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(StoreError::item("sync run"))?))
+            .set_item(Some(
+                serde_dynamo::to_item(item).map_err(StoreError::item("sync run"))?,
+            ))
             .condition_expression(condition)
             .send()
             .await
@@ -277,21 +291,35 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         match out.item {
-            Some(item) => Ok(Some(serde_dynamo::from_item::<_, RunOnly>(item).map_err(StoreError::item("sync run"))?.run)),
+            Some(item) => Ok(Some(
+                serde_dynamo::from_item::<_, RunOnly>(item)
+                    .map_err(StoreError::item("sync run"))?
+                    .run,
+            )),
             None => Ok(None),
         }
     }
 
     /// The tenant's runs, newest first.
-    pub async fn list_runs(&self, tenant: &TenantId, page_token: Option<&str>, limit: u32) -> Result<Page<SyncRun>> {
+    pub async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        page_token: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<SyncRun>> {
         let q = Query::partition(tenant, RUN_PREFIX).newest_first();
-        let (items, next) = self.paged_query(tenant, "runs", "", q, page_token, limit).await?;
+        let (items, next) = self
+            .paged_query(tenant, "runs", "", q, page_token, limit)
+            .await?;
         let runs = items
             .into_iter()
             .map(|i| serde_dynamo::from_item::<_, RunOnly>(i).map(|r| r.run))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(StoreError::item("sync run"))?;
-        Ok(Page { items: runs, next_page_token: next })
+        Ok(Page {
+            items: runs,
+            next_page_token: next,
+        })
     }
 
     /// Takes the tenant's run slot for `run_id`: succeeds when the slot is free, held by the same run, or was
@@ -302,7 +330,8 @@ impl Store {
         run_id: &str,
         stale_after: Duration,
     ) -> std::result::Result<(), ClaimError> {
-        let until = now_millis().saturating_add(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX));
+        let until =
+            now_millis().saturating_add(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX));
         let res = self
             .dynamodb
             .put_item()
@@ -311,7 +340,9 @@ impl Store {
             .item("sk", s(RUNSLOT_SK))
             .item("run_id", s(run_id))
             .item("claimed_until_ms", n(until))
-            .condition_expression("attribute_not_exists(pk) OR claimed_until_ms <= :now OR run_id = :r")
+            .condition_expression(
+                "attribute_not_exists(pk) OR claimed_until_ms <= :now OR run_id = :r",
+            )
             .expression_attribute_values(":now", n(now_millis()))
             .expression_attribute_values(":r", s(run_id))
             .send()
@@ -324,7 +355,9 @@ impl Store {
                     return Err(err.into());
                 }
                 let holder = self.run_slot_holder(tenant).await?;
-                Err(ClaimError::AlreadyRunning { run_id: holder.unwrap_or_default() })
+                Err(ClaimError::AlreadyRunning {
+                    run_id: holder.unwrap_or_default(),
+                })
             }
         }
     }
@@ -341,9 +374,11 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         match out.item {
-            Some(item) => {
-                Ok(Some(serde_dynamo::from_item::<_, SlotItem>(item).map_err(StoreError::item("run slot"))?.run_id))
-            }
+            Some(item) => Ok(Some(
+                serde_dynamo::from_item::<_, SlotItem>(item)
+                    .map_err(StoreError::item("run slot"))?
+                    .run_id,
+            )),
             None => Ok(None),
         }
     }

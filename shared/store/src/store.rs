@@ -26,7 +26,11 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>, page_token_key: PageTokenKey) -> Self {
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        page_token_key: PageTokenKey,
+    ) -> Self {
         Self {
             batch: Arc::new(SdkBatch(dynamodb.clone())),
             dynamodb,
@@ -57,7 +61,10 @@ impl Store {
     }
 
     pub(crate) fn key(pk: String, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
-        HashMap::from([("pk".to_string(), AttributeValue::S(pk)), ("sk".to_string(), AttributeValue::S(sk.into()))])
+        HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk)),
+            ("sk".to_string(), AttributeValue::S(sk.into())),
+        ])
     }
 }
 

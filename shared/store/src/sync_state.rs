@@ -34,6 +34,9 @@ pub struct Checkpoint {
     pub group_ids: Vec<String>,
     /// The `updatedAt__gt` bound this run's threat walk uses (fixed at the start of the walk).
     pub threats_since: Option<String>,
+    /// The newest threat `updatedAt` this run's walk has seen: the next watermark once the walk completes.
+    #[serde(default)]
+    pub threats_high_water: Option<String>,
 }
 
 /// What the sync engine reads before it starts.
@@ -63,15 +66,25 @@ fn expiry(ttl: Duration) -> i64 {
 impl Store {
     /// Takes the tenant's sync lease if nobody holds it, the holder's lease has expired, or `owner` already holds
     /// it. `None` when another owner holds a live lease.
-    pub async fn try_acquire_lease(&self, tenant: &TenantId, owner: &str, ttl: Duration) -> Result<Option<Lease>> {
-        let lease = Lease { owner: owner.to_string(), expires_at_ms: expiry(ttl) };
+    pub async fn try_acquire_lease(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        let lease = Lease {
+            owner: owner.to_string(),
+            expires_at_ms: expiry(ttl),
+        };
         let res = self
             .dynamodb
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
             .update_expression("SET lease_owner = :o, lease_expires_ms = :e")
-            .condition_expression("attribute_not_exists(lease_owner) OR lease_expires_ms <= :now OR lease_owner = :o")
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_expires_ms <= :now OR lease_owner = :o",
+            )
             .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":e", n(lease.expires_at_ms))
             .expression_attribute_values(":now", n(now_millis()))
@@ -99,7 +112,10 @@ impl Store {
         ttl: Duration,
         checkpoint: Option<&Checkpoint>,
     ) -> Result<Lease> {
-        let next = Lease { owner: lease.owner.clone(), expires_at_ms: expiry(ttl) };
+        let next = Lease {
+            owner: lease.owner.clone(),
+            expires_at_ms: expiry(ttl),
+        };
         let mut req = self
             .dynamodb
             .update_item()
@@ -109,10 +125,12 @@ impl Store {
             .expression_attribute_values(":o", s(&lease.owner))
             .expression_attribute_values(":e", n(next.expires_at_ms));
         req = match checkpoint {
-            Some(cp) => req.update_expression("SET lease_expires_ms = :e, checkpoint = :c").expression_attribute_values(
-                ":c",
-                serde_dynamo::to_attribute_value(cp).map_err(StoreError::item("checkpoint"))?,
-            ),
+            Some(cp) => req
+                .update_expression("SET lease_expires_ms = :e, checkpoint = :c")
+                .expression_attribute_values(
+                    ":c",
+                    serde_dynamo::to_attribute_value(cp).map_err(StoreError::item("checkpoint"))?,
+                ),
             None => req.update_expression("SET lease_expires_ms = :e"),
         };
         self.lease_write(req.send().await)?;
@@ -139,7 +157,12 @@ impl Store {
     }
 
     /// Ends a complete sync: sets the new threats watermark and clears the checkpoint, while holding the lease.
-    pub async fn complete_sync(&self, tenant: &TenantId, lease: &Lease, new_watermark: Option<&str>) -> Result<()> {
+    pub async fn complete_sync(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        new_watermark: Option<&str>,
+    ) -> Result<()> {
         let mut req = self
             .dynamodb
             .update_item()
@@ -148,7 +171,9 @@ impl Store {
             .condition_expression("lease_owner = :o")
             .expression_attribute_values(":o", s(&lease.owner));
         req = match new_watermark {
-            Some(w) => req.update_expression("SET watermark = :w REMOVE checkpoint").expression_attribute_values(":w", s(w)),
+            Some(w) => req
+                .update_expression("SET watermark = :w REMOVE checkpoint")
+                .expression_attribute_values(":w", s(w)),
             None => req.update_expression("REMOVE checkpoint"),
         };
         self.lease_write(req.send().await)
@@ -172,11 +197,18 @@ impl Store {
         let Some(item) = out.item else {
             return Ok(SyncState::default());
         };
-        let item: SyncItem = serde_dynamo::from_item(item).map_err(StoreError::item("sync state"))?;
-        Ok(SyncState { watermark: item.watermark, checkpoint: item.checkpoint })
+        let item: SyncItem =
+            serde_dynamo::from_item(item).map_err(StoreError::item("sync state"))?;
+        Ok(SyncState {
+            watermark: item.watermark,
+            checkpoint: item.checkpoint,
+        })
     }
 
-    fn lease_write<T, E, R>(&self, res: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>) -> Result<()>
+    fn lease_write<T, E, R>(
+        &self,
+        res: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    ) -> Result<()>
     where
         aws_sdk_dynamodb::Error: From<aws_sdk_dynamodb::error::SdkError<E, R>>,
     {

@@ -27,7 +27,12 @@ pub struct Vault {
 
 impl Vault {
     pub fn new(secrets: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
-        Self { secrets, prefix: prefix.into(), cache: Arc::new(Mutex::new(HashMap::new())), ttl: CACHE_TTL }
+        Self {
+            secrets,
+            prefix: prefix.into(),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            ttl: CACHE_TTL,
+        }
     }
 
     /// Changes how long reads are cached (`Duration::ZERO` turns the cache off).
@@ -66,7 +71,13 @@ impl Vault {
         let name = self.secret_name(tenant);
         // Forget first: if the write fails half-way, the next read goes to Secrets Manager, not to a stale cache.
         self.forget(tenant);
-        let put = self.secrets.put_secret_value().secret_id(&name).secret_string(token.expose()).send().await;
+        let put = self
+            .secrets
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(token.expose())
+            .send()
+            .await;
         match put {
             Ok(_) => {}
             Err(e) => {
@@ -74,7 +85,13 @@ impl Vault {
                 if !is_not_found(&err) {
                     return Err(err);
                 }
-                let created = self.secrets.create_secret().name(&name).secret_string(token.expose()).send().await;
+                let created = self
+                    .secrets
+                    .create_secret()
+                    .name(&name)
+                    .secret_string(token.expose())
+                    .send()
+                    .await;
                 if let Err(e) = created {
                     let err = StoreError::secrets("CreateSecret", e);
                     let exists = matches!(&err, StoreError::SecretsManager { source, .. }
@@ -110,11 +127,18 @@ impl Vault {
 
     /// Reads past the cache (used before a change that may need to be undone).
     pub(crate) async fn read(&self, tenant: &TenantId) -> Result<Option<ApiToken>> {
-        let res = self.secrets.get_secret_value().secret_id(self.secret_name(tenant)).send().await;
+        let res = self
+            .secrets
+            .get_secret_value()
+            .secret_id(self.secret_name(tenant))
+            .send()
+            .await;
         match res {
             Ok(out) => {
                 let raw = out.secret_string.ok_or(StoreError::StoredTokenInvalid)?;
-                ApiToken::new(raw).map(Some).map_err(|_| StoreError::StoredTokenInvalid)
+                ApiToken::new(raw)
+                    .map(Some)
+                    .map_err(|_| StoreError::StoredTokenInvalid)
             }
             Err(e) => {
                 let err = StoreError::secrets("GetSecretValue", e);

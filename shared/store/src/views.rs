@@ -46,7 +46,13 @@ impl Query {
     }
 
     pub(crate) fn gsi1(pk: String, sk_prefix: impl Into<String>) -> Self {
-        Self { index: Some("gsi1"), pk_attr: "gsi1pk", sk_attr: "gsi1sk", pk, ..Self::partition_raw(sk_prefix) }
+        Self {
+            index: Some("gsi1"),
+            pk_attr: "gsi1pk",
+            sk_attr: "gsi1sk",
+            pk,
+            ..Self::partition_raw(sk_prefix)
+        }
     }
 
     fn partition_raw(sk_prefix: impl Into<String>) -> Self {
@@ -109,7 +115,10 @@ impl Query {
             .iter()
             .map(|a| match item.get(*a) {
                 Some(AttributeValue::S(v)) => Ok(((*a).to_string(), v.clone())),
-                _ => Err(StoreError::Malformed { what: "listed", detail: format!("item without key attribute {a}") }),
+                _ => Err(StoreError::Malformed {
+                    what: "listed",
+                    detail: format!("item without key attribute {a}"),
+                }),
             })
             .collect()
     }
@@ -125,7 +134,12 @@ impl Query {
 }
 
 impl Store {
-    async fn query_once(&self, q: &Query, start: Option<Item>, limit: Option<i32>) -> Result<(Vec<Item>, Option<Item>)> {
+    async fn query_once(
+        &self,
+        q: &Query,
+        start: Option<Item>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
         let mut names = q.names.clone();
         names.insert("#qpk".into(), q.pk_attr.into());
         names.insert("#qsk".into(), q.sk_attr.into());
@@ -180,13 +194,23 @@ impl Store {
     ) -> Result<(Vec<Item>, Option<String>)> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let mut start = match page_token {
-            Some(t) => Some(q.start_key(page_token::verify(&self.page_token_key, t, tenant, view, filter_digest)?)?),
+            Some(t) => Some(q.start_key(page_token::verify(
+                &self.page_token_key,
+                t,
+                tenant,
+                view,
+                filter_digest,
+            )?)?),
             None => None,
         };
         let mut out = Vec::with_capacity(limit);
         loop {
             let remaining = limit - out.len();
-            let read = if q.filter.is_some() { FILTERED_READ.max(remaining as i32) } else { remaining as i32 };
+            let read = if q.filter.is_some() {
+                FILTERED_READ.max(remaining as i32)
+            } else {
+                remaining as i32
+            };
             let (items, last) = self.query_once(&q, start.take(), Some(read)).await?;
             let got = items.len();
             out.extend(items.into_iter().take(remaining));
@@ -196,13 +220,31 @@ impl Store {
                     Some(item) => q.cursor_of(item)?,
                     None => return Ok((out, None)),
                 };
-                return Ok((out, Some(page_token::sign(&self.page_token_key, tenant, view, filter_digest, cursor))));
+                return Ok((
+                    out,
+                    Some(page_token::sign(
+                        &self.page_token_key,
+                        tenant,
+                        view,
+                        filter_digest,
+                        cursor,
+                    )),
+                ));
             }
             match last {
                 None => return Ok((out, None)),
                 Some(k) if out.len() == limit => {
                     let cursor = q.cursor_of(&k)?;
-                    return Ok((out, Some(page_token::sign(&self.page_token_key, tenant, view, filter_digest, cursor))));
+                    return Ok((
+                        out,
+                        Some(page_token::sign(
+                            &self.page_token_key,
+                            tenant,
+                            view,
+                            filter_digest,
+                            cursor,
+                        )),
+                    ));
                 }
                 Some(k) => start = Some(k),
             }

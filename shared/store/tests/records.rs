@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_store::{AssetFilter, FindingFilter, RetryPolicy, SdkBatch, StoreError, UnprocessedInjector};
+use connector_store::{
+    AssetFilter, FindingFilter, RetryPolicy, SdkBatch, StoreError, UnprocessedInjector,
+};
 use s1_core::custom_fields::CustomFieldDefinition;
 use s1_core::{AnalystVerdict, Asset, AssetDecision, Finding, FindingStatus, VerdictInclusionList};
 use serde_json::json;
@@ -40,38 +42,68 @@ fn finding(id: usize, asset: &str, verdict: &str) -> Finding {
 }
 
 fn fast_retry() -> RetryPolicy {
-    RetryPolicy { base: Duration::from_millis(1), cap: Duration::from_millis(20), deadline: Duration::from_secs(60) }
+    RetryPolicy {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(20),
+        deadline: Duration::from_secs(60),
+    }
 }
 
 #[tokio::test]
 async fn unchanged_page_writes_nothing_and_one_change_writes_one() {
     let env = common::env().await;
-    let counter = Arc::new(UnprocessedInjector::new(Arc::new(SdkBatch(env.stack.dynamodb.clone())), 0));
+    let counter = Arc::new(UnprocessedInjector::new(
+        Arc::new(SdkBatch(env.stack.dynamodb.clone())),
+        0,
+    ));
     let store = env.store.clone().with_batch_api(counter.clone());
     let t = common::tenant("writes");
-    let page: Vec<AssetDecision> = (0..60).map(|i| AssetDecision::Create(asset(&format!("host-{i:03}"), "1"))).collect();
-    let first = store.apply_asset_decisions(&t, &page, "run1").await.unwrap();
+    let page: Vec<AssetDecision> = (0..60)
+        .map(|i| AssetDecision::Create(asset(&format!("host-{i:03}"), "1")))
+        .collect();
+    let first = store
+        .apply_asset_decisions(&t, &page, "run1")
+        .await
+        .unwrap();
     assert_eq!((first.created, first.updated, first.unchanged), (60, 0, 0));
     assert_eq!(counter.items_written(), 60);
 
-    let again = store.apply_asset_decisions(&t, &page, "run2").await.unwrap();
+    let again = store
+        .apply_asset_decisions(&t, &page, "run2")
+        .await
+        .unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 60));
-    assert_eq!(counter.items_written(), 60, "an unchanged page costs no write");
+    assert_eq!(
+        counter.items_written(),
+        60,
+        "an unchanged page costs no write"
+    );
 
     let mut changed = page.clone();
     changed[17] = AssetDecision::Update(asset("host-017", "2"));
-    let third = store.apply_asset_decisions(&t, &changed, "run3").await.unwrap();
+    let third = store
+        .apply_asset_decisions(&t, &changed, "run3")
+        .await
+        .unwrap();
     assert_eq!((third.created, third.updated, third.unchanged), (0, 1, 59));
     assert_eq!(counter.items_written(), 61);
-    let stored = store.load_assets(&t, &["host-017".into(), "host-018".into(), "nope".into()]).await.unwrap();
+    let stored = store
+        .load_assets(&t, &["host-017".into(), "host-018".into(), "nope".into()])
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(stored["host-017"].asset.os_version.as_deref(), Some("2"));
     assert_eq!(stored["host-017"].last_run_id.as_deref(), Some("run3"));
     assert_eq!(stored["host-018"].last_run_id.as_deref(), Some("run1"));
 
     // Findings: same rule.
-    let findings: Vec<Finding> = (0..40).map(|i| finding(i, "host-001", "true_positive")).collect();
-    assert_eq!(store.apply_findings(&t, &findings).await.unwrap().created, 40);
+    let findings: Vec<Finding> = (0..40)
+        .map(|i| finding(i, "host-001", "true_positive"))
+        .collect();
+    assert_eq!(
+        store.apply_findings(&t, &findings).await.unwrap().created,
+        40
+    );
     let before = counter.items_written();
     let same = store.apply_findings(&t, &findings).await.unwrap();
     assert_eq!((same.written(), same.unchanged), (0, 40));
@@ -85,52 +117,98 @@ async fn unchanged_page_writes_nothing_and_one_change_writes_one() {
     let ids: BTreeSet<String> = ["a-host-002".to_string(), "a-new".to_string()].into();
     let mixed = vec![
         AssetDecision::Unchanged,
-        AssetDecision::Skip { name: "x".into(), reason: s1_core::SkipReason::AutoOnboardDisabled },
-        AssetDecision::AttachOnly { key: s1_core::normalize_computer_name("host-002").unwrap(), agent_ids: ids.clone() },
+        AssetDecision::Skip {
+            name: "x".into(),
+            reason: s1_core::SkipReason::AutoOnboardDisabled,
+        },
+        AssetDecision::AttachOnly {
+            key: s1_core::normalize_computer_name("host-002").unwrap(),
+            agent_ids: ids.clone(),
+        },
     ];
-    let m = store.apply_asset_decisions(&t, &mixed, "run4").await.unwrap();
+    let m = store
+        .apply_asset_decisions(&t, &mixed, "run4")
+        .await
+        .unwrap();
     assert_eq!((m.updated, m.unchanged, m.skipped), (1, 1, 1));
     assert_eq!(m.skip_reasons.get("auto_onboard_disabled"), Some(&1));
     let host2 = &store.load_assets(&t, &["host-002".into()]).await.unwrap()["host-002"];
     assert_eq!(host2.asset.agent_ids, ids);
-    assert_eq!(host2.asset.os_version.as_deref(), Some("1"), "attach-only leaves metadata alone");
-    let m2 = store.apply_asset_decisions(&t, &mixed[2..], "run5").await.unwrap();
-    assert_eq!(m2.unchanged, 1, "attaching the same ids again writes nothing");
+    assert_eq!(
+        host2.asset.os_version.as_deref(),
+        Some("1"),
+        "attach-only leaves metadata alone"
+    );
+    let m2 = store
+        .apply_asset_decisions(&t, &mixed[2..], "run5")
+        .await
+        .unwrap();
+    assert_eq!(
+        m2.unchanged, 1,
+        "attaching the same ids again writes nothing"
+    );
 }
 
 #[tokio::test]
 async fn ten_thousand_findings_with_injected_unprocessed_items_are_all_stored() {
     let env = common::env().await;
     // 30 % of every BatchWriteItem/BatchGetItem call comes back unprocessed.
-    let injector = Arc::new(UnprocessedInjector::new(Arc::new(SdkBatch(env.stack.dynamodb.clone())), 300));
-    let store = env.store.clone().with_batch_api(injector.clone()).with_retry_policy(fast_retry());
+    let injector = Arc::new(UnprocessedInjector::new(
+        Arc::new(SdkBatch(env.stack.dynamodb.clone())),
+        300,
+    ));
+    let store = env
+        .store
+        .clone()
+        .with_batch_api(injector.clone())
+        .with_retry_policy(fast_retry());
     let t = common::tenant("bulk");
-    let all: Vec<Finding> = (0..10_000).map(|i| finding(i, &format!("host-{:03}", i % 500), "suspicious")).collect();
+    let all: Vec<Finding> = (0..10_000)
+        .map(|i| finding(i, &format!("host-{:03}", i % 500), "suspicious"))
+        .collect();
     let mut created = 0;
     for page in all.chunks(1000) {
         created += store.apply_findings(&t, page).await.unwrap().created;
     }
     assert_eq!(created, 10_000);
-    assert!(injector.withheld() > 3000, "the retry path was exercised: {}", injector.withheld());
-    assert_eq!(injector.items_written(), 10_000, "each item reached the table exactly once");
+    assert!(
+        injector.withheld() > 3000,
+        "the retry path was exercised: {}",
+        injector.withheld()
+    );
+    assert_eq!(
+        injector.items_written(),
+        10_000,
+        "each item reached the table exactly once"
+    );
 
-    let mut count = 0;
-    let mut token = None;
-    loop {
-        let page = env.store.list_findings(&t, &FindingFilter::default(), token.as_deref(), 1000).await.unwrap();
-        count += page.items.len();
-        match page.next_page_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(count, 10_000);
-
-    // Re-applying reads every stored hash through the same lossy batch reads: nothing is written.
+    // Proof that all 10,000 are stored with their content: re-applying them reads every stored hash back
+    // (BatchGetItem, through the same lossy wrapper) and finds each one unchanged, so nothing is written.
+    // (Read back by key rather than by listing: moto's Query is linear in the partition per call.)
     let withheld = injector.withheld();
-    let again = store.apply_findings(&t, &all[..2000]).await.unwrap();
-    assert_eq!((again.written(), again.unchanged), (0, 2000));
-    assert!(injector.withheld() > withheld);
+    let mut unchanged = 0;
+    for page in all.chunks(2500) {
+        let again = store.apply_findings(&t, page).await.unwrap();
+        assert_eq!(again.written(), 0);
+        unchanged += again.unchanged;
+    }
+    assert_eq!(unchanged, 10_000);
+    assert_eq!(injector.items_written(), 10_000);
+    assert!(injector.withheld() > withheld, "the reads were retried too");
+    let sample = env
+        .store
+        .list_findings(
+            &t,
+            &FindingFilter {
+                asset: Some("host-007".into()),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sample.items.len(), 20);
 }
 
 #[tokio::test]
@@ -139,21 +217,32 @@ async fn page_tokens_walk_every_asset_once_and_refuse_tampered_or_foreign_tokens
     let store = env.store.clone().with_retry_policy(fast_retry());
     let a = common::tenant("pages-a");
     let b = common::tenant("pages-b");
-    let decisions: Vec<AssetDecision> =
-        (0..2500).map(|i| AssetDecision::Create(asset(&format!("ws-{i:05}"), "1"))).collect();
+    let decisions: Vec<AssetDecision> = (0..2500)
+        .map(|i| AssetDecision::Create(asset(&format!("ws-{i:05}"), "1")))
+        .collect();
     for page in decisions.chunks(1000) {
         store.apply_asset_decisions(&a, page, "r").await.unwrap();
     }
-    store.apply_asset_decisions(&b, &decisions[..10], "r").await.unwrap();
+    store
+        .apply_asset_decisions(&b, &decisions[..10], "r")
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = store.list_assets(&a, &AssetFilter::default(), token.as_deref(), 100).await.unwrap();
+        let page = store
+            .list_assets(&a, &AssetFilter::default(), token.as_deref(), 100)
+            .await
+            .unwrap();
         assert!(page.items.len() <= 100);
         pages += 1;
-        seen.extend(page.items.into_iter().map(|s| s.asset.key.as_str().to_string()));
+        seen.extend(
+            page.items
+                .into_iter()
+                .map(|s| s.asset.key.as_str().to_string()),
+        );
         match page.next_page_token {
             Some(t) => token = Some(t),
             None => break,
@@ -163,24 +252,63 @@ async fn page_tokens_walk_every_asset_once_and_refuse_tampered_or_foreign_tokens
     let expected: Vec<String> = (0..2500).map(|i| format!("ws-{i:05}")).collect();
     assert_eq!(seen, expected, "every asset exactly once, in key order");
 
-    let first = store.list_assets(&a, &AssetFilter::default(), None, 100).await.unwrap();
+    let first = store
+        .list_assets(&a, &AssetFilter::default(), None, 100)
+        .await
+        .unwrap();
     let tok = first.next_page_token.unwrap();
-    assert!(matches!(store.list_assets(&b, &AssetFilter::default(), Some(&tok), 100).await, Err(StoreError::InvalidPageToken)));
-    assert!(matches!(store.list_findings(&a, &FindingFilter::default(), Some(&tok), 100).await, Err(StoreError::InvalidPageToken)));
-    let other_filter = AssetFilter { active: Some(true), ..Default::default() };
-    assert!(matches!(store.list_assets(&a, &other_filter, Some(&tok), 100).await, Err(StoreError::InvalidPageToken)));
+    assert!(matches!(
+        store
+            .list_assets(&b, &AssetFilter::default(), Some(&tok), 100)
+            .await,
+        Err(StoreError::InvalidPageToken)
+    ));
+    assert!(matches!(
+        store
+            .list_findings(&a, &FindingFilter::default(), Some(&tok), 100)
+            .await,
+        Err(StoreError::InvalidPageToken)
+    ));
+    let other_filter = AssetFilter {
+        active: Some(true),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.list_assets(&a, &other_filter, Some(&tok), 100).await,
+        Err(StoreError::InvalidPageToken)
+    ));
     let mut tampered = tok.into_bytes();
     tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    assert!(matches!(store.list_assets(&a, &AssetFilter::default(), Some(&tampered), 100).await, Err(StoreError::InvalidPageToken)));
-    assert!(matches!(store.list_assets(&a, &AssetFilter::default(), Some("x.y"), 100).await, Err(StoreError::InvalidPageToken)));
+    assert!(matches!(
+        store
+            .list_assets(&a, &AssetFilter::default(), Some(&tampered), 100)
+            .await,
+        Err(StoreError::InvalidPageToken)
+    ));
+    assert!(matches!(
+        store
+            .list_assets(&a, &AssetFilter::default(), Some("x.y"), 100)
+            .await,
+        Err(StoreError::InvalidPageToken)
+    ));
 
     // Name prefix, case-insensitive, paged.
-    let filter = AssetFilter { name_prefix: Some("WS-012".into()), active: None };
+    let filter = AssetFilter {
+        name_prefix: Some("WS-012".into()),
+        active: None,
+    };
     let p1 = store.list_assets(&a, &filter, None, 60).await.unwrap();
-    let p2 = store.list_assets(&a, &filter, p1.next_page_token.as_deref(), 60).await.unwrap();
+    let p2 = store
+        .list_assets(&a, &filter, p1.next_page_token.as_deref(), 60)
+        .await
+        .unwrap();
     assert_eq!(p1.items.len() + p2.items.len(), 100);
-    assert!(p1.items.iter().chain(&p2.items).all(|s| s.asset.key.as_str().starts_with("ws-012")));
+    assert!(p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .all(|s| s.asset.key.as_str().starts_with("ws-012")));
 }
 
 #[tokio::test]
@@ -188,24 +316,62 @@ async fn unseen_assets_are_retired_not_deleted_and_filters_find_them() {
     let env = common::env().await;
     let store = env.store.clone();
     let t = common::tenant("retire");
-    let all: Vec<AssetDecision> = (0..30).map(|i| AssetDecision::Create(asset(&format!("pc-{i:02}"), "1"))).collect();
+    let all: Vec<AssetDecision> = (0..30)
+        .map(|i| AssetDecision::Create(asset(&format!("pc-{i:02}"), "1")))
+        .collect();
     store.apply_asset_decisions(&t, &all, "run1").await.unwrap();
     // Run 2 sees pc-00..pc-24 over three pages; pc-25..pc-29 are gone from SentinelOne.
     let keys: Vec<String> = (0..25).map(|i| format!("pc-{i:02}")).collect();
     for (page_no, page) in keys.chunks(10).enumerate() {
-        store.record_seen_assets(&t, "run2", page_no as u64, page).await.unwrap();
+        store
+            .record_seen_assets(&t, "run2", page_no as u64, page)
+            .await
+            .unwrap();
     }
     assert_eq!(store.retire_unseen_assets(&t, "run2").await.unwrap(), 5);
-    assert_eq!(store.retire_unseen_assets(&t, "run2").await.unwrap(), 0, "already retired ones are not rewritten");
-    let inactive = store.list_assets(&t, &AssetFilter { active: Some(false), ..Default::default() }, None, 100).await.unwrap();
-    let names: Vec<&str> = inactive.items.iter().map(|s| s.asset.key.as_str()).collect();
+    assert_eq!(
+        store.retire_unseen_assets(&t, "run2").await.unwrap(),
+        0,
+        "already retired ones are not rewritten"
+    );
+    let inactive = store
+        .list_assets(
+            &t,
+            &AssetFilter {
+                active: Some(false),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = inactive
+        .items
+        .iter()
+        .map(|s| s.asset.key.as_str())
+        .collect();
     assert_eq!(names, ["pc-25", "pc-26", "pc-27", "pc-28", "pc-29"]);
     assert!(inactive.items.iter().all(|s| s.retired_at.is_some()));
-    let active = store.list_assets(&t, &AssetFilter { active: Some(true), ..Default::default() }, None, 7).await.unwrap();
+    let active = store
+        .list_assets(
+            &t,
+            &AssetFilter {
+                active: Some(true),
+                ..Default::default()
+            },
+            None,
+            7,
+        )
+        .await
+        .unwrap();
     assert_eq!(active.items.len(), 7);
     assert!(active.items.iter().all(|s| s.active));
     // A retired asset that comes back unchanged is written again (reactivated).
-    let back = store.apply_asset_decisions(&t, &all[25..26], "run3").await.unwrap();
+    let back = store
+        .apply_asset_decisions(&t, &all[25..26], "run3")
+        .await
+        .unwrap();
     assert_eq!(back.updated, 1);
     assert!(store.load_assets(&t, &["pc-25".into()]).await.unwrap()["pc-25"].active);
 }
@@ -221,24 +387,89 @@ async fn finding_views_filter_by_asset_status_and_verdict_and_statuses_are_reeva
         all.push(finding(i, if i < 12 { "srv-a" } else { "srv-b" }, verdict));
     }
     store.apply_findings(&t, &all).await.unwrap();
-    let by_asset = FindingFilter { asset: Some("SRV-A".into()), ..Default::default() };
+    let by_asset = FindingFilter {
+        asset: Some("SRV-A".into()),
+        ..Default::default()
+    };
     let p1 = store.list_findings(&t, &by_asset, None, 5).await.unwrap();
-    let p2 = store.list_findings(&t, &by_asset, p1.next_page_token.as_deref(), 5).await.unwrap();
-    let p3 = store.list_findings(&t, &by_asset, p2.next_page_token.as_deref(), 5).await.unwrap();
-    let ids: Vec<String> = p1.items.iter().chain(&p2.items).chain(&p3.items).map(|f| f.id.clone()).collect();
-    assert_eq!(ids, (0..12).map(|i| format!("s1-threat-{i:06}")).collect::<Vec<_>>());
-    assert!(p3.next_page_token.is_none() || store.list_findings(&t, &by_asset, p3.next_page_token.as_deref(), 5).await.unwrap().items.is_empty());
+    let p2 = store
+        .list_findings(&t, &by_asset, p1.next_page_token.as_deref(), 5)
+        .await
+        .unwrap();
+    let p3 = store
+        .list_findings(&t, &by_asset, p2.next_page_token.as_deref(), 5)
+        .await
+        .unwrap();
+    let ids: Vec<String> = p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .chain(&p3.items)
+        .map(|f| f.id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        (0..12)
+            .map(|i| format!("s1-threat-{i:06}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        p3.next_page_token.is_none()
+            || store
+                .list_findings(&t, &by_asset, p3.next_page_token.as_deref(), 5)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+    );
 
-    let passed = FindingFilter { status: Some(FindingStatus::Passed), ..Default::default() };
-    assert_eq!(store.list_findings(&t, &passed, None, 100).await.unwrap().items.len(), 10);
-    let fp = FindingFilter { verdict: Some(AnalystVerdict::FalsePositive), asset: Some("srv-b".into()), ..Default::default() };
-    assert_eq!(store.list_findings(&t, &fp, None, 100).await.unwrap().items.len(), 6);
+    let passed = FindingFilter {
+        status: Some(FindingStatus::Passed),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_findings(&t, &passed, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        10
+    );
+    let fp = FindingFilter {
+        verdict: Some(AnalystVerdict::FalsePositive),
+        asset: Some("srv-b".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_findings(&t, &fp, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
 
     // Only true positives fail now: the 10 suspicious findings flip to passed, nothing else is written.
     let list = VerdictInclusionList::from_list(&["true_positive".to_string()]).unwrap();
-    assert_eq!(store.reevaluate_finding_statuses(&t, &list).await.unwrap(), 10);
-    assert_eq!(store.reevaluate_finding_statuses(&t, &list).await.unwrap(), 0);
-    assert_eq!(store.list_findings(&t, &passed, None, 100).await.unwrap().items.len(), 20);
+    assert_eq!(
+        store.reevaluate_finding_statuses(&t, &list).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        store.reevaluate_finding_statuses(&t, &list).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .list_findings(&t, &passed, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        20
+    );
     // The next sync maps the same threats under the new list: unchanged, no write.
     let remapped: Vec<Finding> = all
         .iter()
@@ -248,7 +479,10 @@ async fn finding_views_filter_by_asset_status_and_verdict_and_statuses_are_reeva
             f
         })
         .collect();
-    assert_eq!(store.apply_findings(&t, &remapped).await.unwrap().written(), 0);
+    assert_eq!(
+        store.apply_findings(&t, &remapped).await.unwrap().written(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -258,11 +492,27 @@ async fn custom_field_names_are_unique_per_tenant() {
     let u = common::tenant("cf-other");
     let def = |n: &str| CustomFieldDefinition { name: n.into() };
     env.store.put_custom_field(&t, &def("Owner")).await.unwrap();
-    env.store.put_custom_field(&t, &def("Cost Center")).await.unwrap();
-    assert!(matches!(env.store.put_custom_field(&t, &def("owner")).await, Err(StoreError::DuplicateCustomField { .. })));
-    assert!(matches!(env.store.put_custom_field(&t, &def("bad/name")).await, Err(StoreError::InvalidInput(_))));
+    env.store
+        .put_custom_field(&t, &def("Cost Center"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        env.store.put_custom_field(&t, &def("owner")).await,
+        Err(StoreError::DuplicateCustomField { .. })
+    ));
+    assert!(matches!(
+        env.store.put_custom_field(&t, &def("bad/name")).await,
+        Err(StoreError::InvalidInput(_))
+    ));
     env.store.put_custom_field(&u, &def("Owner")).await.unwrap();
-    let names: Vec<String> = env.store.list_custom_fields(&t).await.unwrap().into_iter().map(|d| d.name).collect();
+    let names: Vec<String> = env
+        .store
+        .list_custom_fields(&t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(names, ["Cost Center", "Owner"]);
     assert!(env.store.delete_custom_field(&t, "OWNER").await.unwrap());
     assert!(!env.store.delete_custom_field(&t, "Owner").await.unwrap());

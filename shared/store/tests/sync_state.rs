@@ -5,7 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_store::{Checkpoint, ClaimError, RunCounters, RunStatus, StoreError, SyncRun, Trigger};
+use connector_store::{
+    Checkpoint, ClaimError, RunCounters, RunStatus, StoreError, SyncRun, Trigger,
+};
 
 #[tokio::test]
 async fn two_concurrent_lease_takers_exactly_one_wins() {
@@ -17,7 +19,9 @@ async fn two_concurrent_lease_takers_exactly_one_wins() {
         let store = store.clone();
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            store.try_acquire_lease(&t, &format!("worker-{i}"), Duration::from_secs(300)).await
+            store
+                .try_acquire_lease(&t, &format!("worker-{i}"), Duration::from_secs(300))
+                .await
         }));
     }
     let mut winners = Vec::new();
@@ -29,28 +33,67 @@ async fn two_concurrent_lease_takers_exactly_one_wins() {
     assert_eq!(winners.len(), 1, "{winners:?}");
     // The holder may re-take its own lease; others still may not.
     let holder = &winners[0].owner;
-    assert!(env.store.try_acquire_lease(&t, holder, Duration::from_secs(300)).await.unwrap().is_some());
-    let other = if holder == "worker-0" { "worker-1" } else { "worker-0" };
-    assert!(env.store.try_acquire_lease(&t, other, Duration::from_secs(300)).await.unwrap().is_none());
+    assert!(env
+        .store
+        .try_acquire_lease(&t, holder, Duration::from_secs(300))
+        .await
+        .unwrap()
+        .is_some());
+    let other = if holder == "worker-0" {
+        "worker-1"
+    } else {
+        "worker-0"
+    };
+    assert!(env
+        .store
+        .try_acquire_lease(&t, other, Duration::from_secs(300))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
 async fn expired_lease_is_taken_over_and_the_old_owner_is_locked_out() {
     let env = common::env().await;
     let t = common::tenant("lease-expiry");
-    let old = env.store.try_acquire_lease(&t, "old", Duration::ZERO).await.unwrap().expect("first lease");
-    let new = env.store.try_acquire_lease(&t, "new", Duration::from_secs(300)).await.unwrap().expect("takeover");
+    let old = env
+        .store
+        .try_acquire_lease(&t, "old", Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("first lease");
+    let new = env
+        .store
+        .try_acquire_lease(&t, "new", Duration::from_secs(300))
+        .await
+        .unwrap()
+        .expect("takeover");
     assert_eq!(new.owner, "new");
     let cp = checkpoint("r1", 3);
     assert!(matches!(
-        env.store.heartbeat(&t, &old, Duration::from_secs(60), Some(&cp)).await,
+        env.store
+            .heartbeat(&t, &old, Duration::from_secs(60), Some(&cp))
+            .await,
         Err(StoreError::LeaseLost)
     ));
     assert!(!env.store.release_lease(&t, &old).await.unwrap());
-    assert!(matches!(env.store.complete_sync(&t, &old, Some("2026-01-01T00:00:00Z")).await, Err(StoreError::LeaseLost)));
-    assert_eq!(env.store.load_sync_state(&t).await.unwrap().checkpoint, None);
+    assert!(matches!(
+        env.store
+            .complete_sync(&t, &old, Some("2026-01-01T00:00:00Z"))
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert_eq!(
+        env.store.load_sync_state(&t).await.unwrap().checkpoint,
+        None
+    );
     assert!(env.store.release_lease(&t, &new).await.unwrap());
-    assert!(env.store.try_acquire_lease(&t, "third", Duration::from_secs(300)).await.unwrap().is_some());
+    assert!(env
+        .store
+        .try_acquire_lease(&t, "third", Duration::from_secs(300))
+        .await
+        .unwrap()
+        .is_some());
 }
 
 fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
@@ -67,6 +110,7 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
         counters,
         group_ids: vec!["225494730938493804".into(), "225494730938493915".into()],
         threats_since: Some("2026-11-24T00:55:00Z".into()),
+        threats_high_water: Some("2026-11-24T01:10:00Z".into()),
     }
 }
 
@@ -74,19 +118,46 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
 async fn checkpoint_round_trips_with_the_heartbeat_and_complete_sync_clears_it() {
     let env = common::env().await;
     let t = common::tenant("checkpoint");
-    assert_eq!(env.store.load_sync_state(&t).await.unwrap(), Default::default());
-    let lease = env.store.try_acquire_lease(&t, "w", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(
+        env.store.load_sync_state(&t).await.unwrap(),
+        Default::default()
+    );
+    let lease = env
+        .store
+        .try_acquire_lease(&t, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     let cp = checkpoint("20261125T011500000Z-00000001", 4);
-    let lease2 = env.store.heartbeat(&t, &lease, Duration::from_secs(120), Some(&cp)).await.unwrap();
+    let lease2 = env
+        .store
+        .heartbeat(&t, &lease, Duration::from_secs(120), Some(&cp))
+        .await
+        .unwrap();
     assert!(lease2.expires_at_ms > lease.expires_at_ms);
-    assert_eq!(env.store.load_sync_state(&t).await.unwrap().checkpoint, Some(cp.clone()));
+    assert_eq!(
+        env.store.load_sync_state(&t).await.unwrap().checkpoint,
+        Some(cp.clone())
+    );
     // A heartbeat without a checkpoint keeps the saved one.
-    env.store.heartbeat(&t, &lease2, Duration::from_secs(120), None).await.unwrap();
-    assert_eq!(env.store.load_sync_state(&t).await.unwrap().checkpoint, Some(cp));
-    env.store.complete_sync(&t, &lease2, Some("2026-11-25T01:20:00.123456Z")).await.unwrap();
+    env.store
+        .heartbeat(&t, &lease2, Duration::from_secs(120), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.store.load_sync_state(&t).await.unwrap().checkpoint,
+        Some(cp)
+    );
+    env.store
+        .complete_sync(&t, &lease2, Some("2026-11-25T01:20:00.123456Z"))
+        .await
+        .unwrap();
     let state = env.store.load_sync_state(&t).await.unwrap();
     assert_eq!(state.checkpoint, None);
-    assert_eq!(state.watermark.as_deref(), Some("2026-11-25T01:20:00.123456Z"));
+    assert_eq!(
+        state.watermark.as_deref(),
+        Some("2026-11-25T01:20:00.123456Z")
+    );
 }
 
 #[tokio::test]
@@ -100,7 +171,12 @@ async fn fifty_concurrent_run_slot_claims_have_one_winner() {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
             let id = format!("run-{i:02}");
-            (id.clone(), store.claim_run_slot(&t, &id, Duration::from_secs(900)).await)
+            (
+                id.clone(),
+                store
+                    .claim_run_slot(&t, &id, Duration::from_secs(900))
+                    .await,
+            )
         }));
     }
     let mut winners = Vec::new();
@@ -114,16 +190,31 @@ async fn fifty_concurrent_run_slot_claims_have_one_winner() {
     }
     assert_eq!(winners.len(), 1);
     assert_eq!(refused.len(), 49);
-    assert!(refused.iter().all(|r| r == &winners[0]), "refusals name the running run");
+    assert!(
+        refused.iter().all(|r| r == &winners[0]),
+        "refusals name the running run"
+    );
     // Released by another run id: no effect. Released by the holder: free for the next.
     assert!(!env.store.release_run_slot(&t, "run-xx").await.unwrap());
     assert!(env.store.release_run_slot(&t, &winners[0]).await.unwrap());
-    env.store.claim_run_slot(&t, "next", Duration::from_secs(900)).await.unwrap();
+    env.store
+        .claim_run_slot(&t, "next", Duration::from_secs(900))
+        .await
+        .unwrap();
     // A stale claim is taken over.
     let u = common::tenant("slot-stale");
-    env.store.claim_run_slot(&u, "dead", Duration::ZERO).await.unwrap();
-    env.store.claim_run_slot(&u, "alive", Duration::from_secs(900)).await.unwrap();
-    assert_eq!(env.store.run_slot_holder(&u).await.unwrap().as_deref(), Some("alive"));
+    env.store
+        .claim_run_slot(&u, "dead", Duration::ZERO)
+        .await
+        .unwrap();
+    env.store
+        .claim_run_slot(&u, "alive", Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.store.run_slot_holder(&u).await.unwrap().as_deref(),
+        Some("alive")
+    );
 }
 
 #[tokio::test]
@@ -133,12 +224,26 @@ async fn runs_are_recorded_updated_and_listed_newest_first_per_tenant() {
     let b = common::tenant("runs-b");
     let mut ids = Vec::new();
     for i in 0..7 {
-        let mut run = SyncRun::new(a.clone(), if i % 2 == 0 { Trigger::OnDemand } else { Trigger::Scheduled });
+        let mut run = SyncRun::new(
+            a.clone(),
+            if i % 2 == 0 {
+                Trigger::OnDemand
+            } else {
+                Trigger::Scheduled
+            },
+        );
         run.id = format!("20261125T0100{i:02}000Z-0000000{i}");
         env.store.create_run(&run).await.unwrap();
         ids.push(run.id.clone());
     }
-    assert!(env.store.create_run(&SyncRun { id: ids[0].clone(), ..SyncRun::new(a.clone(), Trigger::OnDemand) }).await.is_err());
+    assert!(env
+        .store
+        .create_run(&SyncRun {
+            id: ids[0].clone(),
+            ..SyncRun::new(a.clone(), Trigger::OnDemand)
+        })
+        .await
+        .is_err());
     let mut run = env.store.get_run(&a, &ids[3]).await.unwrap().unwrap();
     run.mark_running();
     run.pages = 2;
@@ -148,7 +253,11 @@ async fn runs_are_recorded_updated_and_listed_newest_first_per_tenant() {
     run.finish(RunStatus::Succeeded, Some("done".into()));
     env.store.update_run(&run).await.unwrap();
     assert_eq!(env.store.get_run(&a, &ids[3]).await.unwrap().unwrap(), run);
-    assert_eq!(env.store.get_run(&b, &ids[3]).await.unwrap(), None, "another tenant's run id is not found");
+    assert_eq!(
+        env.store.get_run(&b, &ids[3]).await.unwrap(),
+        None,
+        "another tenant's run id is not found"
+    );
 
     let mut seen = Vec::new();
     let mut token = None;
@@ -166,5 +275,8 @@ async fn runs_are_recorded_updated_and_listed_newest_first_per_tenant() {
     assert_eq!(seen, newest_first);
     let first = env.store.list_runs(&a, None, 3).await.unwrap();
     let tok = first.next_page_token.unwrap();
-    assert!(matches!(env.store.list_runs(&b, Some(&tok), 3).await, Err(StoreError::InvalidPageToken)));
+    assert!(matches!(
+        env.store.list_runs(&b, Some(&tok), 3).await,
+        Err(StoreError::InvalidPageToken)
+    ));
 }

@@ -12,12 +12,20 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
-    let stack = LocalStack::connect().await.expect("local stack: run scripts/local-aws start and eval its env");
+    let stack = LocalStack::connect()
+        .await
+        .expect("local stack: run scripts/local-aws start and eval its env");
     let table = stack.fresh_table().await.expect("fresh table");
     let prefix = stack.fresh_secret_prefix();
     let store = Store::new(stack.dynamodb.clone(), &table, PageTokenKey::random());
     let vault = Vault::new(stack.secrets.clone(), &prefix);
-    Env { stack, table, store, vault, prefix }
+    Env {
+        stack,
+        table,
+        store,
+        vault,
+        prefix,
+    }
 }
 
 pub fn tenant(name: &str) -> TenantId {
