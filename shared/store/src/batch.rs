@@ -328,6 +328,142 @@ fn chunk<T>(all: Vec<T>, size: usize) -> Vec<Vec<T>> {
 mod tests {
     use super::*;
 
+    use std::sync::Mutex;
+
+    /// An in-memory table: enough to test the retry loop without the network.
+    #[derive(Default)]
+    struct MemoryBatch {
+        items: Mutex<HashMap<String, Item>>,
+    }
+
+    fn id(item: &Item) -> String {
+        format!("{:?}", item.get("sk"))
+    }
+
+    impl BatchApi for MemoryBatch {
+        fn batch_get<'a>(
+            &'a self,
+            _: &'a str,
+            keys: Vec<Item>,
+            _: &'a Projection,
+        ) -> BoxFuture<'a, Result<GetOutcome>> {
+            Box::pin(async move {
+                let items = self.items.lock().unwrap();
+                Ok(GetOutcome {
+                    items: keys
+                        .iter()
+                        .filter_map(|k| items.get(&id(k)).cloned())
+                        .collect(),
+                    unprocessed: vec![],
+                })
+            })
+        }
+        fn batch_write<'a>(
+            &'a self,
+            _: &'a str,
+            requests: Vec<WriteRequest>,
+        ) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
+            Box::pin(async move {
+                assert!(requests.len() <= MAX_WRITE_REQUESTS);
+                let mut items = self.items.lock().unwrap();
+                for r in requests {
+                    let item = r.put_request.unwrap().item;
+                    assert!(items.insert(id(&item), item).is_none(), "written twice");
+                }
+                Ok(vec![])
+            })
+        }
+    }
+
+    /// A table that never accepts anything.
+    struct Throttled;
+
+    impl BatchApi for Throttled {
+        fn batch_get<'a>(
+            &'a self,
+            _: &'a str,
+            keys: Vec<Item>,
+            _: &'a Projection,
+        ) -> BoxFuture<'a, Result<GetOutcome>> {
+            Box::pin(async move {
+                Ok(GetOutcome {
+                    items: vec![],
+                    unprocessed: keys,
+                })
+            })
+        }
+        fn batch_write<'a>(
+            &'a self,
+            _: &'a str,
+            requests: Vec<WriteRequest>,
+        ) -> BoxFuture<'a, Result<Vec<WriteRequest>>> {
+            Box::pin(async move { Ok(requests) })
+        }
+    }
+
+    fn put_of(i: usize) -> WriteRequest {
+        let item: Item = HashMap::from([("sk".to_string(), AttributeValue::S(format!("k{i}")))]);
+        WriteRequest::builder()
+            .put_request(
+                aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            deadline: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn heavy_unprocessed_share_still_stores_everything_once() {
+        let memory = Arc::new(MemoryBatch::default());
+        let lossy = UnprocessedInjector::new(memory.clone(), 900);
+        write_all(&lossy, "t", (0..1000).map(put_of).collect(), quick())
+            .await
+            .unwrap();
+        assert_eq!(memory.items.lock().unwrap().len(), 1000);
+        assert_eq!(lossy.items_written(), 1000);
+        assert!(lossy.withheld() > 1000);
+        let keys = (0..1000)
+            .map(|i| HashMap::from([("sk".to_string(), AttributeValue::S(format!("k{i}")))]))
+            .collect();
+        let read = get_all(&lossy, "t", keys, &Projection::default(), quick())
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn a_table_that_never_accepts_fails_at_the_deadline() {
+        let policy = RetryPolicy {
+            deadline: Duration::from_millis(30),
+            ..quick()
+        };
+        let err = write_all(&Throttled, "t", (0..30).map(put_of).collect(), policy)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unprocessed { remaining: 30, .. }),
+            "{err}"
+        );
+        let keys = vec![HashMap::from([(
+            "sk".to_string(),
+            AttributeValue::S("k".into()),
+        )])];
+        assert!(
+            get_all(&Throttled, "t", keys, &Projection::default(), policy)
+                .await
+                .is_err()
+        );
+    }
+
     #[test]
     fn backoff_is_capped() {
         let p = RetryPolicy {

@@ -13,7 +13,10 @@
 //! | Sync run                | `T#<tenant>` | `RUN#<run id>`                  |                                                              | run ids sort by creation time, so a reverse query is newest first |
 //! | Run slot                | `T#<tenant>` | `RUNSLOT`                       |                                                              | the one pending/running run; claimed conditionally |
 //! | Sync state              | `T#<tenant>` | `SYNC`                          |                                                              | lease owner + expiry, checkpoint, threats watermark |
-//! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>` |                                                          | asset keys one page of a run saw; `expires_at` TTL (7 days) |
+//! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>#<part>` |                                                   | asset keys one page of a run saw (2,000 per part); `expires_at` TTL (7 days) |
+//!
+//! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
+//! or an export can tell entities apart without parsing keys.
 //!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
 //! scheduler's read is spread over 16 partitions instead of one hot key.

@@ -64,6 +64,13 @@ struct AssetItem {
     retired_at: Option<String>,
 }
 
+impl StoredAsset {
+    /// The asset's key (normalised computer name).
+    pub fn key(&self) -> &str {
+        self.asset.key.as_str()
+    }
+}
+
 impl From<AssetItem> for StoredAsset {
     fn from(i: AssetItem) -> Self {
         Self {
@@ -229,7 +236,9 @@ impl Store {
     }
 
     /// Applies one page of asset decisions. Creates and updates are written only when the content hash differs
-    /// from the stored one (or the stored asset was retired); `AttachOnly` updates only the agent-id link.
+    /// from the stored one or the stored asset was retired (so it comes back active); `AttachOnly` updates only
+    /// the agent-id link (and the hash that covers it). `Unchanged` carries no key, so a retired asset the merge
+    /// rule calls unchanged stays retired: pass `Update` for assets whose [`StoredAsset::active`] is false.
     pub async fn apply_asset_decisions(
         &self,
         tenant: &TenantId,
