@@ -143,6 +143,21 @@ fn bench(c: &mut Criterion) {
         b.iter(|| findings_from_threats(black_box(&threats), &settings))
     });
     g.finish();
+
+    // Yardsticks for reading the figures above on a given machine: parsing the same bytes into an untyped
+    // serde_json::Value, and merely cloning the decoded records (the allocation floor of producing owned output).
+    let mut g = c.benchmark_group("baseline");
+    g.throughput(Throughput::Elements(PAGE as u64));
+    g.bench_function("serde_json_value_agents_page", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&agent_body)))
+    });
+    g.bench_function("serde_json_value_threats_page", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&threat_body)))
+    });
+    g.bench_function("clone_1000_decoded_agents", |b| {
+        b.iter(|| black_box(&agents).clone())
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
