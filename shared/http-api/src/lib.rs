@@ -52,6 +52,13 @@ pub enum ApiError {
     BadGateway(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// The connection test run before a save failed; `report` (the per-check results) goes into the problem body
+    /// so the form can show which step failed and how to fix it.
+    #[error("{detail}")]
+    ConnectionTestFailed {
+        detail: String,
+        report: serde_json::Value,
+    },
     /// Something on our side failed; the detail shown to the caller stays generic, the cause goes to the logs.
     #[error("an internal error occurred; the operation can be retried")]
     Internal,
@@ -65,7 +72,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::ConnectionTestFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,6 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => "urn:s1-connector:problem:not-found",
             ApiError::Conflict { .. } => "urn:s1-connector:problem:conflict",
             ApiError::Unprocessable(_) => "urn:s1-connector:problem:unprocessable",
+            ApiError::ConnectionTestFailed { .. } => "urn:s1-connector:problem:connection-test-failed",
             ApiError::BadGateway(_) => "urn:s1-connector:problem:upstream",
             ApiError::Internal => "urn:s1-connector:problem:internal",
         }
@@ -95,6 +105,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unprocessable(_) => "Cannot process the request",
+            ApiError::ConnectionTestFailed { .. } => "SentinelOne connection test failed",
             ApiError::BadGateway(_) => "SentinelOne request failed",
             ApiError::Internal => "Internal error",
         }
@@ -119,6 +130,9 @@ impl ApiError {
             for (k, v) in extra {
                 problem[k.as_str()] = v.clone();
             }
+        }
+        if let ApiError::ConnectionTestFailed { report, .. } = &self {
+            problem["connectionTest"] = report.clone();
         }
         respond(self.status(), "application/problem+json", &problem)
     }
