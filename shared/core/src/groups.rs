@@ -9,9 +9,23 @@ use crate::records::Group;
 
 /// Group names as the tenant typed them: comma-separated, trimmed, empty entries dropped, duplicates removed
 /// case-insensitively (the first spelling is kept). No names means every group.
+/// Serializes as the list of names; deserializing applies the same rules as [`GroupFilter::from_list`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct GroupFilter {
     names: Vec<String>,
+}
+
+impl From<Vec<String>> for GroupFilter {
+    fn from(names: Vec<String>) -> Self {
+        Self::from_list(&names)
+    }
+}
+
+impl From<GroupFilter> for Vec<String> {
+    fn from(f: GroupFilter) -> Vec<String> {
+        f.names
+    }
 }
 
 /// A configured name resolved to one console group. One name can resolve to several groups (one per site).
@@ -134,6 +148,9 @@ mod tests {
             GroupFilter::from_list(&["a,b".into(), " A ".into()]).names(),
             ["a", "b"]
         );
+        let stored: GroupFilter = serde_json::from_str(r#"[" x ", "X", ""]"#).unwrap();
+        assert_eq!(stored.names(), ["x"]);
+        assert_eq!(serde_json::to_string(&stored).unwrap(), r#"["x"]"#);
     }
 
     #[test]

@@ -3,9 +3,14 @@
 //! (`/endpoints/<agentId>`) is our best guess at the device page. Both are built in this one file so a changed
 //! route is a one-line fix, and a missing base URL simply means no link.
 
-/// The console root: trimmed, trailing `/` removed. `None` when blank, so no half-built link is ever stored.
+/// The console root: trimmed, trailing `/` and a pasted API path (`/web/api/v2.1`) removed. `None` when blank,
+/// so no half-built link is ever stored. Validating the console URL itself is the client's job (decision 1).
 fn root(base: &str) -> Option<&str> {
     let b = base.trim().trim_end_matches('/');
+    let b = b
+        .strip_suffix("/web/api/v2.1")
+        .unwrap_or(b)
+        .trim_end_matches('/');
     (!b.is_empty()).then_some(b)
 }
 
@@ -55,6 +60,10 @@ mod tests {
         assert_eq!(
             agent_url("https://acme.sentinelone.net", "../x?y").as_deref(),
             Some("https://acme.sentinelone.net/endpoints/%2E%2E%2Fx%3Fy")
+        );
+        assert_eq!(
+            threat_url("https://acme.sentinelone.net/web/api/v2.1/", "7").as_deref(),
+            Some("https://acme.sentinelone.net/incidents/threats/7/overview")
         );
         assert_eq!(threat_url("  ", "1"), None);
         assert_eq!(agent_url("https://acme.sentinelone.net", " "), None);
