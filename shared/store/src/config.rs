@@ -4,7 +4,9 @@
 //! Save order: the secret first, the config item second (conditional on the version the user edited). If the
 //! config write fails, the secret is put back as it was: deleted after a failed first save (no orphan secret),
 //! restored to the previous token after a failed update. So a config item never points at a missing secret and
-//! what the user had before stays intact.
+//! what the user had before stays intact. Saves and disconnects of one tenant run one at a time under a short
+//! conditional lock item (`CONFIGLOCK`), so a losing concurrent save's rollback can never undo the winner's token;
+//! the loser gets [`StoreError::SaveInProgress`] or [`StoreError::VersionConflict`].
 //!
 //! Disconnect deletes the config item, then the secret, and leaves a `SOURCE` marker saying when the source was
 //! disconnected; assets and findings stay, and [`Store::source_status`] tells the views to label them.
@@ -14,10 +16,12 @@ use time::OffsetDateTime;
 
 use s1_core::{ApiToken, VerdictInclusionList};
 
-use crate::clock::{format_timestamp, normalize_timestamp, now};
+use crate::clock::{format_timestamp, normalize_timestamp, now, now_millis};
 use crate::error::{Result, StoreError};
-use crate::keys::{due_pk, due_sk, tenant_pk, TenantId, CONFIG_SK, DUE_SHARDS, SOURCE_SK};
-use crate::store::{s, Store};
+use crate::keys::{
+    due_pk, due_sk, tenant_pk, TenantId, CONFIG_LOCK_SK, CONFIG_SK, DUE_SHARDS, SOURCE_SK,
+};
+use crate::store::{n, s, Store};
 use crate::vault::Vault;
 
 /// Auto-sync interval bounds in days.
@@ -263,6 +267,19 @@ pub async fn save_configuration(
         }
     }
     config.verdict_list()?;
+    let lock = take_config_lock(store, tenant).await?;
+    let result = save_locked(store, vault, tenant, config, token).await;
+    release_config_lock(store, tenant, &lock).await;
+    result
+}
+
+async fn save_locked(
+    store: &Store,
+    vault: &Vault,
+    tenant: &TenantId,
+    config: TenantConfig,
+    token: Option<&ApiToken>,
+) -> Result<TenantConfig> {
     let existing = store.get_config_item(tenant).await?;
     let found = existing.as_ref().map_or(0, |e| e.config.version);
     if found != config.version {
@@ -332,7 +349,7 @@ pub async fn save_configuration(
         } else {
             req.condition_expression("#c.version = :v")
                 .expression_attribute_names("#c", "config")
-                .expression_attribute_values(":v", crate::store::n(found))
+                .expression_attribute_values(":v", n(found))
         };
         req.send()
             .await
@@ -369,6 +386,13 @@ pub async fn save_configuration(
 /// stay and [`Store::source_status`] reports them as from a disconnected source. Returns whether a configuration
 /// existed. Safe to repeat (a half-done disconnect finishes on retry).
 pub async fn disconnect(store: &Store, vault: &Vault, tenant: &TenantId) -> Result<bool> {
+    let lock = take_config_lock(store, tenant).await?;
+    let result = disconnect_locked(store, vault, tenant).await;
+    release_config_lock(store, tenant, &lock).await;
+    result
+}
+
+async fn disconnect_locked(store: &Store, vault: &Vault, tenant: &TenantId) -> Result<bool> {
     let out = store
         .dynamodb
         .delete_item()
@@ -398,4 +422,59 @@ pub async fn disconnect(store: &Store, vault: &Vault, tenant: &TenantId) -> Resu
         .map_err(|e| StoreError::dynamo("PutItem", e))?;
     tracing::info!(tenant = %tenant, existed, "source disconnected");
     Ok(existed)
+}
+
+/// How long a configuration change may hold the tenant's config lock before another may break it (a crashed
+/// save); far longer than the handful of calls a save makes.
+const CONFIG_LOCK_TTL_MS: i64 = 60_000;
+
+/// Serialises configuration changes of one tenant. Without it, two concurrent saves could both write the secret
+/// and the loser's rollback would put back the token the winner just replaced.
+async fn take_config_lock(store: &Store, tenant: &TenantId) -> Result<String> {
+    let owner = uuid::Uuid::new_v4().simple().to_string();
+    let now_ms = now_millis();
+    let res = store
+        .dynamodb
+        .put_item()
+        .table_name(&store.table)
+        .item("pk", s(tenant_pk(tenant)))
+        .item("sk", s(CONFIG_LOCK_SK))
+        .item("kind", s("config_lock"))
+        .item("owner", s(&owner))
+        .item("lock_expires_ms", n(now_ms + CONFIG_LOCK_TTL_MS))
+        // TTL clean-up of a lock left by a crash (the condition below does not rely on it).
+        .item("expires_at", n(now_ms / 1000 + 3600))
+        .condition_expression("attribute_not_exists(pk) OR lock_expires_ms <= :now")
+        .expression_attribute_values(":now", n(now_ms))
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(owner),
+        Err(e) => {
+            let err = StoreError::dynamo("PutItem", e);
+            if err.is_conditional_check_failed() {
+                Err(StoreError::SaveInProgress)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn release_config_lock(store: &Store, tenant: &TenantId, owner: &str) {
+    let res = store
+        .dynamodb
+        .delete_item()
+        .table_name(&store.table)
+        .set_key(Some(Store::key(tenant_pk(tenant), CONFIG_LOCK_SK)))
+        .condition_expression("#o = :o")
+        .expression_attribute_names("#o", "owner")
+        .expression_attribute_values(":o", s(owner))
+        .send()
+        .await;
+    if let Err(e) = res {
+        // It expires on its own; the next save after the TTL proceeds.
+        let err = StoreError::dynamo("DeleteItem", e);
+        tracing::warn!(tenant = %tenant, error = %err, "could not release the configuration lock");
+    }
 }

@@ -37,6 +37,10 @@ pub enum StoreError {
         "no SentinelOne API token is stored for this tenant; provide one with the configuration"
     )]
     TokenRequired,
+    #[error(
+        "another change to this configuration is being saved right now; reload it and try again"
+    )]
+    SaveInProgress,
     #[error("the stored SentinelOne API token is not usable; save the configuration again with a valid token")]
     StoredTokenInvalid,
     #[error("this tenant's sync lease is held by another worker or has been taken over")]

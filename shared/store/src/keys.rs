@@ -6,6 +6,7 @@
 //! | Entity                  | pk           | sk                              | other keys                                                   | notes |
 //! |-------------------------|--------------|---------------------------------|--------------------------------------------------------------|-------|
 //! | Configuration           | `T#<tenant>` | `CONFIG`                        | `due_pk` = `DUE#<shard>`, `due_sk` = `<next_due_at>#<tenant>` | due keys only while auto-sync is on (sparse `due` index); never the token |
+//! | Config lock             | `T#<tenant>` | `CONFIGLOCK`                    |                                                              | held (60 s max) while a save or disconnect runs; `expires_at` TTL |
 //! | Source marker           | `T#<tenant>` | `SOURCE`                        |                                                              | `connected` / `disconnected` (+ when); kept after disconnect |
 //! | Asset                   | `T#<tenant>` | `ASSET#<asset key>`             |                                                              | asset key = normalised computer name; `active` false once retired |
 //! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>`, `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset |
@@ -32,6 +33,7 @@ use crate::error::StoreError;
 pub const DUE_SHARDS: u64 = 16;
 
 pub(crate) const CONFIG_SK: &str = "CONFIG";
+pub(crate) const CONFIG_LOCK_SK: &str = "CONFIGLOCK";
 pub(crate) const SOURCE_SK: &str = "SOURCE";
 pub(crate) const RUNSLOT_SK: &str = "RUNSLOT";
 pub(crate) const SYNC_SK: &str = "SYNC";

@@ -411,3 +411,40 @@ async fn disconnect_keeps_imported_data() {
         SourceStatus::Disconnected { .. }
     ));
 }
+
+#[tokio::test]
+async fn concurrent_saves_never_leave_the_config_pointing_at_another_saves_token() {
+    let env = common::env().await;
+    let t = common::tenant("racing-saves");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (store, vault, t) = (env.store.clone(), env.vault.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = config();
+            c.group_names = vec![format!("group-{i}")];
+            (
+                i,
+                save_configuration(&store, &vault, &t, c, Some(&token(&format!("racer{i}")))).await,
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, Ok(_)) => winners.push(i),
+            (_, Err(StoreError::SaveInProgress | StoreError::VersionConflict { .. })) => {}
+            (_, Err(e)) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one first save wins: {winners:?}");
+    let saved = env.store.get_config(&t).await.unwrap().unwrap();
+    assert_eq!(saved.group_names, [format!("group-{}", winners[0])]);
+    assert_eq!(
+        uncached(&env).get_token(&t).await.unwrap(),
+        Some(token(&format!("racer{}", winners[0])))
+    );
+    // The lock is released: the next save goes through.
+    save_configuration(&env.store, &env.vault, &t, saved, None)
+        .await
+        .unwrap();
+}
