@@ -548,8 +548,13 @@ impl Store {
         tenant: &TenantId,
         list: &VerdictInclusionList,
     ) -> Result<u64> {
-        let mut flipped = Vec::new();
-        self.query_each(&Query::partition(tenant, FINDING_PREFIX), |items| {
+        // Page by page, so memory stays bounded by one query page whatever the tenant's size.
+        let q = Query::partition(tenant, FINDING_PREFIX);
+        let mut n = 0u64;
+        let mut start = None;
+        loop {
+            let (items, last) = self.query_once(&q, start.take(), None).await?;
+            let mut flipped = Vec::new();
             for i in items {
                 let mut item: FindingItem =
                     serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
@@ -564,11 +569,13 @@ impl Store {
                     ));
                 }
             }
-            Ok(())
-        })
-        .await?;
-        let n = flipped.len() as u64;
-        write_all(&*self.batch, &self.table, flipped, self.retry).await?;
+            n += flipped.len() as u64;
+            write_all(&*self.batch, &self.table, flipped, self.retry).await?;
+            match last {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
         tracing::info!(tenant = %tenant, flipped = n, "finding statuses re-evaluated");
         Ok(n)
     }

@@ -134,7 +134,7 @@ impl Query {
 }
 
 impl Store {
-    async fn query_once(
+    pub(crate) async fn query_once(
         &self,
         q: &Query,
         start: Option<Item>,
