@@ -23,10 +23,14 @@ fn startup(c: &mut Criterion) {
     g.bench_function("10k_agents_100k_threats_generate_and_listen", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let sim = Simulator::new(TenantSpec::small().with_agents(10_000).with_threats(100_000))
-                    .start()
-                    .await
-                    .expect("start");
+                let sim = Simulator::new(
+                    TenantSpec::small()
+                        .with_agents(10_000)
+                        .with_threats(100_000),
+                )
+                .start()
+                .await
+                .expect("start");
                 sim.shutdown().await;
             })
         })
@@ -34,10 +38,11 @@ fn startup(c: &mut Criterion) {
     g.bench_function("10k_agents_10k_threats_generate_and_listen", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let sim = Simulator::new(TenantSpec::small().with_agents(10_000).with_threats(10_000))
-                    .start()
-                    .await
-                    .expect("start");
+                let sim =
+                    Simulator::new(TenantSpec::small().with_agents(10_000).with_threats(10_000))
+                        .start()
+                        .await
+                        .expect("start");
                 sim.shutdown().await;
             })
         })
@@ -48,7 +53,14 @@ fn startup(c: &mut Criterion) {
 fn pages(c: &mut Criterion) {
     let rt = runtime();
     let sim = rt
-        .block_on(Simulator::new(TenantSpec::small().with_agents(10_000).with_threats(100_000)).start())
+        .block_on(
+            Simulator::new(
+                TenantSpec::small()
+                    .with_agents(10_000)
+                    .with_threats(100_000),
+            )
+            .start(),
+        )
         .expect("start");
     let client = reqwest::Client::new();
     let auth = format!("ApiToken {}", sim.token());
@@ -78,7 +90,10 @@ fn pages(c: &mut Criterion) {
             .json::<serde_json::Value>()
             .await
             .expect("json");
-        body["pagination"]["nextCursor"].as_str().expect("cursor").to_owned()
+        body["pagination"]["nextCursor"]
+            .as_str()
+            .expect("cursor")
+            .to_owned()
     });
     let mut g = c.benchmark_group("page_1000");
     g.bench_function("agents_first_page", |b| {
@@ -89,7 +104,11 @@ fn pages(c: &mut Criterion) {
         b.iter(|| rt.block_on(fetch(format!("{base}/agents?limit=1000&cursor={q}"))))
     });
     g.bench_function("threats_of_100k_sorted_by_updated_at", |b| {
-        b.iter(|| rt.block_on(fetch(format!("{base}/threats?limit=1000&sortBy=updatedAt&sortOrder=asc"))))
+        b.iter(|| {
+            rt.block_on(fetch(format!(
+                "{base}/threats?limit=1000&sortBy=updatedAt&sortOrder=asc"
+            )))
+        })
     });
     g.finish();
     rt.block_on(sim.shutdown());
@@ -98,7 +117,9 @@ fn pages(c: &mut Criterion) {
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

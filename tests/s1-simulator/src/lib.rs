@@ -3,10 +3,29 @@
 //! with a deterministic tenant generator, a mutation API, faults on demand and a request log.
 //!
 //! Behaviour follows `shared/sentinelone/API.md` (its "Decisions" section is binding). Where the
-//! public record is silent the simulator is strict and says so where the choice is made: unknown
-//! query parameters are a 400 Validation Error naming the parameter (our decision, unverified),
-//! cursors are bound to their filter set and expire, and only `Authorization: ApiToken <token>` is
-//! accepted.
+//! public record is silent the simulator is strict, and each such choice is marked "our decision"
+//! where it is made:
+//! - an unknown query parameter (or a real one the simulator does not implement) is a 400
+//!   Validation Error naming it, as is a repeated or empty parameter;
+//! - cursors are opaque base64, valid only if this simulator issued them, bound to the resource,
+//!   filters and sort they were issued for, and expire after `SimConfig::cursor_ttl` or
+//!   `SimConfig::cursor_max_uses`; every refusal is 400 code 4000010 naming `cursor`;
+//! - only `Authorization: ApiToken <token>` is accepted (no other spelling of the scheme);
+//! - groups `name` matches exactly and case-insensitively, agents `computerName` likewise;
+//! - `skip` and `cursor` cannot be combined.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use s1_simulator::{Simulator, TenantSpec};
+//! let sim = Simulator::new(TenantSpec::small()).start().await?;
+//! let url = format!("{}/web/api/v2.1/agents?limit=1000", sim.base_url());
+//! let auth = format!("ApiToken {}", sim.token());
+//! sim.faults().too_many_requests_every(5, None);
+//! // ... drive the client against `url` with `auth`, then:
+//! assert!(sim.requests().iter().all(|r| !r.token_in_url));
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 #![recursion_limit = "512"]
 

@@ -703,10 +703,6 @@ impl Paging {
             desc,
         })
     }
-
-    pub(crate) fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
-    }
 }
 
 /// One page of a listing, ready to be written out.

@@ -84,20 +84,62 @@ pub(crate) type Micros = i64;
 /// `2018-02-27T04:49:26.257525Z`: ISO-8601 UTC with exactly six fractional digits, as the console
 /// writes `createdAt`/`updatedAt`.
 pub(crate) fn fmt_micros(us: Micros) -> String {
-    let dt = to_datetime(us);
     let mut s = String::with_capacity(27);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.microsecond()
-    );
+    write_micros(&mut s, us);
     s
+}
+
+/// Writes [`fmt_micros`]'s form straight into `out`. Hand-rolled because the generator writes tens
+/// of timestamps per threat and `time`'s formatting dominated debug-build test time.
+pub(crate) fn write_micros(out: &mut String, us: Micros) {
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    if !(0..=9999).contains(&y) {
+        let dt = to_datetime(us);
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            dt.microsecond()
+        );
+        return;
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod % 3600 / 60);
+    put(17, 2, sod % 60);
+    put(20, 6, frac);
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// `2019-06-27T08:00:31Z`: the whole-second form the console uses for `osStartTime`.
@@ -174,6 +216,26 @@ mod tests {
         assert_eq!(fmt_seconds(us), "2018-02-27T04:49:26Z");
         let whole = parse_timestamp("2019-06-27T08:00:31Z").unwrap();
         assert_eq!(fmt_micros(whole), "2019-06-27T08:00:31.000000Z");
+    }
+
+    #[test]
+    fn fast_timestamps_match_the_time_crate() {
+        let mut r = SeededRng::new(3);
+        for _ in 0..2000 {
+            let us = r.range(-2_000_000_000_000_000, 4_000_000_000_000_000);
+            let dt = to_datetime(us);
+            let expected = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                dt.year(),
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.microsecond()
+            );
+            assert_eq!(fmt_micros(us), expected, "{us}");
+        }
     }
 
     #[test]
