@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{
     disconnect, save_configuration, AssetFilter, SourceStatus, StoreError, SyncRun, TenantConfig,
     Trigger, Vault,
@@ -413,38 +414,62 @@ async fn disconnect_keeps_imported_data() {
 }
 
 #[tokio::test]
-async fn concurrent_saves_never_leave_the_config_pointing_at_another_saves_token() {
+async fn a_save_in_progress_blocks_other_saves_until_released_or_expired() {
+    // The lock is what keeps a losing concurrent save's rollback from undoing the winner's token. It is tested
+    // deterministically (a held lock planted in the table) because moto's threaded server does not serialise
+    // conditional writes to one item the way DynamoDB does.
     let env = common::env().await;
-    let t = common::tenant("racing-saves");
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let (store, vault, t) = (env.store.clone(), env.vault.clone(), t.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = config();
-            c.group_names = vec![format!("group-{i}")];
-            (
-                i,
-                save_configuration(&store, &vault, &t, c, Some(&token(&format!("racer{i}")))).await,
-            )
-        }));
-    }
-    let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            (i, Ok(_)) => winners.push(i),
-            (_, Err(StoreError::SaveInProgress | StoreError::VersionConflict { .. })) => {}
-            (_, Err(e)) => panic!("unexpected {e}"),
-        }
-    }
-    assert_eq!(winners.len(), 1, "one first save wins: {winners:?}");
-    let saved = env.store.get_config(&t).await.unwrap().unwrap();
-    assert_eq!(saved.group_names, [format!("group-{}", winners[0])]);
+    let t = common::tenant("locked");
+    let v1 = save_configuration(&env.store, &env.vault, &t, config(), Some(&token("before")))
+        .await
+        .unwrap();
+    let plant = |expires_ms: i64| {
+        env.stack
+            .dynamodb
+            .put_item()
+            .table_name(&env.table)
+            .item("pk", AttributeValue::S("T#locked".into()))
+            .item("sk", AttributeValue::S("CONFIGLOCK".into()))
+            .item("owner", AttributeValue::S("someone-else".into()))
+            .item("lock_expires_ms", AttributeValue::N(expires_ms.to_string()))
+            .send()
+    };
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    plant(now_ms + 60_000).await.unwrap();
+    let blocked = save_configuration(
+        &env.store,
+        &env.vault,
+        &t,
+        v1.clone(),
+        Some(&token("during")),
+    )
+    .await;
+    assert!(
+        matches!(blocked, Err(StoreError::SaveInProgress)),
+        "{blocked:?}"
+    );
+    assert!(matches!(
+        disconnect(&env.store, &env.vault, &t).await,
+        Err(StoreError::SaveInProgress)
+    ));
     assert_eq!(
         uncached(&env).get_token(&t).await.unwrap(),
-        Some(token(&format!("racer{}", winners[0])))
+        Some(token("before")),
+        "secret untouched"
     );
-    // The lock is released: the next save goes through.
-    save_configuration(&env.store, &env.vault, &t, saved, None)
+    assert_eq!(env.store.get_config(&t).await.unwrap(), Some(v1.clone()));
+    // A lock left by a crashed save expires.
+    plant(now_ms - 1).await.unwrap();
+    let v2 = save_configuration(&env.store, &env.vault, &t, v1, Some(&token("after")))
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(
+        uncached(&env).get_token(&t).await.unwrap(),
+        Some(token("after"))
+    );
+    // And a successful save releases its own lock.
+    save_configuration(&env.store, &env.vault, &t, v2, None)
         .await
         .unwrap();
 }
