@@ -1,0 +1,136 @@
+//! The tenant's custom field definitions (filled from SentinelOne tags by the sync): `GET /v1/custom-fields`,
+//! `POST /v1/custom-fields` (name rules of `s1_core::custom_fields::CustomFieldName`; a name already defined in any
+//! case is refused with 409) and `DELETE /v1/custom-fields/{name}`.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+
+use connector_store::{Store, StoreError};
+use http_api::{json, json_body, path_param, ApiError, FieldError};
+use s1_core::custom_fields::{CustomFieldDefinition, CustomFieldName};
+use tenant_config::{caller_tenant, ConfigError};
+
+const COLLECTION: &str = "/v1/custom-fields";
+
+/// Built once per cold start.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Store,
+    pub tenant_claim: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewField {
+    name: serde_json::Value,
+}
+
+/// Lists, adds or removes a definition, by method and path; anything else is a 404 problem.
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(respond(deps, &request)
+        .await
+        .unwrap_or_else(ApiError::into_response))
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::DuplicateCustomField { .. } => ApiError::Conflict {
+            detail: e.to_string(),
+            extra: None,
+        },
+        StoreError::InvalidInput(m) => ApiError::Validation(vec![FieldError::new("name", m)]),
+        other => ConfigError::Store(other).into(),
+    }
+}
+
+async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
+    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    let path = request.uri().path().trim_end_matches('/');
+    let method = request.method();
+    if path == COLLECTION && method == Method::GET {
+        let items = deps
+            .store
+            .list_custom_fields(&tenant)
+            .await
+            .map_err(store_error)?;
+        return Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })));
+    }
+    if path == COLLECTION && method == Method::POST {
+        let body: NewField = json_body(request)?;
+        let name = match &body.name {
+            serde_json::Value::String(s) => CustomFieldName::parse(s)
+                .map_err(|e| ApiError::Validation(vec![FieldError::new("name", e.to_string())]))?,
+            _ => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "name",
+                    "must be a string",
+                )]))
+            }
+        };
+        let saved = deps
+            .store
+            .put_custom_field(&tenant, &CustomFieldDefinition::from(name))
+            .await
+            .map_err(store_error)?;
+        return Ok(json(StatusCode::CREATED, &saved));
+    }
+    if method == Method::DELETE {
+        if let Some(raw) = path
+            .strip_prefix(COLLECTION)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            let name = path_param(request, "name").unwrap_or_else(|| percent_decode(raw));
+            return if deps
+                .store
+                .delete_custom_field(&tenant, &name)
+                .await
+                .map_err(store_error)?
+            {
+                let mut response = Response::new(Body::Empty);
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                Ok(response)
+            } else {
+                Err(ApiError::NotFound(format!(
+                    "no custom field named \"{}\" exists",
+                    name.trim()
+                )))
+            };
+        }
+    }
+    Err(ApiError::NotFound(
+        "no such route: check the method and path against the API document".into(),
+    ))
+}
+
+/// Decodes `%XX` escapes of a path segment (names may hold spaces); malformed escapes stay as they are.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_segments_are_decoded() {
+        assert_eq!(percent_decode("Cost%20center"), "Cost center");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+        assert_eq!(percent_decode("a%zz"), "a%zz");
+    }
+}
