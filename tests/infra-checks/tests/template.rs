@@ -1,0 +1,316 @@
+//! The repository's template passes every check, and each check catches the breakage it exists for (shown on an
+//! edited copy of the same template).
+
+use infra_checks::*;
+
+fn template() -> Template {
+    Template::load_default().expect("infra/template.yaml parses")
+}
+
+/// The template with `from` replaced by `to` (which must occur).
+fn edited(from: &str, to: &str) -> Template {
+    let t = template();
+    assert!(
+        t.text.contains(from),
+        "the template no longer contains {from:?}"
+    );
+    Template::parse(&t.text.replacen(from, to, 1)).expect("edited template parses")
+}
+
+fn documented_routes() -> std::collections::BTreeSet<(String, String)> {
+    let path = workspace_root().join("docs/openapi.yaml");
+    let text = std::fs::read_to_string(&path).expect("docs/openapi.yaml is readable");
+    openapi_routes(&text).expect("docs/openapi.yaml parses")
+}
+
+fn assert_clean(problems: Vec<String>) {
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn assert_flags(problems: Vec<String>, needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "expected a problem mentioning {needle:?}, got {problems:#?}"
+    );
+}
+
+#[test]
+fn every_function_binary_is_a_bin_crate_under_functions_in_the_workspace() {
+    let packages = workspace_packages(&workspace_root()).expect("cargo metadata runs");
+    let t = template();
+    assert_eq!(t.functions().len(), 8, "one function per handler");
+    assert_clean(check_handlers(&t, &packages));
+
+    let renamed = edited("Binary: read-api", "Binary: read-apis");
+    assert_flags(
+        check_handlers(&renamed, &packages),
+        "read-apis is not a bin target",
+    );
+    // A bin that exists but outside functions/ (the simulator) is no handler.
+    let simulator = edited("Binary: read-api", "Binary: s1-simulator");
+    assert_flags(
+        check_handlers(&simulator, &packages),
+        "not from a crate under functions/",
+    );
+    let no_root = edited("CodeUri: ..", "CodeUri: ../functions/read-api");
+    assert_flags(
+        check_handlers(&no_root, &packages),
+        "CodeUri is not the workspace root",
+    );
+    let x86 = edited("Architectures: [arm64]", "Architectures: [x86_64]");
+    assert_flags(
+        check_handlers(&x86, &packages),
+        "Architectures is not [arm64]",
+    );
+}
+
+#[test]
+fn every_route_is_served_by_one_function_and_matches_the_api_document() {
+    let t = template();
+    let documented = documented_routes();
+    assert_eq!(t.routes().len(), documented.len());
+    assert_clean(check_routes(&t, &documented));
+
+    let dropped = edited(
+        "Path: /v1/integrations/sentinelone/findings",
+        "Path: /v1/integrations/sentinelone/finding",
+    );
+    let problems = check_routes(&dropped, &documented);
+    assert_flags(
+        problems.clone(),
+        "GET /v1/integrations/sentinelone/findings is in the API document",
+    );
+    assert_flags(
+        problems,
+        "GET /v1/integrations/sentinelone/finding is routed in the template",
+    );
+    let outside = edited("Path: /v1/custom-fields/{name}", "Path: /admin/{name}");
+    assert_flags(
+        check_routes(&outside, &documented),
+        "outside the API prefixes",
+    );
+    let greedy = edited(
+        "Path: /v1/custom-fields/{name}",
+        "Path: /v1/custom-fields/{name+}",
+    );
+    assert_flags(check_routes(&greedy, &documented), "non-greedy segment");
+    let twice = edited(
+        "Method: DELETE\n            Path: /v1/integrations/sentinelone/config",
+        "Method: PUT\n            Path: /v1/integrations/sentinelone/config",
+    );
+    assert_flags(
+        check_routes(&twice, &documented),
+        "routed to more than one function",
+    );
+}
+
+#[test]
+fn every_route_has_a_local_invocation_fixture_in_its_function() {
+    let t = template();
+    assert_clean(check_fixtures(&t, &workspace_root()));
+
+    // Routing disconnect's route to save-config: save-config has no fixture for it.
+    let moved = edited("Binary: disconnect", "Binary: save-config");
+    assert_flags(
+        check_fixtures(&moved, &workspace_root()),
+        "save-config serves DELETE /v1/integrations/sentinelone/config but",
+    );
+    // A renamed route leaves read-api's fixture pointing at a route the template no longer has.
+    let renamed = edited(
+        "Path: /v1/integrations/sentinelone/findings",
+        "Path: /v1/integrations/sentinelone/finding-list",
+    );
+    assert_flags(
+        check_fixtures(&renamed, &workspace_root()),
+        "routeKey GET /v1/integrations/sentinelone/findings, which the template does not route to read-api",
+    );
+}
+
+#[test]
+fn the_only_schedule_is_daily_at_01_15_utc_on_the_scheduled_sync() {
+    let t = template();
+    assert_eq!(
+        t.schedules(),
+        vec![("ScheduledSyncFunction".to_string(), SCHEDULE.to_string())]
+    );
+    assert_clean(check_schedule(&t));
+
+    let local_time = edited(
+        "Schedule: cron(15 1 * * ? *)",
+        "Schedule: cron(15 1 ? * MON-FRI *)",
+    );
+    assert_flags(check_schedule(&local_time), "is not \"cron(15 1 * * ? *)\"");
+    let rate = edited("Schedule: cron(15 1 * * ? *)", "Schedule: rate(1 day)");
+    assert_flags(check_schedule(&rate), "rate(1 day)");
+}
+
+#[test]
+fn secrets_access_stays_within_the_connector_prefix_and_the_page_token_key() {
+    let t = template();
+    assert_eq!(
+        t.secret_prefix_arn().as_deref(),
+        Some("!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:s1-connector/${AWS::StackName}/*")
+    );
+    assert_clean(check_secrets(&t));
+
+    let account_wide = edited(":secret:s1-connector/${AWS::StackName}/*\"", ":secret:*\"");
+    assert_flags(
+        check_secrets(&account_wide),
+        "outside the connector's prefix",
+    );
+    let other_stack = edited(
+        ":secret:s1-connector/${AWS::StackName}/*\"",
+        ":secret:s1-connector/*\"",
+    );
+    assert_flags(
+        check_secrets(&other_stack),
+        "outside the connector's prefix",
+    );
+    let wildcard = edited(
+        "Action: [secretsmanager:DeleteSecret]",
+        "Action: [\"secretsmanager:*\"]",
+    );
+    assert_flags(check_secrets(&wildcard), "wildcard action secretsmanager:*");
+    let write_key = edited(
+        "Action: [secretsmanager:GetSecretValue]\n                Resource: !Ref PageTokenSecret",
+        "Action: [secretsmanager:PutSecretValue]\n                Resource: !Ref PageTokenSecret",
+    );
+    assert_flags(
+        check_secrets(&write_key),
+        "the page-token key may only be read",
+    );
+    // The environment's prefix and the policy's must move together.
+    let prefix_moved = edited(
+        "SECRET_PREFIX: !Sub \"s1-connector/${AWS::StackName}/\"",
+        "SECRET_PREFIX: !Sub \"s1/${AWS::StackName}/\"",
+    );
+    assert_flags(
+        check_secrets(&prefix_moved),
+        "outside the connector's prefix",
+    );
+}
+
+#[test]
+fn no_statement_has_a_star_resource_or_action_without_an_allow_listed_reason() {
+    let t = template();
+    assert_clean(check_star_resources(&t));
+    let stars: Vec<_> = t
+        .statements()
+        .into_iter()
+        .filter(|s| s.resources.iter().any(|r| r == "*"))
+        .collect();
+    assert_eq!(
+        stars.len(),
+        t.functions().len(),
+        "one X-Ray statement per role and no other \"*\""
+    );
+
+    let star_table = edited("Resource: !GetAtt ConnectorTable.Arn", "Resource: \"*\"");
+    assert_flags(
+        check_star_resources(&star_table),
+        "on Resource \"*\" without an allow-listed reason",
+    );
+    let star_action = edited("Action: [dynamodb:GetItem]", "Action: [\"dynamodb:*\"]");
+    assert_flags(
+        check_star_resources(&star_action),
+        "wildcard action dynamodb:*",
+    );
+}
+
+#[test]
+fn every_function_has_its_own_role_scoped_to_its_own_log_group() {
+    let t = template();
+    assert_clean(check_roles(&t));
+
+    let shared = edited(
+        "Role: !GetAtt ReadApiRole.Arn",
+        "Role: !GetAtt TestConnectionRole.Arn",
+    );
+    assert_flags(check_roles(&shared), "is shared by");
+    let sam_role = edited(
+        "      Role: !GetAtt ReadApiRole.Arn\n",
+        "      Policies:\n        - DynamoDBReadPolicy:\n            TableName: !Ref ConnectorTable\n",
+    );
+    let problems = check_roles(&sam_role);
+    assert_flags(problems.clone(), "ReadApiFunction: SAM Policies");
+    assert_flags(problems, "ReadApiFunction: no explicit Role");
+    let other_logs = edited(
+        "Resource: !GetAtt ReadApiLogs.Arn",
+        "Resource: !GetAtt SyncWorkerLogs.Arn",
+    );
+    assert_flags(
+        check_roles(&other_logs),
+        "log permissions beyond ReadApiLogs",
+    );
+}
+
+#[test]
+fn the_connection_test_can_write_nothing() {
+    let t = template();
+    assert_clean(check_read_only(&t, "test-connection"));
+    // The same check on a function that writes shows it would catch a write.
+    assert_flags(
+        check_read_only(&t, "disconnect"),
+        "secretsmanager:DeleteSecret is not a read",
+    );
+}
+
+#[test]
+fn dynamodb_access_names_the_table_or_an_existing_index() {
+    let t = template();
+    assert_clean(check_dynamodb_resources(&t));
+
+    let all_indexes = edited(
+        "${ConnectorTable.Arn}/index/due",
+        "${ConnectorTable.Arn}/index/*",
+    );
+    assert_flags(
+        check_dynamodb_resources(&all_indexes),
+        "neither the table nor one of its indexes",
+    );
+    let write_index = edited(
+        "Action: [dynamodb:Query]\n                Resource: !Sub \"${ConnectorTable.Arn}/index/gsi1\"",
+        "Action: [dynamodb:Query, dynamodb:PutItem]\n                Resource: !Sub \"${ConnectorTable.Arn}/index/gsi1\"",
+    );
+    assert_flags(
+        check_dynamodb_resources(&write_index),
+        "only needs dynamodb:Query",
+    );
+}
+
+#[test]
+fn queue_visibility_covers_six_worker_timeouts_and_the_margin_fits_the_timeout() {
+    let t = template();
+    assert_clean(check_queue_timing(&t));
+
+    let short_visibility = edited("VisibilityTimeout: 5400", "VisibilityTimeout: 5399");
+    assert_flags(
+        check_queue_timing(&short_visibility),
+        "below 6 x the worker's 900 s timeout",
+    );
+    let margin = edited(
+        "SYNC_SAFETY_MARGIN_SECS: \"60\"",
+        "SYNC_SAFETY_MARGIN_SECS: \"900\"",
+    );
+    assert_flags(check_queue_timing(&margin), "below the 900 s timeout");
+    let receives = edited("SYNC_MAX_RECEIVES: \"5\"", "SYNC_MAX_RECEIVES: \"3\"");
+    assert_flags(
+        check_queue_timing(&receives),
+        "differs from the worker's SYNC_MAX_RECEIVES",
+    );
+}
+
+#[test]
+fn the_loopback_switch_appears_nowhere_in_the_template() {
+    let t = template();
+    assert_clean(check_no_loopback_switch(&t));
+
+    let set = edited(
+        "        TENANT_CLAIM: !Ref TenantClaim\n",
+        "        TENANT_CLAIM: !Ref TenantClaim\n        S1_DEV_ALLOW_LOOPBACK: \"1\"\n",
+    );
+    assert_flags(
+        check_no_loopback_switch(&set),
+        "must not appear in the template",
+    );
+}
