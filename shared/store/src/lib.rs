@@ -30,3 +30,4 @@ pub use runs::{
 pub use store::{Page, Store};
 pub use sync_state::{Checkpoint, Lease, SyncState};
 pub use vault::Vault;
+pub use views::MAX_PAGE_SIZE;
