@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{PageTokenKey, Store, TenantId, Vault};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -103,20 +104,12 @@ impl Bench {
             .query()
             .table_name(self.store.table_name())
             .key_condition_expression("pk = :p")
-            .expression_attribute_values(
-                ":p",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{tenant}")),
-            )
+            .expression_attribute_values(":p", AttributeValue::S(format!("T#{tenant}")))
             .consistent_read(true)
             .send()
             .await
             .expect("query");
-        let mut items: Vec<String> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|i| format!("{:?}", sorted(i)))
-            .collect();
+        let mut items: Vec<String> = out.items.unwrap_or_default().iter().map(sorted).collect();
         items.sort();
         let tenant = TenantId::new(tenant).expect("tenant id");
         let secret = self
@@ -129,15 +122,29 @@ impl Bench {
     }
 }
 
-fn sorted(
-    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = item
-        .iter()
-        .map(|(k, v)| (k.clone(), format!("{v:?}")))
-        .collect();
-    v.sort();
-    v
+fn sorted(item: &std::collections::HashMap<String, AttributeValue>) -> String {
+    canonical(&AttributeValue::M(item.clone()))
+}
+
+/// A deterministic rendering of an attribute value (map keys sorted at every level), so two reads of the same item
+/// compare equal.
+fn canonical(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::M(m) => {
+            let sorted: std::collections::BTreeMap<&String, String> =
+                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let inner: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k:?}:{v}"))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        AttributeValue::L(l) => format!(
+            "[{}]",
+            l.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 /// An API Gateway v2 HTTP request as the authorizer passes it on; `tenant: None` has no tenant claim.
