@@ -1,0 +1,188 @@
+//! The API document and the deployment agree: every HttpApi route of `infra/template.yaml` is documented in
+//! `docs/openapi.yaml` and every documented route is deployed; and every route deployed to one of these handlers is
+//! actually served by it (not answered with the handler's unknown-route problem).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use api_tests::{parts, Bench, Event};
+use lambda_http::http::StatusCode;
+use serde_yaml::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `"METHOD /path"` -> the bin (`BuildProperties.Binary`) of the function its HttpApi event targets.
+fn template_routes() -> BTreeMap<String, String> {
+    let template = yaml("infra/template.yaml");
+    let mut routes = BTreeMap::new();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (_, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_string();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let method = event["Properties"]["Method"]
+                .as_str()
+                .expect("Method")
+                .to_ascii_uppercase();
+            let path = event["Properties"]["Path"].as_str().expect("Path");
+            routes.insert(format!("{method} {path}"), binary.clone());
+        }
+    }
+    routes
+}
+
+fn documented_routes() -> BTreeSet<String> {
+    let doc = yaml("docs/openapi.yaml");
+    assert_eq!(
+        doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+        Some(true),
+        "OpenAPI 3.1"
+    );
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().expect("paths") {
+        let path = path.as_str().expect("path");
+        for (method, _) in item.as_mapping().expect("path item") {
+            let method = method.as_str().expect("method");
+            if ["get", "put", "post", "delete", "patch", "head", "options"].contains(&method) {
+                routes.insert(format!("{} {path}", method.to_ascii_uppercase()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_deployed_route_is_documented_and_every_documented_route_is_deployed() {
+    let deployed: BTreeSet<String> = template_routes().into_keys().collect();
+    let documented = documented_routes();
+    assert!(deployed.len() >= 12, "{deployed:?}");
+    let undocumented: Vec<_> = deployed.difference(&documented).collect();
+    let undeployed: Vec<_> = documented.difference(&deployed).collect();
+    assert!(
+        undocumented.is_empty() && undeployed.is_empty(),
+        "undocumented: {undocumented:?}; documented but not deployed: {undeployed:?}"
+    );
+}
+
+#[test]
+fn every_problem_type_the_edge_emits_is_documented() {
+    let doc = yaml("docs/openapi.yaml");
+    let types: BTreeSet<&str> = doc["components"]["schemas"]["Problem"]["properties"]["type"]
+        ["enum"]
+        .as_sequence()
+        .expect("enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    use http_api::ApiError;
+    // One value of every variant: a new variant without a documented type fails here.
+    let every = [
+        ApiError::Unauthenticated,
+        ApiError::InvalidBody(String::new()),
+        ApiError::Validation(Vec::new()),
+        ApiError::PayloadTooLarge,
+        ApiError::NotFound(String::new()),
+        ApiError::Conflict {
+            detail: String::new(),
+            extra: None,
+        },
+        ApiError::BadGateway(String::new()),
+        ApiError::Unprocessable(String::new()),
+        ApiError::ConnectionTestFailed {
+            detail: String::new(),
+            report: serde_json::Value::Null,
+        },
+        ApiError::Internal,
+    ];
+    for e in &every {
+        let _exhaustive = match e {
+            ApiError::Unauthenticated
+            | ApiError::InvalidBody(_)
+            | ApiError::Validation(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::NotFound(_)
+            | ApiError::Conflict { .. }
+            | ApiError::BadGateway(_)
+            | ApiError::Unprocessable(_)
+            | ApiError::ConnectionTestFailed { .. }
+            | ApiError::Internal => (),
+        };
+        assert!(
+            types.contains(e.problem_type()),
+            "{} is not in the Problem schema",
+            e.problem_type()
+        );
+    }
+    assert_eq!(
+        types.len(),
+        every.len(),
+        "the Problem schema documents a type no error has"
+    );
+}
+
+#[tokio::test]
+async fn every_route_deployed_to_these_handlers_is_served_by_them() {
+    let bench = Bench::new().await;
+    let mut served = 0;
+    for (route, binary) in template_routes() {
+        let (method, template_path) = route.split_once(' ').expect("METHOD path");
+        let method: &'static str = match method {
+            "GET" => "GET",
+            "PUT" => "PUT",
+            "POST" => "POST",
+            "DELETE" => "DELETE",
+            other => panic!("unexpected method {other}"),
+        };
+        let path = template_path
+            .replace("{id}", "20261125T120000000Z-0000abcd")
+            .replace("{name}", "Owner");
+        let mut event = Event::new(method, path, template_path)
+            .tenant("routes")
+            .body("{}");
+        if template_path.contains("{id}") {
+            event = event.path_param("id", "20261125T120000000Z-0000abcd");
+        }
+        if template_path.contains("{name}") {
+            event = event.path_param("name", "Owner");
+        }
+        let request = event.request();
+        let response = match binary.as_str() {
+            "test-connection" => test_connection::handle(&bench.test_connection(), request).await,
+            "save-config" => save_config::handle(&bench.save_config(), request).await,
+            "read-api" => read_api::handle(&bench.read_api(), request).await,
+            "disconnect" => disconnect::handle(&bench.disconnect(), request).await,
+            "custom-fields" => custom_fields::handle(&bench.custom_fields(), request).await,
+            _ => continue, // the sync handlers are tested with the sync engine
+        };
+        let (status, body, _) = parts(response.expect("handler"));
+        let unknown_route = status == StatusCode::NOT_FOUND
+            && body["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("no such route"));
+        assert!(
+            !unknown_route,
+            "{route} is deployed to {binary} but not served by it"
+        );
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{route}: {body}");
+        served += 1;
+    }
+    assert_eq!(served, 11, "the five handlers serve eleven routes");
+}
