@@ -113,7 +113,7 @@ fn every_problem_type_the_edge_emits_is_documented() {
         ApiError::Internal,
     ];
     for e in &every {
-        let _exhaustive = match e {
+        match e {
             ApiError::Unauthenticated
             | ApiError::InvalidBody(_)
             | ApiError::Validation(_)
@@ -124,7 +124,7 @@ fn every_problem_type_the_edge_emits_is_documented() {
             | ApiError::Unprocessable(_)
             | ApiError::ConnectionTestFailed { .. }
             | ApiError::Internal => (),
-        };
+        }
         assert!(
             types.contains(e.problem_type()),
             "{} is not in the Problem schema",
@@ -185,4 +185,43 @@ async fn every_route_deployed_to_these_handlers_is_served_by_them() {
         served += 1;
     }
     assert_eq!(served, 11, "the five handlers serve eleven routes");
+}
+
+#[test]
+fn every_sample_event_is_an_api_gateway_v2_request_with_a_tenant_claim_for_a_deployed_route() {
+    let routes = template_routes();
+    let mut seen = 0;
+    for function in [
+        "test-connection",
+        "save-config",
+        "read-api",
+        "disconnect",
+        "custom-fields",
+    ] {
+        let dir = root().join("functions").join(function).join("events");
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let request = lambda_http::request::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                http_api::tenant_of(&request, "tenant_id").is_ok(),
+                "{} carries requestContext.authorizer.jwt.claims.tenant_id",
+                path.display()
+            );
+            let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+            let route_key = event["routeKey"].as_str().expect("routeKey");
+            if route_key.ends_with("$default") {
+                continue; // the deliberate unknown-route sample
+            }
+            assert_eq!(
+                routes.get(route_key).map(String::as_str),
+                Some(function),
+                "{}: {route_key}",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 13, "{seen}");
 }

@@ -99,6 +99,15 @@ async fn the_token_is_in_no_log_line_no_response_and_no_table_item() {
         (StatusCode::OK, json!(true)),
         "{b}"
     );
+    let expiry = b["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["check"] == "token_expiry"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        expiry["status"], "warning",
+        "a token expiring within 30 days is a warning, not a failure: {expiry}"
+    );
     let (s, b) = record(
         "test bad url",
         test_connection::handle(
