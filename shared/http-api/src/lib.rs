@@ -90,7 +90,9 @@ impl ApiError {
             ApiError::NotFound(_) => "urn:s1-connector:problem:not-found",
             ApiError::Conflict { .. } => "urn:s1-connector:problem:conflict",
             ApiError::Unprocessable(_) => "urn:s1-connector:problem:unprocessable",
-            ApiError::ConnectionTestFailed { .. } => "urn:s1-connector:problem:connection-test-failed",
+            ApiError::ConnectionTestFailed { .. } => {
+                "urn:s1-connector:problem:connection-test-failed"
+            }
             ApiError::BadGateway(_) => "urn:s1-connector:problem:upstream",
             ApiError::Internal => "urn:s1-connector:problem:internal",
         }
@@ -302,6 +304,20 @@ mod tests {
         assert_eq!(v["type"], "urn:s1-connector:problem:validation");
         assert_eq!(v["status"], 400);
         assert_eq!(v["errors"][0]["field"], "consoleUrl");
+    }
+
+    #[test]
+    fn a_failed_connection_test_is_422_with_its_report() {
+        let resp = ApiError::ConnectionTestFailed {
+            detail: "the configuration was not saved: the token was rejected".into(),
+            report: serde_json::json!({"passed": false, "checks": [{"check": "token_accepted", "status": "failed"}]}),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).expect("json");
+        assert_eq!(v["type"], "urn:s1-connector:problem:connection-test-failed");
+        assert_eq!(v["connectionTest"]["checks"][0]["check"], "token_accepted");
+        assert!(v["detail"].as_str().is_some_and(|d| d.contains("rejected")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use connector_store::{
     disconnect, save_configuration, SourceStatus, Store, TenantConfig, TenantId, Vault,
 };
+use http_api::FieldError;
 use s1_core::groups::GroupFilter;
 use s1_core::ApiToken;
 use sentinelone_client::{
@@ -140,9 +141,32 @@ impl TenantConfigService {
         tenant: &TenantId,
         body: ConfigBody,
     ) -> Result<SaveOutcome, ConfigError> {
-        let body =
-            validate(body, &self.url_policy, UrlRule::FieldError).map_err(ConfigError::Invalid)?;
         let stored = self.store.get_config(tenant).await?;
+        // Fields a first save cannot do without are reported together with every other field error.
+        let mut missing = Vec::new();
+        if stored.is_none() {
+            if body.console_url.is_none() {
+                missing.push(FieldError::new(
+                    "consoleUrl",
+                    "is required on the first save",
+                ));
+            }
+            if body
+                .api_token
+                .as_ref()
+                .is_none_or(serde_json::Value::is_null)
+            {
+                missing.push(FieldError::new("apiToken", "is required on the first save"));
+            }
+        }
+        let body = match validate(body, &self.url_policy, UrlRule::FieldError) {
+            Ok(body) if missing.is_empty() => body,
+            Ok(_) => return Err(ConfigError::Invalid(missing)),
+            Err(mut errors) => {
+                errors.append(&mut missing);
+                return Err(ConfigError::Invalid(errors));
+            }
+        };
         let console = match (body.console(), &stored) {
             (Some(url), _) => url.clone(),
             (None, Some(c)) => self.stored_console(c)?,
@@ -153,12 +177,6 @@ impl TenantConfigService {
                 ))
             }
         };
-        if stored.is_none() && body.api_token.is_none() {
-            return Err(ConfigError::field(
-                "apiToken",
-                "is required on the first save",
-            ));
-        }
 
         let mut config = stored
             .clone()

@@ -415,6 +415,20 @@ async fn every_validation_rule_answers_400_naming_the_field_and_writes_nothing()
         ]
     );
 
+    // A first save missing its required fields names them together with every other error.
+    let (status, problem, _) = parts(
+        save_config::handle(
+            &bench.save_config(),
+            put_config(tenant, &json!({ "autoSyncDays": 99 })),
+        )
+        .await
+        .expect("handler"),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mut fields = field_names(&problem);
+    fields.sort();
+    assert_eq!(fields, ["apiToken", "autoSyncDays", "consoleUrl"]);
+
     // The sample event of invalid input, as `cargo lambda invoke` would send it.
     let (status, problem, _) = parts(
         save_config::handle(
@@ -726,4 +740,20 @@ async fn a_host_resolving_to_a_private_address_is_refused_before_connecting() {
         );
         assert_eq!(check(&r, "console_reachable")["status"], "skipped");
     }
+    // A host that does not resolve: the DNS failure is the url_allowed check's cause.
+    let r = assert_refused(
+        &bench,
+        json!({ "consoleUrl": "https://nxdomain-console.sentinelone.net", "apiToken": "eyJhbGciOiJIUzI1NiJ9.private-address-token" }),
+        "url_allowed",
+        "dns",
+    )
+    .await;
+    let detail = check(&r, "url_allowed")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("nxdomain-console.sentinelone.net") && detail.contains("resolve"),
+        "{detail}"
+    );
 }
