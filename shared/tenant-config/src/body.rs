@@ -22,7 +22,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
 }
 
 /// The body of `PUT …/config` and `POST …/test-connection` (camelCase JSON, unknown fields refused).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConfigBody {
     #[serde(default, deserialize_with = "present")]
@@ -41,6 +41,22 @@ pub struct ConfigBody {
     pub group_names: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     pub skip_connection_test: Option<Value>,
+}
+
+// The raw token is in here: Debug shows only whether one was sent.
+impl std::fmt::Debug for ConfigBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigBody")
+            .field("console_url", &self.console_url)
+            .field("api_token", &self.api_token.as_ref().map(|_| "[redacted]"))
+            .field("analyst_verdicts", &self.analyst_verdicts)
+            .field("auto_sync_days", &self.auto_sync_days)
+            .field("auto_onboard", &self.auto_onboard)
+            .field("update_metadata", &self.update_metadata)
+            .field("group_names", &self.group_names)
+            .field("skip_connection_test", &self.skip_connection_test)
+            .finish()
+    }
 }
 
 // The token is in here: Debug must never print it.
@@ -378,6 +394,15 @@ mod tests {
             v.console_url,
             Some(Err(UrlPolicyError::IpLiteral { .. }))
         ));
+    }
+
+    #[test]
+    fn debug_never_prints_the_token() {
+        let raw = body(r#"{"apiToken":"eyJhbGciOiJIUzI1NiJ9.debug-token-value"}"#);
+        assert!(!format!("{raw:?}").contains("debug-token-value"));
+        let v = validate(raw, &UrlPolicy::default(), UrlRule::FieldError).expect("valid");
+        assert!(v.api_token.is_some());
+        assert!(!format!("{v:?}").contains("debug-token-value"));
     }
 
     #[test]
