@@ -344,6 +344,9 @@ impl SyncEngine {
             // Fixed once per run, so a resumed threat walk re-sends the same filter with its cursor.
             ctx.checkpoint.threats_since = watermark.as_deref().and_then(overlap_start);
             self.enter_phase(ctx, phase::THREATS).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
         }
         if ctx.checkpoint.phase == phase::THREATS {
             let since = ctx.checkpoint.threats_since.as_deref().and_then(|s| {
@@ -357,6 +360,9 @@ impl SyncEngine {
             };
             self.walk(ctx, client.threats(query), budget).await?;
             self.enter_phase(ctx, phase::FINALIZE).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
         }
         if ctx.checkpoint.phase == phase::FINALIZE {
             // Only reached after both walks completed: retiring after a partial walk would lose live assets.
@@ -436,22 +442,41 @@ impl ApplyPage<Agent> for SyncEngine {
         for asset in &mut assets {
             apply_tags_to_custom_fields(asset, &ctx.custom_fields);
         }
-        let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
+        // A decommissioned machine is not "seen": finalize retires it like a machine SentinelOne stopped returning.
+        let live: Vec<String> = assets
+            .iter()
+            .filter(|a| a.decommissioned != Some(true))
+            .map(|a| a.key.as_str().to_string())
+            .collect();
         self.store
-            .record_seen_assets(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &keys)
+            .record_seen_assets(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &live)
             .await?;
+        let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
         let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
         let decisions: Vec<AssetDecision> = assets
             .iter()
             .map(|incoming| {
-                let stored = existing.get(incoming.key.as_str()).map(|s| &s.asset);
+                let stored = existing.get(incoming.key.as_str());
+                let stored_asset = stored.map(|s| &s.asset);
                 // The same machine may come back under several agents on different pages (re-imaged machines):
                 // merging with what is stored keeps every agent id and lets the most recently active one win.
-                let candidate = match stored {
+                let candidate = match stored_asset {
                     Some(s) if s.origin == incoming.origin => merge_agent_into(s, incoming),
                     _ => incoming.clone(),
                 };
-                decide_asset(&candidate, stored, &ctx.settings)
+                match decide_asset(&candidate, stored_asset, &ctx.settings) {
+                    // A retired asset that SentinelOne returns live again is re-activated even when its metadata
+                    // did not change (the agent-link write also clears the retirement).
+                    AssetDecision::Unchanged
+                        if stored.is_some_and(|s| !s.active) && incoming.decommissioned != Some(true) =>
+                    {
+                        AssetDecision::AttachOnly {
+                            key: candidate.key.clone(),
+                            agent_ids: candidate.agent_ids.clone(),
+                        }
+                    }
+                    decision => decision,
+                }
             })
             .collect();
         let counts = self
@@ -521,24 +546,16 @@ impl ApplyPage<Threat> for SyncEngine {
             ctx.run.record_assets(&counts);
         }
 
-        let mut upserts = Vec::with_capacity(mapped.findings.len());
-        let mut skipped = WriteCounts::default();
-        for finding in mapped.findings {
-            let key = finding.asset_key.as_str();
-            let exists = existing.contains_key(key) || new_assets.contains_key(key);
-            match decide_finding(&finding, exists, &ctx.settings) {
-                FindingDecision::Upsert(f) => upserts.push(f),
-                FindingDecision::Skip { reason, .. } => {
-                    skipped.skipped += 1;
-                    *skipped.skip_reasons.entry(reason.to_string()).or_default() += 1;
-                }
-            }
-        }
-        let mut counts = self.store.apply_findings(&ctx.tenant, &upserts).await?;
-        counts.skipped += skipped.skipped;
-        for (reason, n) in skipped.skip_reasons {
-            *counts.skip_reasons.entry(reason).or_default() += n;
-        }
+        let decisions: Vec<FindingDecision> = mapped
+            .findings
+            .iter()
+            .map(|finding| {
+                let key = finding.asset_key.as_str();
+                let exists = existing.contains_key(key) || new_assets.contains_key(key);
+                decide_finding(finding, exists, &ctx.settings)
+            })
+            .collect();
+        let counts = self.store.apply_finding_decisions(&ctx.tenant, &decisions).await?;
         ctx.run.record_findings(&counts);
         self.record_setting_skips(ctx, &counts);
         Ok(())
@@ -553,7 +570,7 @@ impl SyncEngine {
         }
         let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
         for s in skipped {
-            *reasons.entry(s.reason.to_string()).or_default() += 1;
+            *reasons.entry(reason_key(&s.reason)).or_default() += 1;
             warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, record = s.id.as_deref().unwrap_or("-"),
                   reason = %s.reason, "record skipped");
         }
@@ -650,11 +667,16 @@ impl SyncEngine {
     }
 }
 
+/// The skip reason as runs record it: its API spelling, the same key the store uses for the skips it counts.
+fn reason_key(reason: &SkipReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => reason.to_string(),
+    }
+}
+
 fn is_data_reason(reason: &str) -> bool {
-    let by_settings = [
-        SkipReason::AutoOnboardDisabled.to_string(),
-        SkipReason::AssetNotOnboarded.to_string(),
-    ];
+    let by_settings = [reason_key(&SkipReason::AutoOnboardDisabled), reason_key(&SkipReason::AssetNotOnboarded)];
     !by_settings.iter().any(|r| r == reason)
 }
 
