@@ -1,0 +1,457 @@
+//! Bench binary for issue 10: generates a simulated tenant, syncs it through the real engine, client and store,
+//! and prints wall time, pages, items/s, peak RSS, DynamoDB items read/written and SentinelOne requests for a
+//! first sync, an unchanged re-sync and a re-sync after 1% of threats changed, plus fetch-only and write-only runs.
+
+mod memory;
+
+use std::collections::BTreeSet;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connector_store::batch::{BatchApi, BoxFuture, GetOutcome, Item, Projection};
+use connector_store::{
+    save_configuration, PageTokenKey, SdkBatch, Store, StoreError, TenantConfig, TenantId, Trigger, Vault,
+};
+use futures::StreamExt;
+use local_stack::LocalStack;
+use s1_core::mapping::{assets_from_agents, findings_from_threats};
+use s1_core::merge::{decide_asset, decide_finding};
+use s1_core::{ApiToken, AssetDecision, FindingDecision, MappingSettings};
+use s1_simulator::{SimHandle, Simulator, TenantSpec};
+use sentinelone_client::{AgentQuery, ClientOptions, ConsoleUrl, S1Client, ThreatQuery, UrlPolicy};
+use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage, SyncQueue};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Moto,
+    Memory,
+}
+
+struct Args {
+    agents: usize,
+    threats: usize,
+    seed: u64,
+    backend: Backend,
+    /// Pages per second toward the simulator; production paces at 10 (decision 7), which would measure the pacing.
+    rps: f64,
+    skip_split: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { agents: 1_000, threats: 10_000, seed: 42, backend: Backend::Moto, rps: 10_000.0, skip_split: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--agents" => a.agents = value()?.parse().map_err(|e| format!("--agents: {e}"))?,
+            "--threats" => a.threats = value()?.parse().map_err(|e| format!("--threats: {e}"))?,
+            "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--rps" => a.rps = value()?.parse().map_err(|e| format!("--rps: {e}"))?,
+            "--skip-split" => a.skip_split = true,
+            "--backend" => {
+                a.backend = match value()?.as_str() {
+                    "moto" => Backend::Moto,
+                    "memory" => Backend::Memory,
+                    other => return Err(format!("--backend must be moto or memory, not {other}")),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; usage: sync-bench [--agents N] [--threats T] [--seed S] \
+                     [--backend moto|memory] [--rps R] [--skip-split]"
+                ))
+            }
+        }
+    }
+    Ok(a)
+}
+
+/// Counts what goes through the batch layer: every asset/finding read and write of a sync.
+struct Counting {
+    inner: Arc<dyn BatchApi>,
+    keys_requested: AtomicU64,
+    items_read: AtomicU64,
+    items_written: AtomicU64,
+    get_calls: AtomicU64,
+    write_calls: AtomicU64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    keys_requested: u64,
+    items_read: u64,
+    items_written: u64,
+    get_calls: u64,
+    write_calls: u64,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn BatchApi>) -> Self {
+        Self {
+            inner,
+            keys_requested: AtomicU64::new(0),
+            items_read: AtomicU64::new(0),
+            items_written: AtomicU64::new(0),
+            get_calls: AtomicU64::new(0),
+            write_calls: AtomicU64::new(0),
+        }
+    }
+
+    fn snapshot(&self) -> Counts {
+        Counts {
+            keys_requested: self.keys_requested.load(Ordering::Relaxed),
+            items_read: self.items_read.load(Ordering::Relaxed),
+            items_written: self.items_written.load(Ordering::Relaxed),
+            get_calls: self.get_calls.load(Ordering::Relaxed),
+            write_calls: self.write_calls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Counts {
+    fn since(self, before: Counts) -> Counts {
+        Counts {
+            keys_requested: self.keys_requested - before.keys_requested,
+            items_read: self.items_read - before.items_read,
+            items_written: self.items_written - before.items_written,
+            get_calls: self.get_calls - before.get_calls,
+            write_calls: self.write_calls - before.write_calls,
+        }
+    }
+}
+
+impl BatchApi for Counting {
+    fn batch_get<'a>(
+        &'a self,
+        table: &'a str,
+        keys: Vec<Item>,
+        projection: &'a Projection,
+    ) -> BoxFuture<'a, Result<GetOutcome, StoreError>> {
+        Box::pin(async move {
+            self.get_calls.fetch_add(1, Ordering::Relaxed);
+            self.keys_requested.fetch_add(keys.len() as u64, Ordering::Relaxed);
+            let out = self.inner.batch_get(table, keys, projection).await?;
+            self.items_read.fetch_add(out.items.len() as u64, Ordering::Relaxed);
+            Ok(out)
+        })
+    }
+
+    fn batch_write<'a>(
+        &'a self,
+        table: &'a str,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> BoxFuture<'a, Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, StoreError>> {
+        Box::pin(async move {
+            self.write_calls.fetch_add(1, Ordering::Relaxed);
+            let sent = requests.len() as u64;
+            let unprocessed = self.inner.batch_write(table, requests).await?;
+            self.items_written.fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
+            Ok(unprocessed)
+        })
+    }
+}
+
+/// Peak and current resident set of this process, in KiB, from /proc/self/status.
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn machine_info() {
+    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    println!("machine: nproc={nproc} cpu=\"{model}\" loadavg=\"{}\"", loadavg());
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+struct Bench {
+    stack: LocalStack,
+    sim: SimHandle,
+    store: Store,
+    counting: Arc<Counting>,
+    engine: SyncEngine,
+    queue: SyncQueue,
+    tenant: TenantId,
+    args: Args,
+}
+
+fn options(rps: f64) -> ClientOptions {
+    // Production page size (1,000, decision 4); the pacing is lifted because the console is local.
+    ClientOptions { requests_per_second: rps, ..ClientOptions::default() }
+}
+
+fn policy() -> UrlPolicy {
+    UrlPolicy { allow_list: vec![], allow_dev_loopback: true }
+}
+
+/// A store on a fresh moto table whose batch layer is counted and, with `--backend memory`, held in memory.
+async fn fresh_store(stack: &LocalStack, backend: Backend) -> Result<(Store, Arc<Counting>), BoxError> {
+    let table = stack.fresh_table().await?;
+    let store = Store::new(stack.dynamodb.clone(), table, PageTokenKey::random());
+    let inner: Arc<dyn BatchApi> = match backend {
+        Backend::Moto => Arc::new(SdkBatch(stack.dynamodb.clone())),
+        Backend::Memory => Arc::new(memory::MemoryBatch::default()),
+    };
+    let counting = Arc::new(Counting::new(inner));
+    Ok((store.with_batch_api(counting.clone()), counting))
+}
+
+impl Bench {
+    async fn new(args: Args) -> Result<Self, BoxError> {
+        let spec = TenantSpec::small().with_seed(args.seed).with_agents(args.agents).with_threats(args.threats);
+        let started = Instant::now();
+        let sim = Simulator::new(spec).start().await?;
+        let (hwm, rss) = rss_kib();
+        println!(
+            "simulator: {} agents, {} threats generated in {:.2}s; process rss {:.1} MiB (peak {:.1} MiB) before any sync",
+            args.agents,
+            args.threats,
+            started.elapsed().as_secs_f64(),
+            mib(rss),
+            mib(hwm)
+        );
+        let stack = LocalStack::connect().await?;
+        let (store, counting) = fresh_store(&stack, args.backend).await?;
+        let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix());
+        let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await?);
+        let tenant = TenantId::new("bench-tenant")?;
+        let token = ApiToken::new(sim.token())?;
+        save_configuration(&store, &vault, &tenant, TenantConfig::new(sim.base_url()), Some(&token)).await?;
+        let engine =
+            SyncEngine { store: store.clone(), vault, url_policy: policy(), client_options: options(args.rps) };
+        Ok(Self { stack, sim, store, counting, engine, queue, tenant, args })
+    }
+
+    /// One full run through the engine (queued by `start_sync` like "Sync now"; the message is handed to the engine
+    /// directly rather than through the worker so that SQS polling is not part of the figure).
+    async fn sync(&self, label: &str) -> Result<(), BoxError> {
+        self.sim.clear_requests();
+        let before = self.counting.snapshot();
+        let (_, rss_before) = rss_kib();
+        let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await?;
+        let started = Instant::now();
+        let outcome = self.engine.run(&SyncMessage::first(self.tenant.as_str(), &run.id), Budget::unlimited(), "bench").await?;
+        let wall = started.elapsed();
+        let Outcome::Finished(run) = outcome else {
+            return Err(format!("{label}: the run did not finish in one invocation: {outcome:?}").into());
+        };
+        let c = self.counting.snapshot().since(before);
+        let requests = self.sim.requests().len();
+        let (hwm, rss) = rss_kib();
+        let items = run.counters.items_fetched;
+        println!(
+            "{label}: status={:?} wall={:.2}s pages={} items_fetched={} items/s={:.0} s1_requests={} \
+             ddb_keys_requested={} ddb_items_read={} ddb_items_written={} ddb_batch_get_calls={} ddb_batch_write_calls={} \
+             rss_before={:.1}MiB rss_after={:.1}MiB peak_rss_so_far={:.1}MiB loadavg=\"{}\"",
+            run.status,
+            wall.as_secs_f64(),
+            run.pages,
+            items,
+            items as f64 / wall.as_secs_f64(),
+            requests,
+            c.keys_requested,
+            c.items_read,
+            c.items_written,
+            c.get_calls,
+            c.write_calls,
+            mib(rss_before),
+            mib(rss),
+            mib(hwm),
+            loadavg()
+        );
+        Ok(())
+    }
+
+    /// Flips the analyst verdict of 1% of threats (every 100th), which also bumps their updatedAt.
+    fn change_one_percent(&self) -> usize {
+        let threats = self.sim.threats_snapshot();
+        let mut changed = 0;
+        for t in threats.iter().step_by(100) {
+            let Some(id) = t.get("id").and_then(|v| v.as_str()) else { continue };
+            let current = t.pointer("/threatInfo/analystVerdict").and_then(|v| v.as_str()).unwrap_or("");
+            let next = if current == "false_positive" { "true_positive" } else { "false_positive" };
+            if self.sim.set_threat_verdict(id, next) {
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    fn client(&self) -> Result<S1Client, BoxError> {
+        let console = ConsoleUrl::parse(&self.sim.base_url(), &policy())?;
+        Ok(S1Client::new(console, ApiToken::new(self.sim.token())?, options(self.args.rps))?)
+    }
+
+    /// Fetch-only: both walks through the client (HTTP + decode), nothing written. Returns the pages when `keep`.
+    async fn fetch_only(&self, keep: bool) -> Result<Fetched, BoxError> {
+        let client = self.client()?;
+        self.sim.clear_requests();
+        let started = Instant::now();
+        let mut fetched = Fetched::default();
+        let mut records = 0u64;
+        let mut agents = pin!(client.agents(AgentQuery::default()));
+        while let Some(page) = agents.next().await {
+            let page = page?;
+            records += page.records.len() as u64;
+            if keep {
+                fetched.agents.push(page.records);
+            }
+        }
+        let mut threats = pin!(client.threats(ThreatQuery::default()));
+        while let Some(page) = threats.next().await {
+            let page = page?;
+            records += page.records.len() as u64;
+            if keep {
+                fetched.threats.push(page.records);
+            }
+        }
+        let wall = started.elapsed();
+        let (hwm, _) = rss_kib();
+        println!(
+            "fetch-only: wall={:.2}s records={records} records/s={:.0} s1_requests={} peak_rss_so_far={:.1}MiB kept_pages={keep}",
+            wall.as_secs_f64(),
+            records as f64 / wall.as_secs_f64(),
+            self.sim.requests().len(),
+            mib(hwm)
+        );
+        fetched.wall = wall;
+        Ok(fetched)
+    }
+
+    /// Write-only: applies pre-decoded pages to a fresh table with the store calls the engine makes per page
+    /// (seen keys, asset reads, decisions, asset writes; asset reads, finding decisions, finding writes), without
+    /// the per-page checkpoint and the finalize pass.
+    async fn write_only(&self, fetched: &Fetched) -> Result<Duration, BoxError> {
+        let (store, counting) = fresh_store(&self.stack, self.args.backend).await?;
+        let settings = MappingSettings {
+            auto_onboard: true,
+            update_metadata: true,
+            verdicts: TenantConfig::new(self.sim.base_url()).verdict_list()?,
+            console_base_url: self.sim.base_url(),
+        };
+        let tenant = &self.tenant;
+        let run_id = "write-only";
+        let started = Instant::now();
+        for (page_no, records) in fetched.agents.iter().enumerate() {
+            let assets = assets_from_agents(records, &settings);
+            let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
+            store.record_seen_assets(tenant, run_id, page_no as u64, &keys).await?;
+            let existing = store.load_assets(tenant, &keys).await?;
+            let decisions: Vec<AssetDecision> = assets
+                .iter()
+                .map(|a| decide_asset(a, existing.get(a.key.as_str()).map(|s| &s.asset), &settings))
+                .collect();
+            store.apply_asset_decisions(tenant, &decisions, run_id).await?;
+        }
+        for records in &fetched.threats {
+            let mapped = findings_from_threats(records, &settings);
+            let keys: Vec<String> = mapped
+                .findings
+                .iter()
+                .map(|f| f.asset_key.as_str().to_string())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let existing = store.load_assets(tenant, &keys).await?;
+            let decisions: Vec<FindingDecision> = mapped
+                .findings
+                .iter()
+                .map(|f| decide_finding(f, existing.contains_key(f.asset_key.as_str()), &settings))
+                .collect();
+            store.apply_finding_decisions(tenant, &decisions).await?;
+        }
+        let wall = started.elapsed();
+        let c = counting.snapshot();
+        let (hwm, _) = rss_kib();
+        let n = fetched.agents.iter().map(Vec::len).sum::<usize>() + fetched.threats.iter().map(Vec::len).sum::<usize>();
+        println!(
+            "write-only: wall={:.2}s records={n} records/s={:.0} ddb_items_read={} ddb_items_written={} peak_rss_so_far={:.1}MiB",
+            wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64(),
+            c.items_read,
+            c.items_written,
+            mib(hwm)
+        );
+        Ok(wall)
+    }
+}
+
+#[derive(Default)]
+struct Fetched {
+    agents: Vec<Vec<s1_core::records::Agent>>,
+    threats: Vec<Vec<s1_core::records::Threat>>,
+    wall: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args).await {
+        eprintln!("sync-bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    machine_info();
+    println!(
+        "size: agents={} threats={} seed={} backend={} page_limit=1000 rps={}",
+        args.agents,
+        args.threats,
+        args.seed,
+        if args.backend == Backend::Moto { "moto" } else { "memory (batch reads/writes in memory; rest on moto)" },
+        args.rps
+    );
+    let skip_split = args.skip_split;
+    let bench = Bench::new(args).await?;
+    bench.sync("first-sync").await?;
+    bench.sync("unchanged-resync").await?;
+    let changed = bench.change_one_percent();
+    println!("changed: {changed} threat verdicts flipped");
+    bench.sync("resync-1pct-changed").await?;
+    if !skip_split {
+        // Streaming pass first (keeps nothing): its time is the fetch-only figure. Then a pass that keeps the
+        // decoded pages as the write-only input (its memory is the bench's, not the connector's).
+        let fetch = bench.fetch_only(false).await?.wall;
+        let fetched = bench.fetch_only(true).await?;
+        let write = bench.write_only(&fetched).await?;
+        drop(fetched);
+        println!(
+            "overlap: fetch_only={:.2}s write_only={:.2}s max={:.2}s (goal: first-sync wall <= 1.2 x max = {:.2}s)",
+            fetch.as_secs_f64(),
+            write.as_secs_f64(),
+            fetch.max(write).as_secs_f64(),
+            fetch.max(write).as_secs_f64() * 1.2
+        );
+    }
+    println!("end: loadavg=\"{}\"", loadavg());
+    Ok(())
+}
