@@ -468,7 +468,8 @@ impl ApplyPage<Agent> for SyncEngine {
                     // A retired asset that SentinelOne returns live again is re-activated even when its metadata
                     // did not change (the agent-link write also clears the retirement).
                     AssetDecision::Unchanged
-                        if stored.is_some_and(|s| !s.active) && incoming.decommissioned != Some(true) =>
+                        if stored.is_some_and(|s| !s.active)
+                            && incoming.decommissioned != Some(true) =>
                     {
                         AssetDecision::AttachOnly {
                             key: candidate.key.clone(),
@@ -555,7 +556,10 @@ impl ApplyPage<Threat> for SyncEngine {
                 decide_finding(finding, exists, &ctx.settings)
             })
             .collect();
-        let counts = self.store.apply_finding_decisions(&ctx.tenant, &decisions).await?;
+        let counts = self
+            .store
+            .apply_finding_decisions(&ctx.tenant, &decisions)
+            .await?;
         ctx.run.record_findings(&counts);
         self.record_setting_skips(ctx, &counts);
         Ok(())
@@ -676,7 +680,10 @@ fn reason_key(reason: &SkipReason) -> String {
 }
 
 fn is_data_reason(reason: &str) -> bool {
-    let by_settings = [reason_key(&SkipReason::AutoOnboardDisabled), reason_key(&SkipReason::AssetNotOnboarded)];
+    let by_settings = [
+        reason_key(&SkipReason::AutoOnboardDisabled),
+        reason_key(&SkipReason::AssetNotOnboarded),
+    ];
     !by_settings.iter().any(|r| r == reason)
 }
 

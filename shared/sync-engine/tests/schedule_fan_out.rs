@@ -43,7 +43,11 @@ async fn drain_messages(stack: &LocalStack, queue: &SyncQueue) -> Vec<SyncMessag
 #[tokio::test]
 async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_once() {
     let stack = LocalStack::connect().await.expect("local stack");
-    let store = Store::new(stack.dynamodb.clone(), stack.fresh_table().await.expect("table"), PageTokenKey::random());
+    let store = Store::new(
+        stack.dynamodb.clone(),
+        stack.fresh_table().await.expect("table"),
+        PageTokenKey::random(),
+    );
     let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix());
     let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await.expect("queue"));
     let token = ApiToken::new("eyJ0ZXN0LXNjaGVkdWxlZC10b2tlbi0wMDAx".into()).expect("token");
@@ -51,24 +55,52 @@ async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_on
     // i % 4: 0 = auto-sync off; 1 = newly on (due from the moment it is saved); 2 = scheduled days ago and due
     // again at this run; 3 = scheduled yesterday, due two days after this run.
     let today = OffsetDateTime::now_utc().date();
-    let run_at = (today + Duration::days(1)).with_time(time!(01:15)).assume_utc();
+    let run_at = (today + Duration::days(1))
+        .with_time(time!(01:15))
+        .assume_utc();
     let day = |d: Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
-    let midnight = |d: Date| d.with_time(time!(00:00)).assume_utc().format(&Rfc3339).expect("format");
-    let (earlier, yesterday) = (day(today - Duration::days(5)), day(today - Duration::days(1)));
-    let (due_at_run, later) = (midnight(run_at.date()), midnight(run_at.date() + Duration::days(2)));
-    let plan: BTreeMap<String, u32> = (0..1000u32).map(|i| (format!("tenant-{i:04}"), i % 4)).collect();
+    let midnight = |d: Date| {
+        d.with_time(time!(00:00))
+            .assume_utc()
+            .format(&Rfc3339)
+            .expect("format")
+    };
+    let (earlier, yesterday) = (
+        day(today - Duration::days(5)),
+        day(today - Duration::days(1)),
+    );
+    let (due_at_run, later) = (
+        midnight(run_at.date()),
+        midnight(run_at.date() + Duration::days(2)),
+    );
+    let plan: BTreeMap<String, u32> = (0..1000u32)
+        .map(|i| (format!("tenant-{i:04}"), i % 4))
+        .collect();
     stream::iter(plan.clone())
         .map(|(name, kind)| {
             let (store, vault, token) = (&store, &vault, &token);
-            let (earlier, yesterday, due_at_run, later) = (&earlier, &yesterday, &due_at_run, &later);
+            let (earlier, yesterday, due_at_run, later) =
+                (&earlier, &yesterday, &due_at_run, &later);
             async move {
                 let tenant = TenantId::new(name).expect("tenant");
                 let mut config = TenantConfig::new("https://acme.sentinelone.net");
-                config.auto_sync_days = if kind == 0 { None } else { Some(1 + (kind as u16) * 3) };
-                save_configuration(store, vault, &tenant, config, Some(token)).await.expect("saved");
+                config.auto_sync_days = if kind == 0 {
+                    None
+                } else {
+                    Some(1 + (kind as u16) * 3)
+                };
+                save_configuration(store, vault, &tenant, config, Some(token))
+                    .await
+                    .expect("saved");
                 match kind {
-                    2 => assert!(store.mark_scheduled(&tenant, earlier, due_at_run).await.expect("mark")),
-                    3 => assert!(store.mark_scheduled(&tenant, yesterday, later).await.expect("mark")),
+                    2 => assert!(store
+                        .mark_scheduled(&tenant, earlier, due_at_run)
+                        .await
+                        .expect("mark")),
+                    3 => assert!(store
+                        .mark_scheduled(&tenant, yesterday, later)
+                        .await
+                        .expect("mark")),
                     _ => {}
                 }
             }
@@ -76,15 +108,22 @@ async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_on
         .buffer_unordered(16)
         .collect::<Vec<()>>()
         .await;
-    let expected: BTreeSet<String> =
-        plan.iter().filter(|(_, k)| **k == 1 || **k == 2).map(|(t, _)| t.clone()).collect();
+    let expected: BTreeSet<String> = plan
+        .iter()
+        .filter(|(_, k)| **k == 1 || **k == 2)
+        .map(|(t, _)| t.clone())
+        .collect();
 
-    let report = schedule_due_syncs(&store, &queue, run_at).await.expect("fan-out");
+    let report = schedule_due_syncs(&store, &queue, run_at)
+        .await
+        .expect("fan-out");
     assert_eq!(report.enqueued as usize, expected.len(), "{report:?}");
     assert_eq!(report.failed, 0);
 
     // The same event again (an EventBridge retry): nothing is queued twice.
-    let again = schedule_due_syncs(&store, &queue, run_at).await.expect("second fan-out");
+    let again = schedule_due_syncs(&store, &queue, run_at)
+        .await
+        .expect("second fan-out");
     assert_eq!(again.enqueued, 0, "{again:?}");
 
     let messages = drain_messages(&stack, &queue).await;
@@ -94,6 +133,8 @@ async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_on
     assert_eq!(unique, expected);
 
     // Each queued tenant moved to its next due time: tomorrow's run does not pick up a 4- or 7-day tenant.
-    let tomorrow = schedule_due_syncs(&store, &queue, run_at + Duration::days(1)).await.expect("next day");
+    let tomorrow = schedule_due_syncs(&store, &queue, run_at + Duration::days(1))
+        .await
+        .expect("next day");
     assert_eq!(tomorrow.enqueued, 0, "{tomorrow:?}");
 }

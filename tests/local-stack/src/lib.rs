@@ -41,7 +41,8 @@ pub fn template_path() -> PathBuf {
 /// SDK configuration for the local stack: the standard chain, after checking it targets loopback.
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, LocalStackError> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| LocalStackError::NoEndpoint)?;
-    let local = endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:");
+    let local =
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:");
     if !local {
         return Err(LocalStackError::NotLocal(endpoint));
     }
@@ -98,8 +99,10 @@ impl LocalStack {
                 queue: name.to_string(),
                 message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
             })?;
-        out.queue_url
-            .ok_or_else(|| LocalStackError::CreateQueue { queue: name.to_string(), message: "no queue URL returned".into() })
+        out.queue_url.ok_or_else(|| LocalStackError::CreateQueue {
+            queue: name.to_string(),
+            message: "no queue URL returned".into(),
+        })
     }
 
     /// A unique secret-name prefix, so tests never see each other's secrets.
@@ -114,15 +117,25 @@ pub async fn create_table_from(
     def: &TableDefinition,
     name: &str,
 ) -> Result<(), LocalStackError> {
-    let err = |message: String| LocalStackError::CreateTable { table: name.to_string(), message };
+    let err = |message: String| LocalStackError::CreateTable {
+        table: name.to_string(),
+        message,
+    };
     let key = |attr: &str, kind: &str| {
         KeySchemaElement::builder()
             .attribute_name(attr)
-            .key_type(if kind == "HASH" { KeyType::Hash } else { KeyType::Range })
+            .key_type(if kind == "HASH" {
+                KeyType::Hash
+            } else {
+                KeyType::Range
+            })
             .build()
             .map_err(|e| err(e.to_string()))
     };
-    let mut req = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
     for (attr, ty) in &def.attributes {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
@@ -136,14 +149,17 @@ pub async fn create_table_from(
         req = req.key_schema(key(attr, kind)?);
     }
     for gsi in &def.global_secondary_indexes {
-        let mut b = GlobalSecondaryIndex::builder().index_name(&gsi.name).projection(
-            Projection::builder()
-                .projection_type(ProjectionType::from(gsi.projection_type.as_str()))
-                .set_non_key_attributes(
-                    (!gsi.non_key_attributes.is_empty()).then(|| gsi.non_key_attributes.clone()),
-                )
-                .build(),
-        );
+        let mut b = GlobalSecondaryIndex::builder()
+            .index_name(&gsi.name)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(gsi.projection_type.as_str()))
+                    .set_non_key_attributes(
+                        (!gsi.non_key_attributes.is_empty())
+                            .then(|| gsi.non_key_attributes.clone()),
+                    )
+                    .build(),
+            );
         for (attr, kind) in &gsi.key_schema {
             b = b.key_schema(key(attr, kind)?);
         }
@@ -159,7 +175,9 @@ pub async fn create_table_from(
             if already {
                 Ok(())
             } else {
-                Err(err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))
+                Err(err(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+                ))
             }
         }
     }

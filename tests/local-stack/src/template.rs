@@ -6,10 +6,15 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read the SAM template {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the SAM template is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
-    #[error("the SAM template has {0} resources of type AWS::DynamoDB::Table; expected exactly one")]
+    #[error(
+        "the SAM template has {0} resources of type AWS::DynamoDB::Table; expected exactly one"
+    )]
     TableCount(usize),
     #[error("the table definition in the SAM template is missing or has a malformed {0}")]
     Malformed(&'static str),
@@ -39,8 +44,10 @@ pub struct IndexDefinition {
 
 impl TableDefinition {
     pub fn from_template(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_template_str(&text)
     }
 
@@ -58,8 +65,14 @@ impl TableDefinition {
         let [(id, table)] = tables.as_slice() else {
             return Err(TemplateError::TableCount(tables.len()));
         };
-        let props = table.get("Properties").ok_or(TemplateError::Malformed("Properties"))?;
-        let pairs = |v: Option<&Value>, a: &str, b: &str, what: &'static str| -> Result<Vec<(String, String)>, TemplateError> {
+        let props = table
+            .get("Properties")
+            .ok_or(TemplateError::Malformed("Properties"))?;
+        let pairs = |v: Option<&Value>,
+                     a: &str,
+                     b: &str,
+                     what: &'static str|
+         -> Result<Vec<(String, String)>, TemplateError> {
             v.and_then(Value::as_sequence)
                 .ok_or(TemplateError::Malformed(what))?
                 .iter()
@@ -73,20 +86,39 @@ impl TableDefinition {
                 })
                 .collect()
         };
-        let attributes =
-            pairs(props.get("AttributeDefinitions"), "AttributeName", "AttributeType", "AttributeDefinitions")?;
-        let key_schema = pairs(props.get("KeySchema"), "AttributeName", "KeyType", "KeySchema")?;
+        let attributes = pairs(
+            props.get("AttributeDefinitions"),
+            "AttributeName",
+            "AttributeType",
+            "AttributeDefinitions",
+        )?;
+        let key_schema = pairs(
+            props.get("KeySchema"),
+            "AttributeName",
+            "KeyType",
+            "KeySchema",
+        )?;
         let mut global_secondary_indexes = Vec::new();
         if let Some(gsis) = props.get("GlobalSecondaryIndexes") {
-            for g in gsis.as_sequence().ok_or(TemplateError::Malformed("GlobalSecondaryIndexes"))? {
-                let projection = g.get("Projection").ok_or(TemplateError::Malformed("Projection"))?;
+            for g in gsis
+                .as_sequence()
+                .ok_or(TemplateError::Malformed("GlobalSecondaryIndexes"))?
+            {
+                let projection = g
+                    .get("Projection")
+                    .ok_or(TemplateError::Malformed("Projection"))?;
                 global_secondary_indexes.push(IndexDefinition {
                     name: g
                         .get("IndexName")
                         .and_then(Value::as_str)
                         .ok_or(TemplateError::Malformed("IndexName"))?
                         .to_string(),
-                    key_schema: pairs(g.get("KeySchema"), "AttributeName", "KeyType", "index KeySchema")?,
+                    key_schema: pairs(
+                        g.get("KeySchema"),
+                        "AttributeName",
+                        "KeyType",
+                        "index KeySchema",
+                    )?,
                     projection_type: projection
                         .get("ProjectionType")
                         .and_then(Value::as_str)
@@ -95,7 +127,12 @@ impl TableDefinition {
                     non_key_attributes: projection
                         .get("NonKeyAttributes")
                         .and_then(Value::as_sequence)
-                        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 });
             }

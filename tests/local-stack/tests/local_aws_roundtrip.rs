@@ -17,18 +17,34 @@ async fn created_table_has_the_keys_and_indexes_of_the_template() {
     assert_eq!(def.billing_mode, "PAY_PER_REQUEST");
     assert!(def.point_in_time_recovery, "the template must keep PITR on");
 
-    let described = stack.dynamodb.describe_table().table_name(&table).send().await.expect("describe");
+    let described = stack
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe");
     let t = described.table.expect("table description");
     let keys: Vec<(String, String)> = t
         .key_schema()
         .iter()
-        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
         .collect();
     assert_eq!(keys, def.key_schema);
     let attrs: BTreeSet<(String, String)> = t
         .attribute_definitions()
         .iter()
-        .map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string()))
+        .map(|a| {
+            (
+                a.attribute_name().to_string(),
+                a.attribute_type().as_str().to_string(),
+            )
+        })
         .collect();
     assert_eq!(attrs, def.attributes.iter().cloned().collect());
     let mut indexes: Vec<(String, Vec<(String, String)>, String)> = t
@@ -39,7 +55,12 @@ async fn created_table_has_the_keys_and_indexes_of_the_template() {
                 g.index_name().unwrap_or_default().to_string(),
                 g.key_schema()
                     .iter()
-                    .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_string(),
+                            k.key_type().as_str().to_string(),
+                        )
+                    })
                     .collect(),
                 g.projection()
                     .and_then(|p| p.projection_type())
@@ -52,11 +73,20 @@ async fn created_table_has_the_keys_and_indexes_of_the_template() {
     let mut expected: Vec<_> = def
         .global_secondary_indexes
         .iter()
-        .map(|g| (g.name.clone(), g.key_schema.clone(), g.projection_type.clone()))
+        .map(|g| {
+            (
+                g.name.clone(),
+                g.key_schema.clone(),
+                g.projection_type.clone(),
+            )
+        })
         .collect();
     expected.sort();
     assert_eq!(indexes, expected);
-    assert!(!expected.is_empty(), "the template defines the GSIs later issues query");
+    assert!(
+        !expected.is_empty(),
+        "the template defines the GSIs later issues query"
+    );
 }
 
 #[tokio::test]
@@ -73,9 +103,15 @@ async fn item_round_trips_and_a_failing_condition_is_refused() {
             .item("owner", s(owner))
             .condition_expression("attribute_not_exists(pk)")
     };
-    put("worker-a").send().await.expect("first conditional put succeeds");
+    put("worker-a")
+        .send()
+        .await
+        .expect("first conditional put succeeds");
 
-    let err = put("worker-b").send().await.expect_err("second conditional put must be refused");
+    let err = put("worker-b")
+        .send()
+        .await
+        .expect_err("second conditional put must be refused");
     let refused = err
         .as_service_error()
         .map(|e| e.is_conditional_check_failed_exception())
@@ -93,16 +129,40 @@ async fn item_round_trips_and_a_failing_condition_is_refused() {
         .await
         .expect("get");
     let item = got.item.expect("item stored");
-    assert_eq!(item.get("owner"), Some(&s("worker-a")), "the refused write changed nothing");
+    assert_eq!(
+        item.get("owner"),
+        Some(&s("worker-a")),
+        "the refused write changed nothing"
+    );
 }
 
 #[tokio::test]
 async fn secret_round_trips_through_secrets_manager() {
     let stack = LocalStack::connect().await.expect("local stack");
     let name = format!("{}tenant-a", stack.fresh_secret_prefix());
-    stack.secrets.create_secret().name(&name).secret_string("v1").send().await.expect("create");
-    stack.secrets.put_secret_value().secret_id(&name).secret_string("v2").send().await.expect("put");
-    let got = stack.secrets.get_secret_value().secret_id(&name).send().await.expect("get");
+    stack
+        .secrets
+        .create_secret()
+        .name(&name)
+        .secret_string("v1")
+        .send()
+        .await
+        .expect("create");
+    stack
+        .secrets
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string("v2")
+        .send()
+        .await
+        .expect("put");
+    let got = stack
+        .secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(got.secret_string(), Some("v2"));
     stack
         .secrets
@@ -112,7 +172,12 @@ async fn secret_round_trips_through_secrets_manager() {
         .send()
         .await
         .expect("delete");
-    let gone = stack.secrets.get_secret_value().secret_id(&name).send().await;
+    let gone = stack
+        .secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await;
     assert!(gone.is_err(), "a deleted secret must not be readable");
 }
 
