@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use connector_store::{
-    save_configuration, AssetFilter, FindingFilter, PageTokenKey, Store, StoredAsset, SyncRun, TenantConfig,
-    TenantId, Trigger, Vault,
+    save_configuration, AssetFilter, FindingFilter, PageTokenKey, Store, StoredAsset, SyncRun,
+    TenantConfig, TenantId, Trigger, Vault,
 };
 use local_stack::LocalStack;
 use s1_core::{ApiToken, ContentHash, Finding};
@@ -49,12 +49,21 @@ impl Harness {
     }
 
     pub async fn with_config(spec: TenantSpec, tweak: impl FnOnce(&mut TenantConfig)) -> Self {
-        let sim = Simulator::new(spec).start().await.expect("simulator starts");
+        let sim = Simulator::new(spec)
+            .start()
+            .await
+            .expect("simulator starts");
         Self::on_simulator(sim, "tenant-a", tweak).await
     }
 
-    pub async fn on_simulator(sim: SimHandle, tenant: &str, tweak: impl FnOnce(&mut TenantConfig)) -> Self {
-        let stack = LocalStack::connect().await.expect("local AWS stack (run through scripts/test)");
+    pub async fn on_simulator(
+        sim: SimHandle,
+        tenant: &str,
+        tweak: impl FnOnce(&mut TenantConfig),
+    ) -> Self {
+        let stack = LocalStack::connect()
+            .await
+            .expect("local AWS stack (run through scripts/test)");
         let table = stack.fresh_table().await.expect("table");
         let queue_url = stack.fresh_queue().await.expect("queue");
         let store = Store::new(stack.dynamodb.clone(), table, PageTokenKey::random());
@@ -64,21 +73,46 @@ impl Harness {
         let mut config = TenantConfig::new(sim.base_url());
         tweak(&mut config);
         let token = ApiToken::new(sim.token()).expect("token");
-        save_configuration(&store, &vault, &tenant, config, Some(&token)).await.expect("config saved");
+        save_configuration(&store, &vault, &tenant, config, Some(&token))
+            .await
+            .expect("config saved");
         let engine = SyncEngine {
             store: store.clone(),
             vault: vault.clone(),
-            url_policy: UrlPolicy { allow_list: Vec::new(), allow_dev_loopback: true },
+            url_policy: UrlPolicy {
+                allow_list: Vec::new(),
+                allow_dev_loopback: true,
+            },
             client_options: client_options(),
         };
-        let worker = Worker { engine, queue: queue.clone(), max_receives: 5, safety_margin: Duration::ZERO };
-        Self { stack, sim, store, vault, queue, tenant, worker }
+        let worker = Worker {
+            engine,
+            queue: queue.clone(),
+            max_receives: 5,
+            safety_margin: Duration::ZERO,
+        };
+        Self {
+            stack,
+            sim,
+            store,
+            vault,
+            queue,
+            tenant,
+            worker,
+        }
     }
 
     pub async fn update_config(&self, tweak: impl FnOnce(&mut TenantConfig)) {
-        let mut config = self.store.get_config(&self.tenant).await.expect("read").expect("configured");
+        let mut config = self
+            .store
+            .get_config(&self.tenant)
+            .await
+            .expect("read")
+            .expect("configured");
         tweak(&mut config);
-        save_configuration(&self.store, &self.vault, &self.tenant, config, None).await.expect("config saved");
+        save_configuration(&self.store, &self.vault, &self.tenant, config, None)
+            .await
+            .expect("config saved");
     }
 
     /// Sync now, then drain the queue through the worker with a generous deadline.
@@ -88,9 +122,16 @@ impl Harness {
 
     /// Sync now, then drain the queue giving each worker invocation only `budget` before its deadline.
     pub async fn sync_with_budget(&self, budget: Duration) -> Drained {
-        let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await.expect("sync starts");
+        let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand)
+            .await
+            .expect("sync starts");
         let invocations = self.drain(budget).await;
-        let run = self.store.get_run(&self.tenant, &run.id).await.expect("read run").expect("run exists");
+        let run = self
+            .store
+            .get_run(&self.tenant, &run.id)
+            .await
+            .expect("read run")
+            .expect("run exists");
         Drained { run, invocations }
     }
 
@@ -104,7 +145,9 @@ impl Harness {
                 .receive_message()
                 .queue_url(self.queue.url())
                 .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
                 .send()
                 .await
                 .expect("receive");
@@ -119,8 +162,15 @@ impl Harness {
                     receive_count: 1,
                 };
                 let deadline = SystemTime::now() + budget;
-                let disposition = self.worker.handle(&queued, deadline, &format!("test-{handled}")).await;
-                assert_eq!(disposition, Disposition::Done, "worker asked for a redelivery");
+                let disposition = self
+                    .worker
+                    .handle(&queued, deadline, &format!("test-{handled}"))
+                    .await;
+                assert_eq!(
+                    disposition,
+                    Disposition::Done,
+                    "worker asked for a redelivery"
+                );
                 self.stack
                     .sqs
                     .delete_message()
@@ -145,7 +195,10 @@ impl Harness {
                 .await
                 .expect("list assets");
             for a in page.items {
-                assert!(all.insert(a.asset.key.as_str().to_string(), a).is_none(), "asset listed twice");
+                assert!(
+                    all.insert(a.asset.key.as_str().to_string(), a).is_none(),
+                    "asset listed twice"
+                );
             }
             match page.next_page_token {
                 Some(t) => token = Some(t),
@@ -160,11 +213,19 @@ impl Harness {
         loop {
             let page = self
                 .store
-                .list_findings(&self.tenant, &FindingFilter::default(), token.as_deref(), 200)
+                .list_findings(
+                    &self.tenant,
+                    &FindingFilter::default(),
+                    token.as_deref(),
+                    200,
+                )
                 .await
                 .expect("list findings");
             for f in page.items {
-                assert!(all.insert(f.id.clone(), f).is_none(), "finding listed twice");
+                assert!(
+                    all.insert(f.id.clone(), f).is_none(),
+                    "finding listed twice"
+                );
             }
             match page.next_page_token {
                 Some(t) => token = Some(t),
@@ -175,7 +236,9 @@ impl Harness {
 
     /// Everything imported, as (key → content hash, active) and (finding id → content hash): two tenants with
     /// equal fingerprints hold the same data.
-    pub async fn fingerprint(&self) -> (BTreeMap<String, (String, bool)>, BTreeMap<String, String>) {
+    pub async fn fingerprint(
+        &self,
+    ) -> (BTreeMap<String, (String, bool)>, BTreeMap<String, String>) {
         // Deep links contain each simulator's own port: leave them out so two consoles with the same data compare.
         let assets = self
             .assets()
@@ -203,13 +266,20 @@ type Fingerprint = (BTreeMap<String, (String, bool)>, BTreeMap<String, String>);
 
 /// Asserts two tenants hold the same data, naming the differing records (not dumping thousands of hashes).
 pub async fn assert_same_data(actual: &Harness, expected: &Harness) {
-    let (a, b): (Fingerprint, Fingerprint) = (actual.fingerprint().await, expected.fingerprint().await);
+    let (a, b): (Fingerprint, Fingerprint) =
+        (actual.fingerprint().await, expected.fingerprint().await);
     let assets = differing(&a.0, &b.0);
     let findings = differing(&a.1, &b.1);
     if !assets.is_empty() || !findings.is_empty() {
         let detail: Vec<String> = assets
             .iter()
-            .map(|k| format!("asset {k}: {:?} vs {:?}", a.0.get(k).map(|v| v.1), b.0.get(k).map(|v| v.1)))
+            .map(|k| {
+                format!(
+                    "asset {k}: {:?} vs {:?}",
+                    a.0.get(k).map(|v| v.1),
+                    b.0.get(k).map(|v| v.1)
+                )
+            })
             .collect();
         panic!(
             "data differs ({} vs {} assets, {} vs {} findings); assets: {detail:?}; findings: {findings:?}",
@@ -223,5 +293,9 @@ pub async fn assert_same_data(actual: &Harness, expected: &Harness) {
 
 fn differing<V: PartialEq>(x: &BTreeMap<String, V>, y: &BTreeMap<String, V>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-    keys.into_iter().filter(|k| x.get(*k) != y.get(*k)).take(10).cloned().collect()
+    keys.into_iter()
+        .filter(|k| x.get(*k) != y.get(*k))
+        .take(10)
+        .cloned()
+        .collect()
 }
