@@ -1,6 +1,8 @@
 //! Tenant isolation across queue messages, on-demand concurrency, and data safety: crashes between writes
 //! followed by a resume, emptied or failing consoles, partial passes. Runs against moto and the simulator.
 
+// The sync-engine's own end-to-end harness: one wiring of simulator + local stack + worker for every suite.
+#[path = "../../../shared/sync-engine/tests/support/mod.rs"]
 mod support;
 
 use connector_store::{RunStatus, Trigger};

@@ -5,6 +5,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use local_stack::{template_path, LocalStack, TableDefinition};
 use std::collections::BTreeSet;
 
+/// An index as compared here: name, key schema, projection type.
+type IndexShape = (String, Vec<(String, String)>, String);
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
@@ -47,7 +50,7 @@ async fn created_table_has_the_keys_and_indexes_of_the_template() {
         })
         .collect();
     assert_eq!(attrs, def.attributes.iter().cloned().collect());
-    let mut indexes: Vec<(String, Vec<(String, String)>, String)> = t
+    let mut indexes: Vec<IndexShape> = t
         .global_secondary_indexes()
         .iter()
         .map(|g| {
@@ -70,7 +73,7 @@ async fn created_table_has_the_keys_and_indexes_of_the_template() {
         })
         .collect();
     indexes.sort();
-    let mut expected: Vec<_> = def
+    let mut expected: Vec<IndexShape> = def
         .global_secondary_indexes
         .iter()
         .map(|g| {

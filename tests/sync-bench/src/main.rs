@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use connector_store::batch::{BatchApi, BoxFuture, GetOutcome, Item, Projection};
 use connector_store::{
-    save_configuration, PageTokenKey, SdkBatch, Store, StoreError, TenantConfig, TenantId, Trigger, Vault,
+    save_configuration, PageTokenKey, SdkBatch, Store, StoreError, TenantConfig, TenantId, Trigger,
+    Vault,
 };
 use futures::StreamExt;
 use local_stack::LocalStack;
@@ -42,7 +43,14 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { agents: 1_000, threats: 10_000, seed: 42, backend: Backend::Moto, rps: 10_000.0, skip_split: false };
+    let mut a = Args {
+        agents: 1_000,
+        threats: 10_000,
+        seed: 42,
+        backend: Backend::Moto,
+        rps: 10_000.0,
+        skip_split: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -133,9 +141,11 @@ impl BatchApi for Counting {
     ) -> BoxFuture<'a, Result<GetOutcome, StoreError>> {
         Box::pin(async move {
             self.get_calls.fetch_add(1, Ordering::Relaxed);
-            self.keys_requested.fetch_add(keys.len() as u64, Ordering::Relaxed);
+            self.keys_requested
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
             let out = self.inner.batch_get(table, keys, projection).await?;
-            self.items_read.fetch_add(out.items.len() as u64, Ordering::Relaxed);
+            self.items_read
+                .fetch_add(out.items.len() as u64, Ordering::Relaxed);
             Ok(out)
         })
     }
@@ -149,7 +159,8 @@ impl BatchApi for Counting {
             self.write_calls.fetch_add(1, Ordering::Relaxed);
             let sent = requests.len() as u64;
             let unprocessed = self.inner.batch_write(table, requests).await?;
-            self.items_written.fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
+            self.items_written
+                .fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
             Ok(unprocessed)
         })
     }
@@ -173,17 +184,30 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn machine_info() {
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
-    println!("machine: nproc={nproc} cpu=\"{model}\" loadavg=\"{}\"", loadavg());
+    println!(
+        "machine: nproc={nproc} cpu=\"{model}\" loadavg=\"{}\"",
+        loadavg()
+    );
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 struct Bench {
@@ -199,15 +223,24 @@ struct Bench {
 
 fn options(rps: f64) -> ClientOptions {
     // Production page size (1,000, decision 4); the pacing is lifted because the console is local.
-    ClientOptions { requests_per_second: rps, ..ClientOptions::default() }
+    ClientOptions {
+        requests_per_second: rps,
+        ..ClientOptions::default()
+    }
 }
 
 fn policy() -> UrlPolicy {
-    UrlPolicy { allow_list: vec![], allow_dev_loopback: true }
+    UrlPolicy {
+        allow_list: vec![],
+        allow_dev_loopback: true,
+    }
 }
 
 /// A store on a fresh moto table whose batch layer is counted and, with `--backend memory`, held in memory.
-async fn fresh_store(stack: &LocalStack, backend: Backend) -> Result<(Store, Arc<Counting>), BoxError> {
+async fn fresh_store(
+    stack: &LocalStack,
+    backend: Backend,
+) -> Result<(Store, Arc<Counting>), BoxError> {
     let table = stack.fresh_table().await?;
     let store = Store::new(stack.dynamodb.clone(), table, PageTokenKey::random());
     let inner: Arc<dyn BatchApi> = match backend {
@@ -220,7 +253,10 @@ async fn fresh_store(stack: &LocalStack, backend: Backend) -> Result<(Store, Arc
 
 impl Bench {
     async fn new(args: Args) -> Result<Self, BoxError> {
-        let spec = TenantSpec::small().with_seed(args.seed).with_agents(args.agents).with_threats(args.threats);
+        let spec = TenantSpec::small()
+            .with_seed(args.seed)
+            .with_agents(args.agents)
+            .with_threats(args.threats);
         let started = Instant::now();
         let sim = Simulator::new(spec).start().await?;
         let (hwm, rss) = rss_kib();
@@ -238,10 +274,30 @@ impl Bench {
         let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await?);
         let tenant = TenantId::new("bench-tenant")?;
         let token = ApiToken::new(sim.token())?;
-        save_configuration(&store, &vault, &tenant, TenantConfig::new(sim.base_url()), Some(&token)).await?;
-        let engine =
-            SyncEngine { store: store.clone(), vault, url_policy: policy(), client_options: options(args.rps) };
-        Ok(Self { stack, sim, store, counting, engine, queue, tenant, args })
+        save_configuration(
+            &store,
+            &vault,
+            &tenant,
+            TenantConfig::new(sim.base_url()),
+            Some(&token),
+        )
+        .await?;
+        let engine = SyncEngine {
+            store: store.clone(),
+            vault,
+            url_policy: policy(),
+            client_options: options(args.rps),
+        };
+        Ok(Self {
+            stack,
+            sim,
+            store,
+            counting,
+            engine,
+            queue,
+            tenant,
+            args,
+        })
     }
 
     /// One full run through the engine (queued by `start_sync` like "Sync now"; the message is handed to the engine
@@ -252,10 +308,19 @@ impl Bench {
         let (_, rss_before) = rss_kib();
         let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await?;
         let started = Instant::now();
-        let outcome = self.engine.run(&SyncMessage::first(self.tenant.as_str(), &run.id), Budget::unlimited(), "bench").await?;
+        let outcome = self
+            .engine
+            .run(
+                &SyncMessage::first(self.tenant.as_str(), &run.id),
+                Budget::unlimited(),
+                "bench",
+            )
+            .await?;
         let wall = started.elapsed();
         let Outcome::Finished(run) = outcome else {
-            return Err(format!("{label}: the run did not finish in one invocation: {outcome:?}").into());
+            return Err(
+                format!("{label}: the run did not finish in one invocation: {outcome:?}").into(),
+            );
         };
         let c = self.counting.snapshot().since(before);
         let requests = self.sim.requests().len();
@@ -289,9 +354,18 @@ impl Bench {
         let threats = self.sim.threats_snapshot();
         let mut changed = 0;
         for t in threats.iter().step_by(100) {
-            let Some(id) = t.get("id").and_then(|v| v.as_str()) else { continue };
-            let current = t.pointer("/threatInfo/analystVerdict").and_then(|v| v.as_str()).unwrap_or("");
-            let next = if current == "false_positive" { "true_positive" } else { "false_positive" };
+            let Some(id) = t.get("id").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let current = t
+                .pointer("/threatInfo/analystVerdict")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let next = if current == "false_positive" {
+                "true_positive"
+            } else {
+                "false_positive"
+            };
             if self.sim.set_threat_verdict(id, next) {
                 changed += 1;
             }
@@ -301,7 +375,11 @@ impl Bench {
 
     fn client(&self) -> Result<S1Client, BoxError> {
         let console = ConsoleUrl::parse(&self.sim.base_url(), &policy())?;
-        Ok(S1Client::new(console, ApiToken::new(self.sim.token())?, options(self.args.rps))?)
+        Ok(S1Client::new(
+            console,
+            ApiToken::new(self.sim.token())?,
+            options(self.args.rps),
+        )?)
     }
 
     /// Fetch-only: both walks through the client (HTTP + decode), nothing written. Returns the pages when `keep`.
@@ -357,13 +435,17 @@ impl Bench {
         for (page_no, records) in fetched.agents.iter().enumerate() {
             let assets = assets_from_agents(records, &settings);
             let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
-            store.record_seen_assets(tenant, run_id, page_no as u64, &keys).await?;
+            store
+                .record_seen_assets(tenant, run_id, page_no as u64, &keys)
+                .await?;
             let existing = store.load_assets(tenant, &keys).await?;
             let decisions: Vec<AssetDecision> = assets
                 .iter()
                 .map(|a| decide_asset(a, existing.get(a.key.as_str()).map(|s| &s.asset), &settings))
                 .collect();
-            store.apply_asset_decisions(tenant, &decisions, run_id).await?;
+            store
+                .apply_asset_decisions(tenant, &decisions, run_id)
+                .await?;
         }
         for records in &fetched.threats {
             let mapped = findings_from_threats(records, &settings);
@@ -385,7 +467,8 @@ impl Bench {
         let wall = started.elapsed();
         let c = counting.snapshot();
         let (hwm, _) = rss_kib();
-        let n = fetched.agents.iter().map(Vec::len).sum::<usize>() + fetched.threats.iter().map(Vec::len).sum::<usize>();
+        let n = fetched.agents.iter().map(Vec::len).sum::<usize>()
+            + fetched.threats.iter().map(Vec::len).sum::<usize>();
         println!(
             "write-only: wall={:.2}s records={n} records/s={:.0} ddb_items_read={} ddb_items_written={} peak_rss_so_far={:.1}MiB",
             wall.as_secs_f64(),
@@ -427,7 +510,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
         args.agents,
         args.threats,
         args.seed,
-        if args.backend == Backend::Moto { "moto" } else { "memory (batch reads/writes in memory; rest on moto)" },
+        if args.backend == Backend::Moto {
+            "moto"
+        } else {
+            "memory (batch reads/writes in memory; rest on moto)"
+        },
         args.rps
     );
     let skip_split = args.skip_split;

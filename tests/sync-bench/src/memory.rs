@@ -35,7 +35,10 @@ impl BatchApi for MemoryBatch {
     ) -> BoxFuture<'a, Result<GetOutcome, StoreError>> {
         // Whole items are returned whatever the projection: readers only deserialize the fields they need.
         Box::pin(async move {
-            let items = self.items.lock().map_err(|_| StoreError::InvalidInput("in-memory table poisoned".into()))?;
+            let items = self
+                .items
+                .lock()
+                .map_err(|_| StoreError::InvalidInput("in-memory table poisoned".into()))?;
             let mut found = Vec::with_capacity(keys.len());
             for k in &keys {
                 let k = key_of(k).ok_or_else(|| invalid("key"))?;
@@ -43,7 +46,10 @@ impl BatchApi for MemoryBatch {
                     found.push(item.clone());
                 }
             }
-            Ok(GetOutcome { items: found, unprocessed: Vec::new() })
+            Ok(GetOutcome {
+                items: found,
+                unprocessed: Vec::new(),
+            })
         })
     }
 
@@ -53,7 +59,10 @@ impl BatchApi for MemoryBatch {
         requests: Vec<WriteRequest>,
     ) -> BoxFuture<'a, Result<Vec<WriteRequest>, StoreError>> {
         Box::pin(async move {
-            let mut items = self.items.lock().map_err(|_| StoreError::InvalidInput("in-memory table poisoned".into()))?;
+            let mut items = self
+                .items
+                .lock()
+                .map_err(|_| StoreError::InvalidInput("in-memory table poisoned".into()))?;
             for r in requests {
                 if let Some(put) = r.put_request {
                     let k = key_of(&put.item).ok_or_else(|| invalid("put"))?;
