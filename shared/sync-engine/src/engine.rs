@@ -160,6 +160,8 @@ struct RunContext {
     checkpoint: Checkpoint,
     settings: MappingSettings,
     custom_fields: Vec<CustomFieldDefinition>,
+    /// The configured group filter, as read once at the start of the invocation.
+    group_filter: GroupFilter,
 }
 
 impl SyncEngine {
@@ -253,6 +255,7 @@ impl SyncEngine {
             checkpoint,
             settings,
             custom_fields,
+            group_filter: GroupFilter::from_list(&config.group_names),
         };
 
         match self
@@ -317,14 +320,7 @@ impl SyncEngine {
         budget: Budget,
     ) -> Result<(), Stop> {
         if ctx.checkpoint.phase == phase::GROUPS {
-            let config_groups = self
-                .store
-                .get_config(&ctx.tenant)
-                .await?
-                .map(|c| c.group_names)
-                .unwrap_or_default();
-            let filter = GroupFilter::from_list(&config_groups);
-            let groups = client.resolve_groups(&filter).await?;
+            let groups = client.resolve_groups(&ctx.group_filter).await?;
             ctx.checkpoint.group_ids = groups
                 .iter()
                 .map(|g| g.id.clone())
