@@ -231,6 +231,32 @@ impl RetryPolicy {
             rand::random_range(0..=millis)
         })
     }
+
+    /// After a round of batch calls left `remaining` items unprocessed: gives up once the deadline has passed,
+    /// otherwise sleeps the capped, jittered backoff for `attempt` and counts the attempt.
+    async fn pause_before_retry(
+        &self,
+        started: Instant,
+        attempt: &mut u32,
+        remaining: usize,
+        what: &'static str,
+    ) -> Result<()> {
+        if started.elapsed() >= self.deadline {
+            return Err(StoreError::Unprocessed {
+                remaining,
+                waited: started.elapsed(),
+            });
+        }
+        tracing::debug!(
+            unprocessed = remaining,
+            attempt = *attempt,
+            what,
+            "retrying unprocessed batch items"
+        );
+        tokio::time::sleep(self.delay(*attempt)).await;
+        *attempt += 1;
+        Ok(())
+    }
 }
 
 /// Writes every request, retrying what comes back unprocessed. Requests must not repeat a key.
@@ -254,19 +280,9 @@ pub(crate) async fn write_all(
         if pending.is_empty() {
             break;
         }
-        if started.elapsed() >= policy.deadline {
-            return Err(StoreError::Unprocessed {
-                remaining: pending.len(),
-                waited: started.elapsed(),
-            });
-        }
-        tracing::debug!(
-            unprocessed = pending.len(),
-            attempt,
-            "retrying unprocessed batch writes"
-        );
-        tokio::time::sleep(policy.delay(attempt)).await;
-        attempt += 1;
+        policy
+            .pause_before_retry(started, &mut attempt, pending.len(), "writes")
+            .await?;
     }
     Ok(())
 }
@@ -298,19 +314,9 @@ pub(crate) async fn get_all(
         if pending.is_empty() {
             break;
         }
-        if started.elapsed() >= policy.deadline {
-            return Err(StoreError::Unprocessed {
-                remaining: pending.len(),
-                waited: started.elapsed(),
-            });
-        }
-        tracing::debug!(
-            unprocessed = pending.len(),
-            attempt,
-            "retrying unprocessed batch reads"
-        );
-        tokio::time::sleep(policy.delay(attempt)).await;
-        attempt += 1;
+        policy
+            .pause_before_retry(started, &mut attempt, pending.len(), "reads")
+            .await?;
     }
     Ok(found)
 }
