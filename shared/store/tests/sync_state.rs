@@ -10,7 +10,7 @@ use connector_store::{
 };
 
 #[tokio::test]
-async fn concurrent_lease_takers_leave_exactly_one_holder() {
+async fn of_ten_concurrent_lease_takers_exactly_one_wins() {
     let env = common::env().await;
     let t = common::tenant("lease-race");
     let store = Arc::new(env.store.clone());
@@ -30,25 +30,14 @@ async fn concurrent_lease_takers_leave_exactly_one_holder() {
             winners.push(lease);
         }
     }
-    assert!(!winners.is_empty());
-    // DynamoDB serialises conditional writes to one item, so there exactly one taker gets `Some`. moto's threaded
-    // server does not (its UpdateItem checks and writes without a lock), so several takers can see `Some` there.
-    // What holds on both, and what protects the data: afterwards exactly one taker holds the lease, and every
-    // other taker is refused on its first conditional write (the heartbeat after each page).
-    let mut holders = Vec::new();
-    for lease in &winners {
-        match env
-            .store
-            .heartbeat(&t, lease, Duration::from_secs(300), None)
-            .await
-        {
-            Ok(_) => holders.push(lease.owner.clone()),
-            Err(StoreError::LeaseLost) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
-    assert_eq!(holders.len(), 1, "{winners:?}");
-    let holder = &holders[0];
+    // DynamoDB serialises conditional writes to one item; scripts/local-aws runs moto under one lock so the local
+    // stack does too (moto's threaded server alone let 2-4 of 10 takers win). So exactly one taker wins outright.
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    env.store
+        .heartbeat(&t, &winners[0], Duration::from_secs(300), None)
+        .await
+        .expect("the winner's heartbeat holds");
+    let holder = &winners[0].owner;
     // The holder may re-take its own lease; others may not.
     assert!(env
         .store
@@ -178,7 +167,7 @@ async fn checkpoint_round_trips_with_the_heartbeat_and_complete_sync_clears_it()
 }
 
 #[tokio::test]
-async fn fifty_concurrent_run_slot_claims_leave_one_holder() {
+async fn of_fifty_concurrent_run_slot_claims_exactly_one_wins() {
     let env = common::env().await;
     let t = common::tenant("slot-race");
     let store = Arc::new(env.store.clone());
@@ -205,21 +194,18 @@ async fn fifty_concurrent_run_slot_claims_leave_one_holder() {
             (_, Err(e)) => panic!("unexpected {e}"),
         }
     }
-    // As with the lease: one winner on DynamoDB; moto's unlocked conditional writes may let a few through, so the
-    // test asserts what holds on both: one run holds the slot, and every refusal names a run that claimed it.
-    assert!(!winners.is_empty());
-    assert_eq!(winners.len() + refused.len(), 50);
+    // As with the lease: conditional writes are serialised (DynamoDB; moto under one lock), so one claim wins and
+    // every refusal names that winner.
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(refused.len(), 49);
     let holder = env.store.run_slot_holder(&t).await.unwrap().unwrap();
-    assert!(winners.contains(&holder));
+    assert_eq!(winners[0], holder);
     assert!(
-        refused.iter().all(|r| winners.contains(r)),
-        "refusals name a run that holds or held the slot"
+        refused.iter().all(|r| *r == holder),
+        "every refusal names the winner"
     );
     // Released by another run id: no effect. Released by the holder: free for the next.
     assert!(!env.store.release_run_slot(&t, "run-xx").await.unwrap());
-    for w in winners.iter().filter(|w| **w != holder) {
-        assert!(!env.store.release_run_slot(&t, w).await.unwrap());
-    }
     assert!(matches!(
         env.store.claim_run_slot(&t, "late", Duration::from_secs(900)).await,
         Err(ClaimError::AlreadyRunning { run_id }) if run_id == holder
