@@ -173,7 +173,15 @@ pub fn assets_from_agents(agents: &[Agent], settings: &MappingSettings) -> Vec<A
     for agent in unique.into_values() {
         let asset = map_agent(agent, settings);
         match by_key.get_mut(&asset.key) {
-            Some(existing) => *existing = merge_agent_into(existing, &asset),
+            // Same rule as `merge_agent_into`, without cloning the winner: both values are owned here.
+            Some(existing) => {
+                let mut loser = if precedence(&asset) >= precedence(existing) {
+                    std::mem::replace(existing, asset)
+                } else {
+                    asset
+                };
+                existing.agent_ids.append(&mut loser.agent_ids);
+            }
             None => {
                 by_key.insert(asset.key.clone(), asset);
             }
