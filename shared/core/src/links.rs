@@ -14,18 +14,25 @@ fn root(base: &str) -> Option<&str> {
     (!b.is_empty()).then_some(b)
 }
 
-/// Percent-encodes everything outside the URL-safe unreserved set (dots included, so `..` cannot
-/// climb the path); SentinelOne ids are digits, but an id is
-/// external data and must not be able to change the path.
-fn segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
+/// `root` + `before` + the percent-encoded id + `after`, built in one allocation.
+///
+/// The id is percent-encoded outside the URL-safe unreserved set (dots included, so `..` cannot climb the
+/// path); SentinelOne ids are digits, but an id is external data and must not be able to change the path.
+fn link(root: &str, before: &str, id: &str, after: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(root.len() + before.len() + id.len() + after.len());
+    out.push_str(root);
+    out.push_str(before);
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
+    out.push_str(after);
     out
 }
 
@@ -33,14 +40,14 @@ fn segment(id: &str) -> String {
 pub fn threat_url(base: &str, threat_id: &str) -> Option<String> {
     let root = root(base)?;
     let id = threat_id.trim();
-    (!id.is_empty()).then(|| format!("{root}/incidents/threats/{}/overview", segment(id)))
+    (!id.is_empty()).then(|| link(root, "/incidents/threats/", id, "/overview"))
 }
 
 /// `<base>/endpoints/<agentId>`.
 pub fn agent_url(base: &str, agent_id: &str) -> Option<String> {
     let root = root(base)?;
     let id = agent_id.trim();
-    (!id.is_empty()).then(|| format!("{root}/endpoints/{}", segment(id)))
+    (!id.is_empty()).then(|| link(root, "/endpoints/", id, ""))
 }
 
 #[cfg(test)]
@@ -60,6 +67,10 @@ mod tests {
         assert_eq!(
             agent_url("https://acme.sentinelone.net", "../x?y").as_deref(),
             Some("https://acme.sentinelone.net/endpoints/%2E%2E%2Fx%3Fy")
+        );
+        assert_eq!(
+            agent_url("https://acme.sentinelone.net", "é/ü").as_deref(),
+            Some("https://acme.sentinelone.net/endpoints/%C3%A9%2F%C3%BC")
         );
         assert_eq!(
             threat_url("https://acme.sentinelone.net/web/api/v2.1/", "7").as_deref(),
