@@ -370,16 +370,16 @@ impl S1Client {
             }),
             StatusCode::BAD_REQUEST => Err(AttemptError::Fatal(S1Error::BadRequest {
                 endpoint: path,
-                message: ConsoleMessage::from_body(&bytes),
+                message: ConsoleMessage::from_body_without(&bytes, inner.token.expose()),
             })),
             StatusCode::UNAUTHORIZED => Err(AttemptError::Fatal(S1Error::Unauthorized {
                 status: 401,
-                message: ConsoleMessage::from_body(&bytes),
+                message: ConsoleMessage::from_body_without(&bytes, inner.token.expose()),
             })),
             StatusCode::FORBIDDEN => Err(AttemptError::Fatal(S1Error::Forbidden {
                 permission: endpoint.permission().to_string(),
                 endpoint: path,
-                message: ConsoleMessage::from_body(&bytes),
+                message: ConsoleMessage::from_body_without(&bytes, inner.token.expose()),
             })),
             StatusCode::NOT_FOUND => Err(AttemptError::Fatal(S1Error::NotFound { endpoint: path })),
             StatusCode::TOO_MANY_REQUESTS => Err(AttemptError::Transient {
@@ -397,7 +397,7 @@ impl S1Client {
                 error: S1Error::Server {
                     endpoint: path,
                     status: status.as_u16(),
-                    message: ConsoleMessage::from_body(&bytes),
+                    message: ConsoleMessage::from_body_without(&bytes, inner.token.expose()),
                 },
                 // A 503 may also say when to come back.
                 retry_after,
@@ -406,7 +406,7 @@ impl S1Client {
             other if other.is_server_error() => Err(AttemptError::Fatal(S1Error::Server {
                 endpoint: path,
                 status: other.as_u16(),
-                message: ConsoleMessage::from_body(&bytes),
+                message: ConsoleMessage::from_body_without(&bytes, inner.token.expose()),
             })),
             other => Err(AttemptError::Fatal(S1Error::UnexpectedStatus {
                 endpoint: path,

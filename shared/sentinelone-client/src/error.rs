@@ -17,6 +17,13 @@ impl ConsoleMessage {
     /// Parses the error envelope leniently: a body that is not the envelope yields an empty message, never an error,
     /// because the status code alone already tells the caller what went wrong.
     pub fn from_body(body: &[u8]) -> ConsoleMessage {
+        Self::from_body_without(body, "")
+    }
+
+    /// [`ConsoleMessage::from_body`], with every copy of `secret` (the API token) removed from the console's words
+    /// before they are cut to length: a console, or a proxy in front of it, that echoes the `Authorization` header in
+    /// its error envelope would otherwise put the token into run history, logs and connection-test responses.
+    pub fn from_body_without(body: &[u8], secret: &str) -> ConsoleMessage {
         #[derive(serde::Deserialize)]
         struct Envelope {
             #[serde(default)]
@@ -39,10 +46,17 @@ impl ConsoleMessage {
             Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
             _ => None,
         };
+        let clean = |text: String| {
+            if secret.is_empty() {
+                bounded(&text)
+            } else {
+                bounded(&text.replace(secret, "[redacted]"))
+            }
+        };
         ConsoleMessage {
             code,
-            title: first.title.map(|t| bounded(&t)),
-            detail: first.detail.map(|d| bounded(&d)),
+            title: first.title.map(clean),
+            detail: first.detail.map(clean),
         }
     }
 }
@@ -346,5 +360,21 @@ mod tests {
         assert!(e.to_string().contains("byte 4242"));
         assert!(e.is_retryable());
         assert_eq!(e.kind(), "malformed_body");
+    }
+
+    #[test]
+    fn an_echoed_token_is_removed_before_the_message_is_cut() {
+        let token = "eyJECHOED-token-0123456789abcdef";
+        let padding = "x".repeat(140);
+        let body = format!(
+            r#"{{"errors":[{{"code":4010010,"title":"{padding} ApiToken {token}","detail":"header: ApiToken {token}"}}]}}"#
+        );
+        let m = ConsoleMessage::from_body_without(body.as_bytes(), token);
+        for text in [m.title.as_deref(), m.detail.as_deref()] {
+            let text = text.unwrap_or_default();
+            assert!(!text.contains("eyJECHOED"), "{text}");
+        }
+        assert_eq!(m.detail.as_deref(), Some("header: ApiToken [redacted]"));
+        assert_eq!(m.code, Some(4010010));
     }
 }
