@@ -4,7 +4,8 @@ A function is "ready" when its runtime asks for its first event: GET /2018-06-01
 script starts each bootstrap as Lambda would (AWS_LAMBDA_RUNTIME_API pointing at a local server), and records the
 time from just before the process is spawned to the arrival of that first request. The request is never answered:
 the process is killed once it is ready, so only initialisation is measured (spawn, TLS/SDK set-up, the page-token
-secret read at start, runtime loop start).
+secret read at start, runtime loop start). With --stub-aws this server also answers that secret read at once, so the
+figure is the function's own work and not the latency of a local AWS emulator.
 
 Used by scripts/measure-cold-start; standard library only.
 """
@@ -21,6 +22,7 @@ import threading
 import time
 
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
+STUB_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cold-start-page-token-key-AbCdEf"
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -50,9 +52,19 @@ class FakeRuntimeApi:
                 self.end_headers()
 
             def do_POST(self):
-                # An init error report (/runtime/init/error) means the function failed to start.
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.headers.get("x-amz-target") == "secretsmanager.GetSecretValue":
+                    # --stub-aws: the one AWS call of initialisation (the page-token key), answered at once.
+                    reply = json.dumps({"ARN": STUB_SECRET_ARN, "Name": "page-token-key", "VersionId": "v1",
+                                        "SecretString": "ab" * 32, "CreatedDate": 1.7e9}).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/x-amz-json-1.1")
+                    self.send_header("content-length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                    return
+                # An init error report (/runtime/init/error) means the function failed to start.
                 sys.stderr.write(f"runtime API POST {self.path}: {body[:300]!r}\n")
                 self.send_response(202)
                 self.end_headers()
@@ -96,11 +108,17 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--json", help="write the figures here as JSON")
+    ap.add_argument("--stub-aws", action="store_true",
+                    help="answer the page-token GetSecretValue from this server instead of AWS_ENDPOINT_URL")
     ap.add_argument("functions", nargs="+")
     args = ap.parse_args()
 
     base_env = {k: v for k, v in os.environ.items()}
     api = FakeRuntimeApi()
+    if args.stub_aws:
+        base_env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{api.port}", PAGE_TOKEN_SECRET_ARN=STUB_SECRET_ARN,
+                        AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                        AWS_EC2_METADATA_DISABLED="true")
     results = {}
     try:
         for name in args.functions:
