@@ -2,6 +2,8 @@
 //! and prints wall time, pages, items/s, peak RSS, DynamoDB items read/written and SentinelOne requests for a
 //! first sync, an unchanged re-sync and a re-sync after 1% of threats changed, plus fetch-only and write-only runs.
 
+mod ddb;
+mod heap;
 mod memory;
 
 use std::collections::BTreeSet;
@@ -19,7 +21,7 @@ use futures::StreamExt;
 use local_stack::LocalStack;
 use s1_core::mapping::{assets_from_agents, findings_from_threats};
 use s1_core::merge::{decide_asset, decide_finding};
-use s1_core::{ApiToken, AssetDecision, FindingDecision, MappingSettings};
+use s1_core::{AnalystVerdict, ApiToken, AssetDecision, FindingDecision, MappingSettings};
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{AgentQuery, ClientOptions, ConsoleUrl, S1Client, ThreatQuery, UrlPolicy};
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage, SyncQueue};
@@ -212,6 +214,10 @@ fn loadavg() -> String {
 
 struct Bench {
     stack: LocalStack,
+    /// The DynamoDB client every store of the bench uses, with the timing interceptor installed.
+    dynamodb: aws_sdk_dynamodb::Client,
+    ddb: Arc<ddb::DdbTimes>,
+    table: Option<Arc<memory::MemoryBatch>>,
     sim: SimHandle,
     store: Store,
     counting: Arc<Counting>,
@@ -236,19 +242,25 @@ fn policy() -> UrlPolicy {
     }
 }
 
+type FreshStore = (Store, Arc<Counting>, Option<Arc<memory::MemoryBatch>>);
+
 /// A store on a fresh moto table whose batch layer is counted and, with `--backend memory`, held in memory.
 async fn fresh_store(
     stack: &LocalStack,
+    dynamodb: &aws_sdk_dynamodb::Client,
     backend: Backend,
-) -> Result<(Store, Arc<Counting>), BoxError> {
+) -> Result<FreshStore, BoxError> {
     let table = stack.fresh_table().await?;
-    let store = Store::new(stack.dynamodb.clone(), table, PageTokenKey::random());
-    let inner: Arc<dyn BatchApi> = match backend {
-        Backend::Moto => Arc::new(SdkBatch(stack.dynamodb.clone())),
-        Backend::Memory => Arc::new(memory::MemoryBatch::default()),
+    let store = Store::new(dynamodb.clone(), table, PageTokenKey::random());
+    let (inner, memory): (Arc<dyn BatchApi>, _) = match backend {
+        Backend::Moto => (Arc::new(SdkBatch(dynamodb.clone())), None),
+        Backend::Memory => {
+            let m = Arc::new(memory::MemoryBatch::default());
+            (m.clone(), Some(m))
+        }
     };
     let counting = Arc::new(Counting::new(inner));
-    Ok((store.with_batch_api(counting.clone()), counting))
+    Ok((store.with_batch_api(counting.clone()), counting, memory))
 }
 
 impl Bench {
@@ -269,7 +281,16 @@ impl Bench {
             mib(hwm)
         );
         let stack = LocalStack::connect().await?;
-        let (store, counting) = fresh_store(&stack, args.backend).await?;
+        let ddb = Arc::new(ddb::DdbTimes::default());
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            stack
+                .dynamodb
+                .config()
+                .to_builder()
+                .interceptor(ddb::Timing(ddb.clone()))
+                .build(),
+        );
+        let (store, counting, table) = fresh_store(&stack, &dynamodb, args.backend).await?;
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix());
         let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await?);
         let tenant = TenantId::new("bench-tenant")?;
@@ -290,6 +311,9 @@ impl Bench {
         };
         Ok(Self {
             stack,
+            dynamodb,
+            ddb,
+            table,
             sim,
             store,
             counting,
@@ -307,6 +331,8 @@ impl Bench {
         let before = self.counting.snapshot();
         let (_, rss_before) = rss_kib();
         let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await?;
+        let ddb_before = self.ddb.snapshot();
+        let sampler = heap::Sampler::start(self.table.clone());
         let started = Instant::now();
         let outcome = self
             .engine
@@ -317,6 +343,8 @@ impl Bench {
             )
             .await?;
         let wall = started.elapsed();
+        let samples = sampler.stop();
+        let ddb_used = self.ddb.snapshot().since(&ddb_before);
         let Outcome::Finished(run) = outcome else {
             return Err(
                 format!("{label}: the run did not finish in one invocation: {outcome:?}").into(),
@@ -346,31 +374,70 @@ impl Bench {
             mib(hwm),
             loadavg()
         );
+        self.print_heap(label, &samples);
+        println!(
+            "{label}/dynamodb: calls={} busy={:.2}s ({:.0}% of wall) calls_per_op: {}",
+            ddb_used.calls(),
+            ddb_used.busy.as_secs_f64(),
+            100.0 * ddb_used.busy.as_secs_f64() / wall.as_secs_f64(),
+            ddb_used.describe()
+        );
         Ok(())
     }
 
-    /// Flips the analyst verdict of 1% of threats (every 100th), which also bumps their updatedAt.
-    fn change_one_percent(&self) -> usize {
-        let threats = self.sim.threats_snapshot();
+    /// The phase's heap growth, raw and without the in-memory table (whose bytes per item are measured now, while
+    /// nothing else runs).
+    fn print_heap(&self, label: &str, samples: &[heap::Sample]) {
+        let bytes = self
+            .table
+            .as_ref()
+            .map(|t| t.item_bytes())
+            .unwrap_or_default();
+        let h = heap::summarize(samples, &bytes);
+        println!(
+            "{label}/heap: heap_at_start={:.1}MiB peak_growth={:.1}MiB peak_growth_excl_memory_table={:.1}MiB \
+             memory_table_growth={:.1}MiB table_bytes_per_item[asset={:.0} finding={:.0} other={:.0}] samples={}",
+            mib(h.start as u64 / 1024),
+            h.raw_peak_growth / 1048576.0,
+            h.peak_growth_excl_table / 1048576.0,
+            h.table_growth / 1048576.0,
+            bytes.asset,
+            bytes.finding,
+            bytes.other,
+            h.samples
+        );
+    }
+
+    /// Flips the analyst verdict of 1% of threats (every 100th in walk order), which also bumps their updatedAt.
+    /// The ids come from a walk through the client, one page at a time: a snapshot of the simulator's whole tenant
+    /// as JSON values would need tens of GB at 1M threats.
+    async fn change_one_percent(&self) -> Result<usize, BoxError> {
+        let client = self.client()?;
+        let mut picks: Vec<(String, bool)> = Vec::new();
+        let mut index = 0usize;
+        let mut threats = pin!(client.threats(ThreatQuery::default()));
+        while let Some(page) = threats.next().await {
+            for t in page?.records {
+                if index % 100 == 0 {
+                    let is_fp =
+                        t.threat_info.analyst_verdict == Some(AnalystVerdict::FalsePositive);
+                    picks.push((t.id, is_fp));
+                }
+                index += 1;
+            }
+        }
         let mut changed = 0;
-        for t in threats.iter().step_by(100) {
-            let Some(id) = t.get("id").and_then(|v| v.as_str()) else {
-                continue;
-            };
-            let current = t
-                .pointer("/threatInfo/analystVerdict")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let next = if current == "false_positive" {
+        for (id, is_fp) in picks {
+            let next = if is_fp {
                 "true_positive"
             } else {
                 "false_positive"
             };
-            if self.sim.set_threat_verdict(id, next) {
+            if self.sim.set_threat_verdict(&id, next) {
                 changed += 1;
             }
         }
-        changed
+        Ok(changed)
     }
 
     fn client(&self) -> Result<S1Client, BoxError> {
@@ -386,6 +453,7 @@ impl Bench {
     async fn fetch_only(&self, keep: bool) -> Result<Fetched, BoxError> {
         let client = self.client()?;
         self.sim.clear_requests();
+        let sampler = heap::Sampler::start(None);
         let started = Instant::now();
         let mut fetched = Fetched::default();
         let mut records = 0u64;
@@ -406,6 +474,7 @@ impl Bench {
             }
         }
         let wall = started.elapsed();
+        let samples = sampler.stop();
         let (hwm, _) = rss_kib();
         println!(
             "fetch-only: wall={:.2}s records={records} records/s={:.0} s1_requests={} peak_rss_so_far={:.1}MiB kept_pages={keep}",
@@ -414,6 +483,9 @@ impl Bench {
             self.sim.requests().len(),
             mib(hwm)
         );
+        if !keep {
+            self.print_heap("fetch-only", &samples);
+        }
         fetched.wall = wall;
         Ok(fetched)
     }
@@ -422,7 +494,8 @@ impl Bench {
     /// (seen keys, asset reads, decisions, asset writes; asset reads, finding decisions, finding writes), without
     /// the per-page checkpoint and the finalize pass.
     async fn write_only(&self, fetched: &Fetched) -> Result<Duration, BoxError> {
-        let (store, counting) = fresh_store(&self.stack, self.args.backend).await?;
+        let (store, counting, table) =
+            fresh_store(&self.stack, &self.dynamodb, self.args.backend).await?;
         let settings = MappingSettings {
             auto_onboard: true,
             update_metadata: true,
@@ -431,6 +504,8 @@ impl Bench {
         };
         let tenant = &self.tenant;
         let run_id = "write-only";
+        let ddb_before = self.ddb.snapshot();
+        let sampler = heap::Sampler::start(table.clone());
         let started = Instant::now();
         for (page_no, records) in fetched.agents.iter().enumerate() {
             let assets = assets_from_agents(records, &settings);
@@ -465,6 +540,8 @@ impl Bench {
             store.apply_finding_decisions(tenant, &decisions).await?;
         }
         let wall = started.elapsed();
+        let samples = sampler.stop();
+        let ddb_used = self.ddb.snapshot().since(&ddb_before);
         let c = counting.snapshot();
         let (hwm, _) = rss_kib();
         let n = fetched.agents.iter().map(Vec::len).sum::<usize>()
@@ -477,7 +554,54 @@ impl Bench {
             c.items_written,
             mib(hwm)
         );
+        println!(
+            "write-only/dynamodb: calls={} busy={:.2}s calls_per_op: {}",
+            ddb_used.calls(),
+            ddb_used.busy.as_secs_f64(),
+            ddb_used.describe()
+        );
+        let bytes = table.as_ref().map(|t| t.item_bytes()).unwrap_or_default();
+        let h = heap::summarize(&samples, &bytes);
+        println!(
+            "write-only/heap: peak_growth={:.1}MiB peak_growth_excl_memory_table={:.1}MiB (the decoded input pages are held before the phase starts)",
+            h.raw_peak_growth / 1048576.0,
+            h.peak_growth_excl_table / 1048576.0
+        );
         Ok(wall)
+    }
+
+    /// What finalize's seen-key set costs: `retire_unseen_assets` collects every seen asset key of the run into
+    /// one `HashSet<String>` (grown by `extend`, as there). Built here from the walk's own asset keys.
+    fn seen_set_bytes(&self, fetched: &Fetched) {
+        let settings = MappingSettings {
+            auto_onboard: true,
+            update_metadata: true,
+            verdicts: Default::default(),
+            console_base_url: self.sim.base_url(),
+        };
+        let keys: Vec<Vec<String>> = fetched
+            .agents
+            .iter()
+            .map(|records| {
+                assets_from_agents(records, &settings)
+                    .into_iter()
+                    .map(|a| a.key.as_str().to_string())
+                    .collect()
+            })
+            .collect();
+        let before = heap::live();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for page in &keys {
+            seen.extend(page.iter().cloned());
+        }
+        let bytes = heap::live() - before;
+        let key_len = seen.iter().map(String::len).sum::<usize>() as f64 / seen.len().max(1) as f64;
+        println!(
+            "finalize-seen-set: keys={} bytes={} bytes_per_key={:.1} mean_key_len={key_len:.1} (HashSet<String> as in retire_unseen_assets)",
+            seen.len(),
+            bytes,
+            bytes as f64 / seen.len().max(1) as f64
+        );
     }
 }
 
@@ -521,7 +645,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let bench = Bench::new(args).await?;
     bench.sync("first-sync").await?;
     bench.sync("unchanged-resync").await?;
-    let changed = bench.change_one_percent();
+    let changed = bench.change_one_percent().await?;
     println!("changed: {changed} threat verdicts flipped");
     bench.sync("resync-1pct-changed").await?;
     if !skip_split {
@@ -529,6 +653,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         // decoded pages as the write-only input (its memory is the bench's, not the connector's).
         let fetch = bench.fetch_only(false).await?.wall;
         let fetched = bench.fetch_only(true).await?;
+        bench.seen_set_bytes(&fetched);
         let write = bench.write_only(&fetched).await?;
         drop(fetched);
         println!(
