@@ -134,7 +134,7 @@ const LATER: u32 = 3;
 
 fn kind(i: u32, due: u32) -> u32 {
     if i < due {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             NEW
         } else {
             AGAIN
@@ -263,10 +263,10 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
         .collect();
     let items = tenants
         .iter()
-        .map(|(t, k)| match k {
-            &NEW => config_item(t, &due_now, None),
-            &AGAIN => config_item(t, &due_now, Some(&earlier)),
-            &LATER => config_item(t, &due_later, Some(&earlier)),
+        .map(|(t, k)| match *k {
+            NEW => config_item(t, &due_now, None),
+            AGAIN => config_item(t, &due_now, Some(&earlier)),
+            LATER => config_item(t, &due_later, Some(&earlier)),
             _ => config_item(t, &due_now, Some(&today)),
         })
         .collect();
