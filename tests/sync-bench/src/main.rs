@@ -418,7 +418,7 @@ impl Bench {
         let mut threats = pin!(client.threats(ThreatQuery::default()));
         while let Some(page) = threats.next().await {
             for t in page?.records {
-                if index % 100 == 0 {
+                if index.is_multiple_of(100) {
                     let is_fp =
                         t.threat_info.analyst_verdict == Some(AnalystVerdict::FalsePositive);
                     picks.push((t.id, is_fp));
