@@ -187,6 +187,10 @@ impl SyncEngine {
         };
         if run.status.is_finished() {
             info!(tenant = %tenant.as_str(), run = %run.id, "run already finished; duplicate delivery ignored");
+            // A worker killed between the final run update and the slot release left the slot claimed, which
+            // would refuse every new sync until it goes stale; the redelivery frees it (a no-op unless this run
+            // still holds it).
+            self.store.release_run_slot(&tenant, &run.id).await?;
             return Ok(Outcome::Finished(Box::new(run)));
         }
         let Some(lease) = self
