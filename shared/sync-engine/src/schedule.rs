@@ -6,12 +6,18 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime, Time};
 use tracing::{info, warn};
 
+use crate::engine::Budget;
 use crate::message::SyncMessage;
 use crate::on_demand::{abandon, RUN_SLOT_STALE_AFTER};
 use crate::queue::SyncQueue;
 
 /// Tenants prepared concurrently (each costs a few small DynamoDB calls).
 const CONCURRENCY: usize = 32;
+
+/// Due tenants prepared, then queued, together. Preparing marks a tenant scheduled for the day before its message
+/// is sent, so an invocation killed in between loses that tenant's sync for the day: chunking bounds that window
+/// to one chunk instead of the whole fan-out, and the budget check between chunks keeps the kill from happening.
+const CHUNK: usize = CONCURRENCY * 10;
 
 /// What one scheduled invocation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -24,6 +30,9 @@ pub struct ScheduleReport {
     /// A sync was already running; the tenant is still moved to its next due time.
     pub busy: u64,
     pub failed: u64,
+    /// Due tenants not reached because the invocation's budget ran out; a retry of the same event picks them up
+    /// (the day mark makes it skip the ones already queued).
+    pub deferred: u64,
 }
 
 /// The next due time after a run scheduled on `day`: `days` later, at the start of that day (UTC), so that
@@ -41,11 +50,13 @@ enum Prepared {
     NotDue,
 }
 
-/// Queues a run for every tenant due at `now`. Idempotent per tenant and UTC day.
+/// Queues a run for every tenant due at `now`, chunk by chunk until `budget` runs out (see
+/// [`ScheduleReport::deferred`]). Idempotent per tenant and UTC day.
 pub async fn schedule_due_syncs(
     store: &Store,
     queue: &SyncQueue,
     now: OffsetDateTime,
+    budget: Budget,
 ) -> Result<ScheduleReport, StoreError> {
     let due = store.list_due_tenants(now).await?;
     let mut report = ScheduleReport {
@@ -60,21 +71,40 @@ pub async fn schedule_due_syncs(
         day.day()
     );
 
-    let prepared: Vec<(TenantId, Prepared)> = stream::iter(due)
-        .map(|tenant| {
-            let day_str = day_str.clone();
-            async move {
-                let p = prepare(store, &tenant, day, &day_str).await;
-                (tenant, p)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    for (i, chunk) in due.chunks(CHUNK).enumerate() {
+        if budget.exhausted() {
+            report.deferred = (due.len() - i * CHUNK) as u64;
+            break;
+        }
+        let prepared: Vec<Prepared> = stream::iter(chunk)
+            .map(|tenant| prepare(store, tenant, day, &day_str))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        queue_prepared(store, queue, prepared, &mut report).await;
+    }
+    info!(
+        due = report.due,
+        enqueued = report.enqueued,
+        already = report.already_scheduled,
+        busy = report.busy,
+        failed = report.failed,
+        deferred = report.deferred,
+        "scheduled syncs queued"
+    );
+    Ok(report)
+}
 
+/// Sends the messages of one prepared chunk; a run whose message could not be sent is abandoned (its slot freed).
+async fn queue_prepared(
+    store: &Store,
+    queue: &SyncQueue,
+    prepared: Vec<Prepared>,
+    report: &mut ScheduleReport,
+) {
     let mut messages = Vec::new();
     let mut runs = Vec::new();
-    for (_, p) in prepared {
+    for p in prepared {
         match p {
             Prepared::Message(m, r) => {
                 messages.push(m);
@@ -87,7 +117,7 @@ pub async fn schedule_due_syncs(
         }
     }
     let failed = queue.send_all(&messages).await;
-    report.enqueued = (messages.len() - failed.len()) as u64;
+    report.enqueued += (messages.len() - failed.len()) as u64;
     report.failed += failed.len() as u64;
     for (message, error) in failed {
         if let (Ok(tenant), Some(run)) = (
@@ -97,15 +127,6 @@ pub async fn schedule_due_syncs(
             abandon(store, &tenant, (**run).clone(), &error.to_string()).await;
         }
     }
-    info!(
-        due = report.due,
-        enqueued = report.enqueued,
-        already = report.already_scheduled,
-        busy = report.busy,
-        failed = report.failed,
-        "scheduled syncs queued"
-    );
-    Ok(report)
 }
 
 async fn prepare(store: &Store, tenant: &TenantId, day: Date, day_str: &str) -> Prepared {

@@ -6,7 +6,7 @@ use connector_store::{save_configuration, PageTokenKey, Store, TenantConfig, Ten
 use futures::{stream, StreamExt};
 use local_stack::LocalStack;
 use s1_core::ApiToken;
-use sync_engine::{schedule_due_syncs, SyncMessage, SyncQueue};
+use sync_engine::{schedule_due_syncs, Budget, SyncMessage, SyncQueue};
 use time::format_description::well_known::Rfc3339;
 use time::macros::time;
 use time::{Date, Duration, OffsetDateTime};
@@ -114,14 +114,32 @@ async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_on
         .map(|(t, _)| t.clone())
         .collect();
 
-    let report = schedule_due_syncs(&store, &queue, run_at)
+    // An invocation out of time before its first chunk touches nothing and reports every due tenant deferred, so
+    // the handler fails and Lambda's retry of the same event does the work.
+    let out_of_time = schedule_due_syncs(
+        &store,
+        &queue,
+        run_at,
+        Budget::for_duration(std::time::Duration::ZERO),
+    )
+    .await
+    .expect("fan-out out of time");
+    assert_eq!(out_of_time.enqueued, 0, "{out_of_time:?}");
+    assert_eq!(out_of_time.deferred, out_of_time.due, "{out_of_time:?}");
+    assert!(
+        out_of_time.due as usize >= expected.len(),
+        "{out_of_time:?}"
+    );
+
+    let report = schedule_due_syncs(&store, &queue, run_at, Budget::unlimited())
         .await
         .expect("fan-out");
     assert_eq!(report.enqueued as usize, expected.len(), "{report:?}");
     assert_eq!(report.failed, 0);
+    assert_eq!(report.deferred, 0);
 
     // The same event again (an EventBridge retry): nothing is queued twice.
-    let again = schedule_due_syncs(&store, &queue, run_at)
+    let again = schedule_due_syncs(&store, &queue, run_at, Budget::unlimited())
         .await
         .expect("second fan-out");
     assert_eq!(again.enqueued, 0, "{again:?}");
@@ -133,8 +151,13 @@ async fn a_thousand_tenants_with_mixed_intervals_enqueue_exactly_the_due_ones_on
     assert_eq!(unique, expected);
 
     // Each queued tenant moved to its next due time: tomorrow's run does not pick up a 4- or 7-day tenant.
-    let tomorrow = schedule_due_syncs(&store, &queue, run_at + Duration::days(1))
-        .await
-        .expect("next day");
+    let tomorrow = schedule_due_syncs(
+        &store,
+        &queue,
+        run_at + Duration::days(1),
+        Budget::unlimited(),
+    )
+    .await
+    .expect("next day");
     assert_eq!(tomorrow.enqueued, 0, "{tomorrow:?}");
 }

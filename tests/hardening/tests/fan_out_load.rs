@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use connector_store::{PageTokenKey, Store, TenantConfig, TenantId};
 use futures::{stream, StreamExt};
 use local_stack::LocalStack;
-use sync_engine::{schedule_due_syncs, SyncMessage, SyncQueue};
+use sync_engine::{schedule_due_syncs, Budget, SyncMessage, SyncQueue};
 use time::format_description::well_known::Rfc3339;
 use time::macros::time;
 use time::{Duration, OffsetDateTime};
@@ -318,7 +318,7 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
     let today_count = tenants.iter().filter(|(_, k)| *k == TODAY).count();
     assert_eq!(expected.len() as u32, due_count());
     let fan_out_started = Instant::now();
-    let report = schedule_due_syncs(&store, &queue, run_at)
+    let report = schedule_due_syncs(&store, &queue, run_at, Budget::unlimited())
         .await
         .expect("fan-out");
     let fan_out_took = fan_out_started.elapsed();

@@ -432,6 +432,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
         &h.store,
         &h.queue,
         time::OffsetDateTime::now_utc() + time::Duration::minutes(1),
+        sync_engine::Budget::unlimited(),
     )
     .await
     .expect("fan-out");
