@@ -156,6 +156,10 @@ impl S1Client {
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // reqwest is built without a crypto provider of its own and takes the process default: aws-lc-rs, the one
+        // the AWS SDK links anyway, so a Lambda binary carries one TLS crypto library instead of ring as well. An
+        // Err only means a provider is installed already, which is then the one used.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(options.user_agent.clone())
             .default_headers(headers)
