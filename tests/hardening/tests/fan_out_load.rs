@@ -356,7 +356,14 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
         .get("sqs:SendMessageBatch")
         .copied()
         .unwrap_or_default();
-    assert_eq!(sqs_sends, report.enqueued.div_ceil(10), "{calls_made:?}");
+    // Full batches of 10, except that the scheduler queues chunk by chunk (320 due tenants per chunk, see
+    // sync-engine's schedule.rs), so each chunk may end with one partly filled batch.
+    let chunks = report.due.div_ceil(320);
+    let full = report.enqueued.div_ceil(10);
+    assert!(
+        (full..=full + chunks).contains(&sqs_sends),
+        "{sqs_sends} SQS batches for {report:?}: {calls_made:?}"
+    );
     assert!(
         (2..=33).contains(&max_in_flight),
         "{max_in_flight} calls in flight"
