@@ -134,6 +134,9 @@ fn assert_refused_for_b(token: &str, may_serve: bool) -> Result<(), TestCaseErro
             Err(StoreError::DynamoDb { .. }) if may_serve => {
                 f.served.fetch_add(1, Ordering::Relaxed);
             }
+            // A key-forged cursor with attributes no start key has (e.g. an empty attribute name): DynamoDB
+            // refuses it (moto even answers with an error page); a typed error, nothing served.
+            Err(StoreError::DynamoDb { .. }) => {}
             other => prop_assert!(false, "token {token:?} gave {other:?}"),
         }
         for result in [
@@ -499,8 +502,10 @@ fn any_stored_config_item_reads_as_a_config_or_a_typed_error() {
                     );
                 }
                 Err(e @ (StoreError::Item { .. } | StoreError::Malformed { .. })) => {
+                    // Extra attributes can retype what the store reads (an index key as a list, say): DynamoDB
+                    // refuses such an item on write, moto stores it, and reading it must then be a typed refusal.
                     prop_assert!(
-                        !matches!(shape, ConfigShape::Typed(_)),
+                        !matches!(shape, ConfigShape::Typed(_)) || !extra.is_empty(),
                         "a well-typed config was refused: {e:?}"
                     );
                     f.read_refused.fetch_add(1, Ordering::Relaxed);
