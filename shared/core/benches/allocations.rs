@@ -9,8 +9,8 @@ mod pages;
 use std::alloc::System;
 use std::hint::black_box;
 
-use s1_core::custom_fields::{apply_tags_to_custom_fields, CustomFieldDefinition};
-use s1_core::mapping::{assets_from_agents, findings_from_threats, MappingSettings};
+use s1_core::custom_fields::apply_tags_to_custom_fields;
+use s1_core::mapping::{assets_from_agents, findings_from_threats};
 use s1_core::records::{decode_agents_page, decode_threats_page};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -32,13 +32,8 @@ fn count<T>(label: &str, records: usize, f: impl FnOnce() -> T) {
 }
 
 fn main() {
-    let settings = MappingSettings {
-        console_base_url: "https://usea1-acme.sentinelone.net".into(),
-        ..MappingSettings::default()
-    };
-    let defs = [CustomFieldDefinition {
-        name: "key123".into(),
-    }];
+    let settings = pages::settings();
+    let defs = pages::custom_fields();
     let agent_body = pages::agents_page();
     let threat_body = pages::threats_page();
     let agents = decode_agents_page(&agent_body)

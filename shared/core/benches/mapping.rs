@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use s1_core::custom_fields::{apply_tags_to_custom_fields, CustomFieldDefinition};
-use s1_core::mapping::{assets_from_agents, findings_from_threats, MappingSettings};
+use s1_core::custom_fields::apply_tags_to_custom_fields;
+use s1_core::mapping::{assets_from_agents, findings_from_threats};
 use s1_core::merge::{decide_asset, decide_finding};
 use s1_core::records::{decode_agents_page, decode_threats_page};
 use s1_core::{Asset, AssetKey};
@@ -14,20 +14,11 @@ use serde_json::Value;
 
 mod pages;
 
-use pages::{agents_page, threats_page, PAGE};
-
-fn settings() -> MappingSettings {
-    MappingSettings {
-        console_base_url: "https://usea1-acme.sentinelone.net".into(),
-        ..MappingSettings::default()
-    }
-}
+use pages::{agents_page, custom_fields, settings, threats_page, PAGE};
 
 fn bench(c: &mut Criterion) {
     let settings = settings();
-    let defs = [CustomFieldDefinition {
-        name: "key123".into(),
-    }];
+    let defs = custom_fields();
     let agent_body = agents_page();
     let threat_body = threats_page();
     let agents = decode_agents_page(&agent_body)

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use s1_core::custom_fields::CustomFieldDefinition;
+use s1_core::mapping::MappingSettings;
 use serde_json::{json, Value};
 
 pub const PAGE: usize = 1_000;
@@ -57,4 +59,19 @@ pub fn threats_page() -> Vec<u8> {
         &json!({"data": data, "pagination": {"nextCursor": null, "totalItems": PAGE}}),
     )
     .expect("page")
+}
+
+/// The tenant settings both benches map with: deep links on, default flags and verdicts.
+pub fn settings() -> MappingSettings {
+    MappingSettings {
+        console_base_url: "https://usea1-acme.sentinelone.net".into(),
+        ..MappingSettings::default()
+    }
+}
+
+/// One custom field, named after a tag key the samples carry.
+pub fn custom_fields() -> [CustomFieldDefinition; 1] {
+    [CustomFieldDefinition {
+        name: "key123".into(),
+    }]
 }
