@@ -95,6 +95,16 @@ pub struct RunCounters {
     /// Assets marked inactive by this run's finalize (no longer returned by SentinelOne).
     #[serde(default)]
     pub assets_retired: u64,
+    /// Assets the agent walk did not return but that were kept active because the walk could not be trusted
+    /// for retirement (see the run's warnings for why).
+    #[serde(default)]
+    pub assets_retirement_withheld: u64,
+    /// Distinct findings of this run whose asset could not be resolved (kept unattached, never dropped).
+    #[serde(default)]
+    pub findings_unattached: u64,
+    /// Threats SentinelOne returned more than once in this run's walk (counted once in the totals above).
+    #[serde(default)]
+    pub findings_repeated: u64,
 }
 
 /// One sync of one tenant, as the history lists it.
@@ -115,6 +125,9 @@ pub struct SyncRun {
     /// Errors beyond the kept ones.
     #[serde(default)]
     pub errors_dropped: u64,
+    /// Things the run decided not to do, with the numbers (e.g. retirement withheld). Bounded like `errors`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// The outcome in words a user can act on (set when the run ends).
     pub message: Option<String>,
     pub created_at: String,
@@ -138,6 +151,7 @@ impl SyncRun {
             skip_reasons: BTreeMap::new(),
             errors: Vec::new(),
             errors_dropped: 0,
+            warnings: Vec::new(),
             message: None,
             created_at: format_timestamp(now()),
             started_at: None,
@@ -174,16 +188,15 @@ impl SyncRun {
             self.errors_dropped += 1;
             return;
         }
-        let mut m: String = message.into();
-        if m.len() > MAX_ERROR_LEN {
-            let mut cut = MAX_ERROR_LEN;
-            while !m.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            m.truncate(cut);
-            m.push('…');
+        self.errors.push(bounded_message(message.into()));
+    }
+
+    /// A note the user should read with the run's outcome; the first [`MAX_ERRORS`] are kept, repeats once.
+    pub fn record_warning(&mut self, message: impl Into<String>) {
+        let m = bounded_message(message.into());
+        if self.warnings.len() < MAX_ERRORS && !self.warnings.contains(&m) {
+            self.warnings.push(m);
         }
-        self.errors.push(m);
     }
 
     pub fn mark_running(&mut self) {
@@ -198,6 +211,18 @@ impl SyncRun {
         self.message = message;
         self.finished_at = Some(format_timestamp(now()));
     }
+}
+
+fn bounded_message(mut m: String) -> String {
+    if m.len() > MAX_ERROR_LEN {
+        let mut cut = MAX_ERROR_LEN;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+        m.push('…');
+    }
+    m
 }
 
 /// A new run id: UTC creation time to the millisecond, then random hex against collisions.
@@ -237,8 +262,14 @@ struct RunOnly {
 
 #[derive(Deserialize)]
 struct SlotItem {
-    run_id: String,
+    /// Absent while the slot is free but keeps a deferred scheduled request (see [`Store::release_run_slot`]).
+    #[serde(default)]
+    run_id: Option<String>,
 }
+
+/// The run slot's attribute that records a scheduled run asked for while another run held the slot: the
+/// `YYYY-MM-DD` day it was scheduled for.
+const DEFERRED_SCHEDULED: &str = "deferred_scheduled";
 
 impl Store {
     /// Records a new run; refuses to overwrite an existing id.
@@ -246,9 +277,31 @@ impl Store {
         self.put_run(run, "attribute_not_exists(pk)").await
     }
 
-    /// Rewrites the run's record (progress after each page, the outcome at the end).
+    /// Rewrites the run's record (progress after each page, the outcome at the end). A run already finished in the
+    /// table (succeeded, partial or failed: by its worker, by a disconnect, by the dead-letter handler) is never
+    /// rewritten, so a late progress write cannot turn it back to running: that write fails with
+    /// [`StoreError::RunAlreadyFinished`]. The finishing write of a run not yet finished is an ordinary update.
     pub async fn update_run(&self, run: &SyncRun) -> Result<()> {
-        self.put_run(run, "attribute_exists(pk)").await
+        let res = self
+            .put_run(
+                run,
+                "attribute_exists(pk) AND NOT (#run.#status IN (:succeeded, :failed, :partial))",
+            )
+            .await;
+        match res {
+            Err(e) if e.is_conditional_check_failed() => {
+                match self.get_run(&run.tenant, &run.id).await? {
+                    Some(stored) if stored.status.is_finished() => {
+                        Err(StoreError::RunAlreadyFinished {
+                            run_id: run.id.clone(),
+                        })
+                    }
+                    // No such run: the write's own `attribute_exists` refusal, as before.
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn put_run(&self, run: &SyncRun, condition: &str) -> Result<()> {
@@ -263,14 +316,23 @@ impl Store {
             kind: "run".into(),
             run: run.clone(),
         };
-        self.dynamodb
+        let mut req = self
+            .dynamodb
             .put_item()
             .table_name(&self.table)
             .set_item(Some(
                 serde_dynamo::to_item(item).map_err(StoreError::item("sync run"))?,
             ))
-            .condition_expression(condition)
-            .send()
+            .condition_expression(condition);
+        if condition.contains("#status") {
+            req = req
+                .expression_attribute_names("#run", "run")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":succeeded", s(status_name(RunStatus::Succeeded)))
+                .expression_attribute_values(":failed", s(status_name(RunStatus::Failed)))
+                .expression_attribute_values(":partial", s(status_name(RunStatus::Partial)));
+        }
+        req.send()
             .await
             .map_err(|e| StoreError::dynamo("PutItem", e))?;
         Ok(())
@@ -340,8 +402,10 @@ impl Store {
             .item("sk", s(RUNSLOT_SK))
             .item("run_id", s(run_id))
             .item("claimed_until_ms", n(until))
+            // A slot without `run_id` is free but keeps a deferred scheduled request: this claim replaces the item,
+            // so a run started now (sync now, a stale takeover) also stands for the deferred one.
             .condition_expression(
-                "attribute_not_exists(pk) OR claimed_until_ms <= :now OR run_id = :r",
+                "attribute_not_exists(pk) OR attribute_not_exists(run_id) OR claimed_until_ms <= :now OR run_id = :r",
             )
             .expression_attribute_values(":now", n(now_millis()))
             .expression_attribute_values(":r", s(run_id))
@@ -374,30 +438,52 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         match out.item {
-            Some(item) => Ok(Some(
-                serde_dynamo::from_item::<_, SlotItem>(item)
-                    .map_err(StoreError::item("run slot"))?
-                    .run_id,
-            )),
+            Some(item) => Ok(serde_dynamo::from_item::<_, SlotItem>(item)
+                .map_err(StoreError::item("run slot"))?
+                .run_id),
             None => Ok(None),
         }
     }
 
-    /// Frees the slot if `run_id` holds it; `false` when another run does (or nobody).
+    /// Frees the slot if `run_id` holds it; `false` when another run does (or nobody). A slot that carries a
+    /// deferred scheduled request ([`Store::defer_scheduled_run`]) is not deleted but left free with the request
+    /// still on it, for [`Store::claim_deferred_run_slot`] to start: the delete and the update are each conditional,
+    /// so a request recorded at any moment is either seen here or refused to its writer (who then claims the slot).
     pub async fn release_run_slot(&self, tenant: &TenantId, run_id: &str) -> Result<bool> {
         let res = self
             .dynamodb
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
-            .condition_expression("run_id = :r")
+            .condition_expression("run_id = :r AND attribute_not_exists(#d)")
+            .expression_attribute_names("#d", DEFERRED_SCHEDULED)
+            .expression_attribute_values(":r", s(run_id))
+            .send()
+            .await;
+        match res {
+            Ok(_) => return Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("DeleteItem", e);
+                if !err.is_conditional_check_failed() {
+                    return Err(err);
+                }
+            }
+        }
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
+            .update_expression("REMOVE run_id, claimed_until_ms")
+            .condition_expression("run_id = :r AND attribute_exists(#d)")
+            .expression_attribute_names("#d", DEFERRED_SCHEDULED)
             .expression_attribute_values(":r", s(run_id))
             .send()
             .await;
         match res {
             Ok(_) => Ok(true),
             Err(e) => {
-                let err = StoreError::dynamo("DeleteItem", e);
+                let err = StoreError::dynamo("UpdateItem", e);
                 if err.is_conditional_check_failed() {
                     Ok(false)
                 } else {
@@ -405,6 +491,123 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Records on the tenant's run slot that a scheduled run for `day` (`YYYY-MM-DD`) is wanted once the run
+    /// holding the slot ends. `false` when no live claim holds the slot any more (the run ended meanwhile): the
+    /// caller claims the slot itself instead. Idempotent.
+    pub async fn defer_scheduled_run(&self, tenant: &TenantId, day: &str) -> Result<bool> {
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
+            .update_expression("SET #d = :d")
+            .condition_expression("attribute_exists(run_id) AND claimed_until_ms > :now")
+            .expression_attribute_names("#d", DEFERRED_SCHEDULED)
+            .expression_attribute_values(":d", s(day))
+            .expression_attribute_values(":now", n(now_millis()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Takes the tenant's run slot for `run_id` only if it was released with a deferred scheduled request on it
+    /// (and no live claim holds it), consuming the request in the same write. Returns the request's day, or `None`
+    /// when there is nothing deferred: exactly one caller can win a given request.
+    pub async fn claim_deferred_run_slot(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        stale_after: Duration,
+    ) -> Result<Option<String>> {
+        let until =
+            now_millis().saturating_add(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX));
+        let res = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(tenant_pk(tenant)))
+            .item("sk", s(RUNSLOT_SK))
+            .item("run_id", s(run_id))
+            .item("claimed_until_ms", n(until))
+            .condition_expression(
+                "attribute_exists(#d) AND (attribute_not_exists(run_id) OR claimed_until_ms <= :now)",
+            )
+            .expression_attribute_names("#d", DEFERRED_SCHEDULED)
+            .expression_attribute_values(":now", n(now_millis()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(
+                out.attributes
+                    .as_ref()
+                    .and_then(|a| a.get(DEFERRED_SCHEDULED))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            Err(e) => {
+                let err = StoreError::dynamo("PutItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Undoes [`Store::claim_deferred_run_slot`] for a run that could not be started: frees the slot and puts the
+    /// deferred request for `day` back, so the next attempt (a redelivery of the finished run's message) starts it.
+    pub async fn restore_deferred_run_slot(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        day: &str,
+    ) -> Result<bool> {
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), RUNSLOT_SK)))
+            .update_expression("REMOVE run_id, claimed_until_ms SET #d = :d")
+            .condition_expression("run_id = :r")
+            .expression_attribute_names("#d", DEFERRED_SCHEDULED)
+            .expression_attribute_values(":r", s(run_id))
+            .expression_attribute_values(":d", s(day))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+/// A status as stored (its serde name), for condition expressions.
+fn status_name(status: RunStatus) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{status:?}").to_lowercase(),
     }
 }
 
