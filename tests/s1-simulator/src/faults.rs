@@ -5,9 +5,13 @@
 //! its [`Trigger`] selects. Faults are decided before authentication, like an overloaded edge in
 //! front of the real console. When two rules fire on the same request the earlier-added one is
 //! served and the later one is neither served nor counted (latency always adds up).
+//!
+//! Besides outright failures, two faults reproduce how live consoles misbehave while answering 200:
+//! [`Fault::EmptyPageWithCursor`] (an empty `data` that still carries a `nextCursor`) and the 429
+//! storm that starts late in a sync and never lets up ([`Trigger::From`], [`Trigger::AfterDelay`]).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::lock;
 
@@ -40,6 +44,12 @@ pub enum Fault {
     /// The cursor of the request is treated as expired: 400 Validation Error, and the cursor is
     /// dead from then on (requests that carry a cursor only).
     CursorExpiry,
+    /// A list response `{"data":[],"pagination":{"nextCursor":<cursor>,"totalItems":<the normal
+    /// total>}}` instead of the real page (list endpoints only). The cursor is a fresh, valid one
+    /// that resumes exactly where the request asked to start, so a client that follows it, or
+    /// retries the same request, loses nothing; a client that takes the empty `data` as the end
+    /// of the listing stops early.
+    EmptyPageWithCursor,
 }
 
 impl Fault {
@@ -53,6 +63,7 @@ impl Fault {
             Self::InvalidJson => "invalid_json",
             Self::MissingPagination => "missing_pagination",
             Self::CursorExpiry => "cursor_expiry",
+            Self::EmptyPageWithCursor => "empty_page_with_cursor",
         }
     }
 }
@@ -64,16 +75,27 @@ pub enum Trigger {
     EveryNth(u32),
     /// Requests `after + 1 ..= after + count`, then never again.
     Burst { after: u32, count: u32 },
+    /// Every request from `after + 1` on, forever: a console that starts refusing part-way
+    /// through a sync and does not recover before the invocation ends.
+    From { after: u32 },
+    /// Every request that arrives at least this long after the rule was added: the same storm,
+    /// timed by the clock rather than by a request count (e.g. to land near the end of a
+    /// Lambda invocation whatever the paging pace).
+    AfterDelay(Duration),
 }
 
 impl Trigger {
-    fn fires(self, seen: u64) -> bool {
+    /// `seen` counts the requests the rule applied to, this one included; `armed_for` is how long
+    /// ago the rule was added.
+    fn fires(self, seen: u64, armed_for: Duration) -> bool {
         match self {
             Self::EveryNth(0) => false,
             Self::EveryNth(n) => seen.is_multiple_of(u64::from(n)),
             Self::Burst { after, count } => {
                 seen > u64::from(after) && seen <= u64::from(after) + u64::from(count)
             }
+            Self::From { after } => seen > u64::from(after),
+            Self::AfterDelay(delay) => armed_for >= delay,
         }
     }
 }
@@ -119,6 +141,7 @@ pub struct FaultCounts {
     pub invalid_json: u64,
     pub missing_pagination: u64,
     pub cursor_expiries: u64,
+    pub empty_pages_with_cursor: u64,
 }
 
 impl FaultCounts {
@@ -132,6 +155,7 @@ impl FaultCounts {
             + self.invalid_json
             + self.missing_pagination
             + self.cursor_expiries
+            + self.empty_pages_with_cursor
     }
 
     fn bump(&mut self, fault: &Fault) {
@@ -144,6 +168,7 @@ impl FaultCounts {
             Fault::InvalidJson => &mut self.invalid_json,
             Fault::MissingPagination => &mut self.missing_pagination,
             Fault::CursorExpiry => &mut self.cursor_expiries,
+            Fault::EmptyPageWithCursor => &mut self.empty_pages_with_cursor,
         };
         *slot += 1;
     }
@@ -153,6 +178,7 @@ impl FaultCounts {
 struct ArmedRule {
     id: FaultId,
     rule: FaultRule,
+    armed_at: Instant,
     seen: u64,
     served: u64,
 }
@@ -198,6 +224,7 @@ impl FaultPlan {
         s.rules.push(ArmedRule {
             id,
             rule,
+            armed_at: Instant::now(),
             seen: 0,
             served: 0,
         });
@@ -240,6 +267,58 @@ impl FaultPlan {
             Fault::TooManyRequests { retry_after },
             Trigger::EveryNth(n),
         ))
+    }
+
+    /// 429 on every request after the first `after` untouched ones, until the rule is removed.
+    pub fn too_many_requests_from(&self, after: u32, retry_after: Option<RetryAfter>) -> FaultId {
+        self.add(FaultRule::new(
+            Fault::TooManyRequests { retry_after },
+            Trigger::From { after },
+        ))
+    }
+
+    /// [`Self::too_many_requests_from`] on one path only (`"agents"`, `"threats"`, ...).
+    pub fn too_many_requests_from_on(
+        &self,
+        path: &str,
+        after: u32,
+        retry_after: Option<RetryAfter>,
+    ) -> FaultId {
+        self.add(
+            FaultRule::new(
+                Fault::TooManyRequests { retry_after },
+                Trigger::From { after },
+            )
+            .on_path(path),
+        )
+    }
+
+    /// 429 on every request from `delay` after this call on, until the rule is removed.
+    pub fn too_many_requests_after_delay(
+        &self,
+        delay: Duration,
+        retry_after: Option<RetryAfter>,
+    ) -> FaultId {
+        self.add(FaultRule::new(
+            Fault::TooManyRequests { retry_after },
+            Trigger::AfterDelay(delay),
+        ))
+    }
+
+    /// [`Self::too_many_requests_after_delay`] on one path only.
+    pub fn too_many_requests_after_delay_on(
+        &self,
+        path: &str,
+        delay: Duration,
+        retry_after: Option<RetryAfter>,
+    ) -> FaultId {
+        self.add(
+            FaultRule::new(
+                Fault::TooManyRequests { retry_after },
+                Trigger::AfterDelay(delay),
+            )
+            .on_path(path),
+        )
     }
 
     /// `count` 429s in a row after `after` untouched requests.
@@ -301,6 +380,23 @@ impl FaultPlan {
         ))
     }
 
+    /// `count` empty pages with a cursor ([`Fault::EmptyPageWithCursor`]) after `after` untouched
+    /// list requests.
+    pub fn empty_page_with_cursor(&self, after: u32, count: u32) -> FaultId {
+        self.add(FaultRule::new(
+            Fault::EmptyPageWithCursor,
+            Trigger::Burst { after, count },
+        ))
+    }
+
+    /// [`Self::empty_page_with_cursor`] on one list path only (`"agents"`, `"threats"`, `"groups"`).
+    pub fn empty_page_with_cursor_on(&self, path: &str, after: u32, count: u32) -> FaultId {
+        self.add(
+            FaultRule::new(Fault::EmptyPageWithCursor, Trigger::Burst { after, count })
+                .on_path(path),
+        )
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         lock(&self.inner).counts.rate_limited += 1;
     }
@@ -316,14 +412,14 @@ impl FaultPlan {
             }
             let applies = match r.rule.fault {
                 Fault::CursorExpiry => req.has_cursor,
-                Fault::MissingPagination => req.is_list,
+                Fault::MissingPagination | Fault::EmptyPageWithCursor => req.is_list,
                 _ => true,
             };
             if !applies {
                 continue;
             }
             r.seen += 1;
-            if !r.rule.trigger.fires(r.seen) {
+            if !r.rule.trigger.fires(r.seen, r.armed_at.elapsed()) {
                 continue;
             }
             match &r.rule.fault {

@@ -14,6 +14,21 @@
 //! - groups `name` matches exactly and case-insensitively, agents `computerName` likewise;
 //! - `skip` and `cursor` cannot be combined.
 //!
+//! Live consoles also misbehave while answering 200. Each of these is off until a test (or the
+//! binary's `SIM_*` environment variables) switches it on:
+//! - `lastActiveDate` churn ([`SimHandle::set_last_active_churn`]): online agents report
+//!   `lastActiveDate` = now on every read, with `updatedAt` unchanged;
+//! - an empty page that still carries a cursor ([`Fault::EmptyPageWithCursor`],
+//!   [`FaultPlan::empty_page_with_cursor`]): the cursor resumes where the request started;
+//! - a `totalItems` that disagrees with the data ([`SimHandle::set_total_items_offset`],
+//!   [`SimHandle::set_agents_total_items_offset`], which also moves `agents/count`);
+//! - records deleted from the console ([`SimHandle::delete_threat`],
+//!   [`SimHandle::remove_agent`]);
+//! - records filled from the API documentation's example ([`SimHandle::add_placeholder_threats`]
+//!   with a [`PlaceholderAgent`], [`SimHandle::add_placeholder_agents`]);
+//! - a 429 storm that starts late and never ends ([`Trigger::From`], [`Trigger::AfterDelay`],
+//!   [`FaultPlan::too_many_requests_from`], [`FaultPlan::too_many_requests_after_delay`]).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use s1_simulator::{Simulator, TenantSpec};
@@ -43,4 +58,5 @@ pub use auth::Permissions;
 pub use faults::{Fault, FaultCounts, FaultId, FaultPlan, FaultRule, RetryAfter, Trigger};
 pub use generate::TenantSpec;
 pub use records::RecordError;
-pub use server::{LoggedRequest, SimConfig, SimError, SimHandle, Simulator};
+pub use server::{ListEndpoint, LoggedRequest, SimConfig, SimError, SimHandle, Simulator};
+pub use tenant::PlaceholderAgent;

@@ -577,8 +577,9 @@ struct CursorPayload {
     f: String,
     /// sort key of the last record served
     k: Value,
-    /// id of the last record served
-    i: String,
+    /// id of the last record served; `None` resumes before the first record (only the
+    /// empty-page fault issues such a cursor, for a request that had none)
+    i: Option<String>,
     /// serial number: two identical positions still get distinct cursors
     n: u64,
 }
@@ -653,6 +654,9 @@ pub(crate) struct Paging {
     count_only: bool,
     sort: SortField,
     desc: bool,
+    /// Serve an empty page whose cursor resumes at this page's start: set by the empty-page
+    /// fault, never by a query parameter.
+    pub(crate) hold_back: bool,
 }
 
 impl Paging {
@@ -701,6 +705,7 @@ impl Paging {
             count_only,
             sort,
             desc,
+            hold_back: false,
         })
     }
 }
@@ -713,7 +718,8 @@ pub(crate) struct Page {
 }
 
 /// Filters, sorts and pages `rows`. The page is found by selection rather than a full sort, so a
-/// 1,000-record page out of 100,000 threats costs one linear pass.
+/// 1,000-record page out of 100,000 threats costs one linear pass. With `Paging::hold_back` (the
+/// empty-page fault) no record is served, and the cursor resumes where the page would have begun.
 pub(crate) fn page<R: Record + Named>(
     rows: &[R],
     matches: impl Fn(&R) -> bool,
@@ -739,9 +745,10 @@ pub(crate) fn page<R: Record + Named>(
                     SortKey::Time(n.as_i64().unwrap_or_default())
                 }
                 (SortField::Name, Value::String(s)) => SortKey::Text(s.clone()),
+                (_, Value::Null) if payload.i.is_none() => SortKey::None,
                 _ => return Err(ApiError::validation("cursor: invalid cursor")),
             };
-            Some((key, payload.i))
+            payload.i.map(|id| (key, id))
         }
     };
     let matching: Vec<&R> = rows.iter().filter(|r| matches(r)).collect();
@@ -768,23 +775,50 @@ pub(crate) fn page<R: Record + Named>(
         remaining.truncate(want);
     }
     remaining.sort_unstable_by(cmp);
+    let mut issue_at = |at: Option<(SortKey, String)>| {
+        let (k, i) = match at {
+            None => (Value::Null, None),
+            Some((key, id)) => {
+                let k = match key {
+                    SortKey::None => Value::Null,
+                    SortKey::Time(t) => json!(t),
+                    SortKey::Text(s) => json!(s),
+                };
+                (k, Some(id))
+            }
+        };
+        cursors.prune(policy);
+        cursors.issue(&mut CursorPayload {
+            r: resource.name().to_owned(),
+            f: fp.clone(),
+            k,
+            i,
+            n: 0,
+        })
+    };
+    if paging.hold_back {
+        // The empty-page fault: serve nothing, and hand back a cursor for the position this page
+        // would have started at (after the skipped records, if any), so nothing is lost.
+        let resume = match paging.skip {
+            0 => position,
+            skip => remaining
+                .get(skip - 1)
+                .or(remaining.last())
+                .map(|r| (key_of(*r, paging.sort), r.id().to_owned()))
+                .or(position),
+        };
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: Some(issue_at(resume)),
+            total,
+        });
+    }
     let served: Vec<&R> = remaining.into_iter().skip(paging.skip).collect();
     let next_cursor = match (has_more, served.last()) {
-        (true, Some(last)) => {
-            let k = match key_of(*last, paging.sort) {
-                SortKey::None => Value::Null,
-                SortKey::Time(t) => json!(t),
-                SortKey::Text(s) => json!(s),
-            };
-            cursors.prune(policy);
-            Some(cursors.issue(&mut CursorPayload {
-                r: resource.name().to_owned(),
-                f: fp,
-                k,
-                i: last.id().to_owned(),
-                n: 0,
-            }))
-        }
+        (true, Some(last)) => Some(issue_at(Some((
+            key_of(*last, paging.sort),
+            last.id().to_owned(),
+        )))),
         _ => None,
     };
     Ok(Page {

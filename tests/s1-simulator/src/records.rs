@@ -127,7 +127,16 @@ impl ThreatRow {
             return Err(RecordError::NotAnObject);
         }
         let ti = |f: &'static str| nested_str(v, "threatInfo", f).map(str::to_owned);
-        let rt = |f: &'static str| nested_str(v, "agentRealtimeInfo", f).map(str::to_owned);
+        // A threat without `agentRealtimeInfo` (seen on live consoles, see
+        // `PlaceholderAgent::NoRealtimeInfo`) is still served; it just matches no scope filter.
+        let has_realtime = v.get("agentRealtimeInfo").is_some_and(|r| !r.is_null());
+        let rt = |f: &'static str| {
+            if has_realtime {
+                nested_str(v, "agentRealtimeInfo", f).map(str::to_owned)
+            } else {
+                Ok(String::new())
+            }
+        };
         Ok(Self {
             id: str_field(v, "id")?.to_owned(),
             account_id: rt("accountId")?,

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,8 +31,8 @@ use crate::query::{
     page, page_body, AgentFilter, ApiError, CursorPolicy, CursorStore, GroupFilter, Page, Paging,
     Params, Resource, ThreatFilter,
 };
-use crate::records::{AgentRow, GroupRow, RecordError, Table, ThreatRow};
-use crate::tenant::Tenant;
+use crate::records::{lenient_bool, AgentRow, GroupRow, RecordError, Table, ThreatRow};
+use crate::tenant::{PlaceholderAgent, Tenant};
 use crate::util::{datetime_to_micros, fmt_micros, lock, micros_to_datetime, read, write, Micros};
 
 const API_PREFIX: &str = "/web/api/v2.1/";
@@ -122,6 +122,48 @@ impl SimClock {
     }
 }
 
+/// A list endpoint, to aim a console-wide misbehaviour at one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListEndpoint {
+    /// `GET agents` (and, for the totalItems offset, `GET agents/count`).
+    Agents,
+    Threats,
+    Groups,
+}
+
+/// Ways a live console misbehaves while answering 200, each off until a test switches it on.
+#[derive(Debug, Default)]
+struct LiveConsoleQuirks {
+    /// Active agents report `lastActiveDate` = now on every read.
+    last_active_churn: AtomicBool,
+    /// Added to the real `totalItems` (and `agents/count`), per list endpoint.
+    agents_total_offset: AtomicI64,
+    threats_total_offset: AtomicI64,
+    groups_total_offset: AtomicI64,
+}
+
+impl LiveConsoleQuirks {
+    fn total_offset(&self, endpoint: ListEndpoint) -> &AtomicI64 {
+        match endpoint {
+            ListEndpoint::Agents => &self.agents_total_offset,
+            ListEndpoint::Threats => &self.threats_total_offset,
+            ListEndpoint::Groups => &self.groups_total_offset,
+        }
+    }
+
+    /// The total a response reports: the real one plus the offset, never below zero.
+    fn reported_total(&self, resource: Resource, real: usize) -> usize {
+        let endpoint = match resource {
+            Resource::Agents | Resource::AgentsCount => ListEndpoint::Agents,
+            Resource::Threats => ListEndpoint::Threats,
+            Resource::Groups => ListEndpoint::Groups,
+        };
+        let offset = self.total_offset(endpoint).load(AtomicOrdering::SeqCst);
+        let real = i64::try_from(real).unwrap_or(i64::MAX);
+        usize::try_from(real.saturating_add(offset).max(0)).unwrap_or(0)
+    }
+}
+
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
@@ -137,6 +179,7 @@ struct Shared {
     clock: SimClock,
     config: SimConfig,
     bucket: Mutex<Bucket>,
+    quirks: LiveConsoleQuirks,
 }
 
 /// Builds a simulated console. `new` generates the tenant immediately (deterministic from the spec).
@@ -228,6 +271,7 @@ impl Simulator {
                 tokens: f64::from(rate),
                 last: Instant::now(),
             }),
+            quirks: LiveConsoleQuirks::default(),
         });
         let app = Router::new().fallback(dispatch).with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -336,9 +380,62 @@ impl SimHandle {
         write(&self.shared.tenant).decommission_agent(id, at)
     }
 
-    /// Removes an agent from the console entirely; its threats stay.
+    /// Removes an agent from the console entirely (no longer listed or counted); its threats
+    /// stay. Returns false for an unknown id.
     pub fn remove_agent(&self, id: &str) -> bool {
         write(&self.shared.tenant).remove_agent(id)
+    }
+
+    /// Deletes a threat from the console entirely: no longer listed, counted or filterable.
+    /// Returns false for an unknown id.
+    pub fn delete_threat(&self, id: &str) -> bool {
+        write(&self.shared.tenant).delete_threat(id)
+    }
+
+    /// Registers `n` agents (created and updated "now") that carry the API documentation's
+    /// example strings: `computerName` is `"string"`, as are `domain`, `uuid`, `osName`,
+    /// `osRevision`, `modelName`, `cpuId`, `lastLoggedInUserName`, `externalIp`, `groupIp`,
+    /// `lastIpToMgmt`, `externalId`, `osUsername` and the network interfaces' strings. Their ids
+    /// are real and unique and their account/site/group are real, so they are listed, filtered
+    /// and paged like any other agent. Returns their ids.
+    pub fn add_placeholder_agents(&self, n: usize) -> Vec<String> {
+        let mut now = self.stamp();
+        write(&self.shared.tenant).add_placeholder_agents(n, &mut now)
+    }
+
+    /// Adds `n` threats (created and updated "now", with a real unique id, a `threatInfo` with an
+    /// analyst verdict, and everything else a generated threat has) whose agent is a placeholder
+    /// as `kind` says. Returns their ids.
+    pub fn add_placeholder_threats(&self, n: usize, kind: PlaceholderAgent) -> Vec<String> {
+        let mut now = self.stamp();
+        write(&self.shared.tenant).add_placeholder_threats(n, kind, &mut now)
+    }
+
+    /// When on, every agent an agents list serves as active (`isActive` true, or `networkStatus`
+    /// `connected`) reports `lastActiveDate` = the simulated clock at serve time, as a live
+    /// console does for online agents; two requests never see the same value. `updatedAt` and
+    /// every other field, the sort order and the cursors are unchanged, and the stored record
+    /// (`agents_snapshot`) keeps its original `lastActiveDate`. Off by default.
+    pub fn set_last_active_churn(&self, on: bool) {
+        self.shared
+            .quirks
+            .last_active_churn
+            .store(on, AtomicOrdering::SeqCst);
+    }
+
+    /// Makes `pagination.totalItems` of `endpoint`'s list responses (and, for agents, the
+    /// `agents/count` total) report the real count plus `offset`, clamped at 0: a total that
+    /// disagrees with the data. `0` switches it off (the default).
+    pub fn set_total_items_offset(&self, endpoint: ListEndpoint, offset: i64) {
+        self.shared
+            .quirks
+            .total_offset(endpoint)
+            .store(offset, AtomicOrdering::SeqCst);
+    }
+
+    /// [`Self::set_total_items_offset`] for agents (list `totalItems` and `agents/count`).
+    pub fn set_agents_total_items_offset(&self, offset: i64) {
+        self.set_total_items_offset(ListEndpoint::Agents, offset);
     }
 
     pub fn add_agent_tag(&self, agent_id: &str, key: &str, value: &str) -> bool {
@@ -711,14 +808,17 @@ async fn dispatch(
                 fault_label = Some("rate_limited");
                 (429, too_many_requests(Some(RetryAfter::Seconds(1))))
             } else {
-                let missing_pagination = matches!(fault, Some(Fault::MissingPagination));
+                let shape = ListShape {
+                    with_pagination: !matches!(fault, Some(Fault::MissingPagination)),
+                    empty_page_with_cursor: matches!(fault, Some(Fault::EmptyPageWithCursor)),
+                };
                 let (status, body) = handle(
                     &s,
                     route,
                     auth_header.as_deref(),
                     raw_query.as_deref(),
                     &body,
-                    missing_pagination,
+                    shape,
                 );
                 let response = if matches!(fault, Some(Fault::TruncatedBody)) {
                     truncated(status, body)
@@ -816,6 +916,13 @@ fn rate_limited(s: &Shared) -> bool {
     }
 }
 
+/// How a fault reshapes a list response that is otherwise served normally.
+#[derive(Debug, Clone, Copy)]
+struct ListShape {
+    with_pagination: bool,
+    empty_page_with_cursor: bool,
+}
+
 /// Auth, permission, validation and the endpoint itself. Returns status and body.
 fn handle(
     s: &Shared,
@@ -823,7 +930,7 @@ fn handle(
     auth_header: Option<&str>,
     raw_query: Option<&str>,
     body: &[u8],
-    missing_pagination: bool,
+    shape: ListShape,
 ) -> (u16, String) {
     let perms = {
         let tokens = lock(&s.tokens);
@@ -848,7 +955,7 @@ fn handle(
                 Resource::Groups => (perms.groups_view, "Groups.view"),
             };
             if needed {
-                list(s, resource, raw_query, missing_pagination)
+                list(s, resource, raw_query, shape)
             } else {
                 Err(forbidden(name))
             }
@@ -901,7 +1008,7 @@ fn list(
     s: &Shared,
     resource: Resource,
     raw_query: Option<&str>,
-    missing_pagination: bool,
+    shape: ListShape,
 ) -> Result<String, ApiError> {
     let params = Params::parse(raw_query, resource)?;
     let policy = CursorPolicy {
@@ -910,15 +1017,17 @@ fn list(
     };
     let max_limit = s.config.max_limit as usize;
     let tenant = read(&s.tenant);
-    let page: Page = match resource {
+    let mut page: Page = match resource {
         Resource::AgentsCount => {
             let f = AgentFilter::parse(&params)?;
             let total = tenant.agents.rows().iter().filter(|a| f.matches(a)).count();
+            let total = s.quirks.reported_total(resource, total);
             return Ok(json!({"data": {"total": total}}).to_string());
         }
         Resource::Agents => {
             let f = AgentFilter::parse(&params)?;
-            let paging = Paging::parse(&params, resource, max_limit)?;
+            let mut paging = Paging::parse(&params, resource, max_limit)?;
+            paging.hold_back = shape.empty_page_with_cursor;
             run_page(
                 &tenant.agents,
                 |a| f.matches(a),
@@ -931,7 +1040,8 @@ fn list(
         }
         Resource::Threats => {
             let f = ThreatFilter::parse(&params)?;
-            let paging = Paging::parse(&params, resource, max_limit)?;
+            let mut paging = Paging::parse(&params, resource, max_limit)?;
+            paging.hold_back = shape.empty_page_with_cursor;
             run_page(
                 &tenant.threats,
                 |t| f.matches(t),
@@ -944,7 +1054,8 @@ fn list(
         }
         Resource::Groups => {
             let f = GroupFilter::parse(&params)?;
-            let paging = Paging::parse(&params, resource, max_limit)?;
+            let mut paging = Paging::parse(&params, resource, max_limit)?;
+            paging.hold_back = shape.empty_page_with_cursor;
             run_page(
                 &tenant.groups,
                 |g| f.matches(g),
@@ -956,7 +1067,31 @@ fn list(
             )?
         }
     };
-    Ok(page_body(&page, !missing_pagination))
+    drop(tenant);
+    page.total = s.quirks.reported_total(resource, page.total);
+    if resource == Resource::Agents && s.quirks.last_active_churn.load(AtomicOrdering::SeqCst) {
+        let now = fmt_micros(s.clock.now());
+        for item in &mut page.items {
+            if let Some(churned) = with_last_active(item, &now) {
+                *item = churned;
+            }
+        }
+    }
+    Ok(page_body(&page, shape.with_pagination))
+}
+
+/// The agent record with `lastActiveDate` set to `now` if the agent is online; `None` (serve it
+/// unchanged) for an offline agent or a record that is not a JSON object.
+fn with_last_active(agent_json: &str, now: &str) -> Option<Arc<str>> {
+    let mut v: Value = serde_json::from_str(agent_json).ok()?;
+    let online = lenient_bool(v.get("isActive"))
+        || v.get("networkStatus").and_then(Value::as_str) == Some("connected");
+    if !online {
+        return None;
+    }
+    v.as_object_mut()?
+        .insert("lastActiveDate".to_owned(), Value::String(now.to_owned()));
+    Some(Arc::from(v.to_string()))
 }
 
 fn run_page<R: crate::records::Record + crate::query::Named>(

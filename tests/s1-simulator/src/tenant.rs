@@ -6,6 +6,99 @@ use crate::generate::{generate, Generator, TenantSpec, ThreatAgent};
 use crate::records::{lenient_bool, AgentRow, GroupRow, Record, RecordError, Table, ThreatRow};
 use crate::util::{fmt_micros, Micros};
 
+/// What a placeholder threat carries where the agent's live state should be: records a live
+/// console serves that were evidently filled from the API documentation's example, or that lost
+/// their agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceholderAgent {
+    /// `agentRealtimeInfo` is present, but every free-text and id field in it is the literal
+    /// `"string"` as in the API documentation's example: `accountId`, `accountName`,
+    /// `agentComputerName`, `agentDomain`, `agentId`, `agentOsName`, `agentOsRevision`,
+    /// `agentUuid`, `groupId`, `groupName`, `siteId`, `siteName`, `operationalState`,
+    /// `storageName`, `storageType`, and each network interface's `id`, `name`, `inet[]`,
+    /// `inet6[]`, `physical`. Enums, booleans, numbers, timestamps and `agentVersion` keep
+    /// ordinary values, as the documentation's example does. Such a threat matches no
+    /// `agentIds`/`siteIds`/`groupIds`/`accountIds` filter.
+    ApiDocString,
+    /// No `agentRealtimeInfo` object at all. Such a threat matches no scope filter either.
+    NoRealtimeInfo,
+}
+
+/// The `agentRealtimeInfo` string fields the documentation's example fills with `"string"`.
+const REALTIME_DOC_STRINGS: &[&str] = &[
+    "accountId",
+    "accountName",
+    "agentComputerName",
+    "agentDomain",
+    "agentId",
+    "agentOsName",
+    "agentOsRevision",
+    "agentUuid",
+    "groupId",
+    "groupName",
+    "siteId",
+    "siteName",
+    "operationalState",
+    "storageName",
+    "storageType",
+];
+
+/// The agent string fields a placeholder agent carries as `"string"`. Its id and scope (account,
+/// site, group ids and names) stay real so it is listed under any scope filter and counted in
+/// its group; enums, booleans, numbers, timestamps and `agentVersion` stay ordinary too.
+const AGENT_DOC_STRINGS: &[&str] = &[
+    "computerName",
+    "cpuId",
+    "domain",
+    "externalId",
+    "externalIp",
+    "groupIp",
+    "lastIpToMgmt",
+    "lastLoggedInUserName",
+    "modelName",
+    "osName",
+    "osRevision",
+    "osUsername",
+    "serialNumber",
+    "uuid",
+];
+
+/// Rewrites network interfaces as the documentation's example shows them.
+fn doc_example_interfaces(nics: &mut Value) {
+    let Some(list) = nics.as_array_mut() else {
+        return;
+    };
+    for nic in list {
+        let Some(obj) = nic.as_object_mut() else {
+            continue;
+        };
+        for (key, value) in obj.iter_mut() {
+            match key.as_str() {
+                "inet" | "inet6" => *value = json!(["string"]),
+                "id" | "name" | "physical" | "gatewayIp" | "gatewayMacAddress" => {
+                    *value = json!("string")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Sets each of `fields` the object has to `"string"` (absent fields stay absent).
+fn doc_example_strings(obj: &mut Value, fields: &[&str]) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    for field in fields {
+        if let Some(v) = map.get_mut(*field) {
+            *v = json!("string");
+        }
+    }
+    if let Some(nics) = map.get_mut("networkInterfaces") {
+        doc_example_interfaces(nics);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Tenant {
     pub agents: Table<AgentRow>,
@@ -123,6 +216,85 @@ impl Tenant {
             }
         }
         ids
+    }
+
+    /// Adds `n` agents like `add_agents`, with the documentation's example strings in place of
+    /// their descriptive fields ([`AGENT_DOC_STRINGS`]).
+    pub(crate) fn add_placeholder_agents(
+        &mut self,
+        n: usize,
+        now: &mut dyn FnMut() -> Micros,
+    ) -> Vec<String> {
+        self.ensure_groups();
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = now();
+            let generated = self.generator().new_agent_row(at);
+            let Ok(mut v) = serde_json::from_str::<Value>(&generated.json) else {
+                continue;
+            };
+            doc_example_strings(&mut v, AGENT_DOC_STRINGS);
+            let Ok(row) = AgentRow::from_value(&v) else {
+                continue;
+            };
+            let gid = row.group_id.clone();
+            let id = row.id.clone();
+            if self.agents.insert(row).is_ok() {
+                ids.push(id);
+                self.adjust_group_count(&gid, 1);
+            }
+        }
+        ids
+    }
+
+    /// Adds `n` threats like `add_threats` (on existing agents, or on none in an empty tenant),
+    /// whose `agentRealtimeInfo` is replaced as `kind` says.
+    pub(crate) fn add_placeholder_threats(
+        &mut self,
+        n: usize,
+        kind: PlaceholderAgent,
+        now: &mut dyn FnMut() -> Micros,
+    ) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = now();
+            let agent = {
+                let rows = self.agents.rows();
+                rows.get(i % rows.len().max(1))
+                    .and_then(|r| serde_json::from_str::<Value>(&r.json).ok())
+                    .map(|v| ThreatAgent::from_value(&v))
+                    .unwrap_or_default()
+            };
+            let generated = self.generator().new_threat_row(&agent, at);
+            let Ok(mut v) = serde_json::from_str::<Value>(&generated.json) else {
+                continue;
+            };
+            match kind {
+                PlaceholderAgent::ApiDocString => {
+                    if let Some(rt) = v.get_mut("agentRealtimeInfo") {
+                        doc_example_strings(rt, REALTIME_DOC_STRINGS);
+                    }
+                }
+                PlaceholderAgent::NoRealtimeInfo => {
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.remove("agentRealtimeInfo");
+                    }
+                }
+            }
+            let Ok(row) = ThreatRow::from_value(&v) else {
+                continue;
+            };
+            let id = row.id.clone();
+            if self.threats.insert(row).is_ok() {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Removes a threat from the console entirely: no longer listed or counted.
+    pub(crate) fn delete_threat(&mut self, id: &str) -> bool {
+        self.threats.remove(id).is_some()
     }
 
     fn adjust_group_count(&mut self, group_id: &str, delta: i64) {
