@@ -12,6 +12,7 @@ use s1_core::records::{decode_groups_page, Group};
 use s1_core::ApiToken;
 use serde::Serialize;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::error::{ConsoleMessage, S1Error};
 use crate::retry::{with_retries, AttemptError, Clock, RateLimiter, RetryPolicy, TokioClock};
@@ -37,6 +38,28 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     pub resolver: Arc<dyn Resolve>,
     pub clock: Arc<dyn Clock>,
+    /// When the caller's time ends (for a sync: the Lambda deadline minus a margin). With it, no request starts and
+    /// no wait (Retry-After, backoff, pacing) is started that would end at or after it, and each request's timeout
+    /// is cut to the time left; the call then fails with [`S1Error::DeadlineReached`], which a caller turns into a
+    /// checkpoint. Read on [`Self::clock`]'s time; `None` (the default) means no deadline. Copied into the client
+    /// by [`S1Client::new`]; an absolute instant, so build one client per invocation or use
+    /// [`S1Client::with_deadline`].
+    pub deadline: Option<Instant>,
+    /// The most pages one walk may fetch when the console's first page reports no `totalItems`, so a console that
+    /// never stops handing out new cursors cannot keep a walk going forever (with a total, the cap comes from it).
+    pub max_pages_without_total: u64,
+    /// The whole connection test's time, so it answers within API Gateway's 29 s even when the console is slow:
+    /// checks not reached in time are reported as skipped.
+    pub connection_test_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// These options with `deadline` set (see [`ClientOptions::deadline`]); for a caller that keeps one set of
+    /// options from init and builds a client per invocation.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
 }
 
 impl Default for ClientOptions {
@@ -51,6 +74,9 @@ impl Default for ClientOptions {
             max_body_bytes: 64 * 1024 * 1024,
             resolver: Arc::new(SystemResolver),
             clock: Arc::new(TokioClock),
+            deadline: None,
+            max_pages_without_total: 100_000,
+            connection_test_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -65,6 +91,9 @@ impl fmt::Debug for ClientOptions {
             .field("page_limit", &self.page_limit)
             .field("user_agent", &self.user_agent)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("deadline", &self.deadline)
+            .field("max_pages_without_total", &self.max_pages_without_total)
+            .field("connection_test_timeout", &self.connection_test_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +150,8 @@ pub struct TokenDetails {
 #[derive(Clone)]
 pub struct S1Client {
     pub(crate) inner: Arc<Inner>,
+    /// Outside `inner` so that [`S1Client::with_deadline`] can give a clone its own deadline.
+    deadline: Option<Instant>,
 }
 
 pub(crate) struct Inner {
@@ -136,6 +167,7 @@ impl fmt::Debug for S1Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S1Client")
             .field("console", &self.inner.console)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -181,7 +213,9 @@ impl S1Client {
                 reason: e.to_string(),
             })?;
         let limiter = RateLimiter::new(options.requests_per_second, options.clock.clone());
+        let deadline = options.deadline;
         Ok(S1Client {
+            deadline,
             inner: Arc::new(Inner {
                 http,
                 console,
@@ -195,6 +229,26 @@ impl S1Client {
 
     pub fn console(&self) -> &ConsoleUrl {
         &self.inner.console
+    }
+
+    /// The deadline this client's calls honour (see [`ClientOptions::deadline`]).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// A clone with another deadline that shares this client's connection pool and rate limiter: for a client
+    /// built once per cold start and given each invocation's deadline.
+    pub fn with_deadline(&self, deadline: Option<Instant>) -> S1Client {
+        S1Client {
+            inner: self.inner.clone(),
+            deadline,
+        }
+    }
+
+    /// The time left before the deadline, on the client's clock; `None` without a deadline.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(self.inner.options.clock.now()))
     }
 
     /// Resolves the console host and checks its addresses (the `url_allowed` check, without a request).
@@ -292,6 +346,7 @@ impl S1Client {
         with_retries(
             &inner.options.retry,
             inner.options.clock.as_ref(),
+            self.deadline,
             endpoint.path(),
             |attempt| {
                 let method = method.clone();
@@ -304,6 +359,8 @@ impl S1Client {
         .await
     }
 
+    /// One exchange within the deadline: the pacing wait must end before it, and the request's timeout is cut to
+    /// the time left, so a timeout caused by the cut is the deadline (not a console fault to retry).
     async fn attempt<T>(
         &self,
         endpoint: Endpoint,
@@ -313,12 +370,54 @@ impl S1Client {
         decode: &impl Fn(&[u8]) -> Result<T, S1Error>,
         attempt: u32,
     ) -> Result<T, AttemptError> {
+        let deadline_reached = || {
+            AttemptError::Fatal(S1Error::DeadlineReached {
+                endpoint: endpoint.path().to_string(),
+            })
+        };
+        if !self.inner.limiter.acquire_until(self.deadline).await {
+            tracing::info!(
+                endpoint = endpoint.path(),
+                attempt,
+                "the pacing wait would pass the deadline"
+            );
+            return Err(deadline_reached());
+        }
+        let request_timeout = self.inner.options.request_timeout;
+        let (timeout, cut) = match self.time_left() {
+            Some(left) if left.is_zero() => return Err(deadline_reached()),
+            Some(left) if left < request_timeout => (left, true),
+            _ => (request_timeout, false),
+        };
+        match self
+            .exchange(endpoint, method, query, body, decode, attempt, timeout)
+            .await
+        {
+            Err(AttemptError::Transient {
+                error: S1Error::Timeout { .. },
+                ..
+            }) if cut => Err(deadline_reached()),
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange<T>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        decode: &impl Fn(&[u8]) -> Result<T, S1Error>,
+        attempt: u32,
+        timeout: Duration,
+    ) -> Result<T, AttemptError> {
         let inner = &self.inner;
-        inner.limiter.acquire().await;
         let url = inner.console.api_url(endpoint.path());
         let mut request = inner
             .http
             .request(method, url)
+            .timeout(timeout)
             .header(AUTHORIZATION, inner.auth.clone());
         if !query.is_empty() {
             request = request.query(query);
@@ -365,11 +464,14 @@ impl S1Client {
         let path = endpoint.path().to_string();
         match status {
             s if s.is_success() => decode(&bytes).map_err(|error| match error {
-                e @ S1Error::MalformedBody { .. } => AttemptError::Transient {
-                    error: e,
-                    retry_after: None,
-                    rate_limited: false,
-                },
+                // An empty page that still names a next page is as unreadable as a cut body: ask again.
+                e @ (S1Error::MalformedBody { .. } | S1Error::EmptyPageWithCursor { .. }) => {
+                    AttemptError::Transient {
+                        error: e,
+                        retry_after: None,
+                        rate_limited: false,
+                    }
+                }
                 other => AttemptError::Fatal(other),
             }),
             StatusCode::BAD_REQUEST => Err(AttemptError::Fatal(S1Error::BadRequest {

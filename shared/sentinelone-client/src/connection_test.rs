@@ -1,5 +1,10 @@
 //! The connection test of contract decision 2: one structured result per check, each with a cause and a fix in the
-//! user's words, so the UI can show exactly which step failed.
+//! user's words, so the UI can show exactly which step failed. The whole test runs against one deadline
+//! (`ClientOptions::connection_test_timeout`): a check that runs out of time fails saying so, and the checks after it
+//! are skipped, so a slow console gives a full report in time instead of a gateway timeout.
+
+use std::future::Future;
+use std::time::Duration;
 
 use s1_core::groups::{GroupFilter, ResolvedGroup};
 use serde::Serialize;
@@ -50,9 +55,13 @@ pub struct ConnectionReport {
 }
 
 impl ConnectionReport {
-    /// True when no check failed (warnings do not fail the test).
+    /// True when no check failed (warnings do not fail the test) and none was left out because the test ran out of
+    /// time: an unrun check proves nothing.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.status != CheckStatus::Failed)
+        self.checks.iter().all(|c| {
+            c.status != CheckStatus::Failed
+                && !(c.status == CheckStatus::Skipped && c.error_kind == Some(OUT_OF_TIME_KIND))
+        })
     }
 
     pub fn check(&self, kind: CheckKind) -> Option<&CheckResult> {
@@ -120,6 +129,47 @@ fn skip_rest(checks: &mut Vec<CheckResult>, because: &str) {
     }
 }
 
+/// [`S1Error::kind`] of the deadline, also set on the checks skipped for lack of time so that
+/// [`ConnectionReport::passed`] can tell them from checks skipped because an earlier one failed.
+const OUT_OF_TIME_KIND: &str = "deadline_reached";
+
+/// Every check not run yet, skipped because the test's time ran out before it.
+fn skip_rest_out_of_time(checks: &mut Vec<CheckResult>) {
+    for kind in ALL {
+        if checks.iter().all(|c| c.check != kind) {
+            checks.push(CheckResult {
+                error_kind: Some(OUT_OF_TIME_KIND),
+                ..skipped(
+                    kind,
+                    "the connection test ran out of time before this check",
+                )
+            });
+        }
+    }
+}
+
+/// The check that was running when the test's time ran out.
+fn out_of_time(check: CheckKind, timeout: Duration) -> CheckResult {
+    CheckResult {
+        check,
+        status: CheckStatus::Failed,
+        detail: format!(
+            "the connection test ran out of time ({}) during this check: the console answered too slowly; try again \
+             later",
+            seconds(timeout)
+        ),
+        error_kind: Some(OUT_OF_TIME_KIND),
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 impl S1Client {
     /// Runs decision 2's sequence. Never returns an error: every failure is a check result.
     pub async fn test_connection(&self, filter: &GroupFilter) -> ConnectionReport {
@@ -133,14 +183,62 @@ impl S1Client {
         filter: &GroupFilter,
         now: OffsetDateTime,
     ) -> ConnectionReport {
+        let timeout = self.inner.options.connection_test_timeout;
+        let ends = self.inner.options.clock.now().checked_add(timeout);
+        // The test's own deadline, or the caller's if that comes first.
+        let deadline = match (self.deadline(), ends) {
+            (Some(caller), Some(ends)) => Some(caller.min(ends)),
+            (caller, ends) => caller.or(ends),
+        };
+        self.with_deadline(deadline)
+            .run_checks(filter, now, timeout)
+            .await
+    }
+
+    /// Whether the deadline has come (so no further check can run).
+    fn out_of_time(&self) -> bool {
+        self.time_left().is_some_and(|left| left.is_zero())
+    }
+
+    /// Runs `call` within the deadline. The client already honours it for every request and wait; this also bounds
+    /// what it does not see, such as the DNS lookup of the address check.
+    async fn bounded<T>(
+        &self,
+        endpoint: Endpoint,
+        call: impl Future<Output = Result<T, S1Error>>,
+    ) -> Result<T, S1Error> {
+        match self.time_left() {
+            None => call.await,
+            Some(left) => tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+                Err(S1Error::DeadlineReached {
+                    endpoint: endpoint.path().to_string(),
+                })
+            }),
+        }
+    }
+
+    async fn run_checks(
+        &self,
+        filter: &GroupFilter,
+        now: OffsetDateTime,
+        timeout: Duration,
+    ) -> ConnectionReport {
         let mut checks = Vec::with_capacity(ALL.len());
         let mut groups = Vec::new();
 
-        match self.check_addresses().await {
+        match self
+            .bounded(Endpoint::SystemInfo, self.check_addresses())
+            .await
+        {
             Ok(()) => checks.push(passed(
                 CheckKind::UrlAllowed,
                 format!("{} is an allowed console address", self.console().as_str()),
             )),
+            Err(e) if e.is_deadline() => {
+                checks.push(out_of_time(CheckKind::UrlAllowed, timeout));
+                skip_rest_out_of_time(&mut checks);
+                return ConnectionReport { checks, groups };
+            }
             Err(e) => {
                 checks.push(failed(CheckKind::UrlAllowed, &e));
                 skip_rest(&mut checks, "the console URL is not allowed");
@@ -148,7 +246,11 @@ impl S1Client {
             }
         }
 
-        match self.system_info().await {
+        if self.out_of_time() {
+            skip_rest_out_of_time(&mut checks);
+            return ConnectionReport { checks, groups };
+        }
+        match self.bounded(Endpoint::SystemInfo, self.system_info()).await {
             Ok(info) => {
                 let release = info
                     .release
@@ -162,6 +264,11 @@ impl S1Client {
                     CheckKind::TokenAccepted,
                     "the console accepted the API token",
                 ));
+            }
+            Err(e) if e.is_deadline() => {
+                checks.push(out_of_time(CheckKind::ConsoleReachable, timeout));
+                skip_rest_out_of_time(&mut checks);
+                return ConnectionReport { checks, groups };
             }
             Err(e @ S1Error::Unauthorized { .. }) => {
                 checks.push(passed(CheckKind::ConsoleReachable, "the console answered"));
@@ -195,8 +302,17 @@ impl S1Client {
         ];
         let mut groups_readable = true;
         for (kind, endpoint, what) in permissions {
-            match self.probe(endpoint).await {
+            if self.out_of_time() {
+                skip_rest_out_of_time(&mut checks);
+                return ConnectionReport { checks, groups };
+            }
+            match self.bounded(endpoint, self.probe(endpoint)).await {
                 Ok(()) => checks.push(passed(kind, format!("the token can read {what}"))),
+                Err(e) if e.is_deadline() => {
+                    checks.push(out_of_time(kind, timeout));
+                    skip_rest_out_of_time(&mut checks);
+                    return ConnectionReport { checks, groups };
+                }
                 Err(e) => {
                     if endpoint == Endpoint::Groups {
                         groups_readable = false;
@@ -206,8 +322,26 @@ impl S1Client {
             }
         }
 
-        checks.push(match self.token_details().await {
+        if self.out_of_time() {
+            skip_rest_out_of_time(&mut checks);
+            return ConnectionReport { checks, groups };
+        }
+        checks.push(match self
+            .bounded(Endpoint::ApiTokenDetails, self.token_details())
+            .await
+        {
             Ok(details) => expiry_check(details.expires_at, now),
+            // Like any failure of this call, only a warning; the group check still gets its chance below.
+            Err(e) if e.is_deadline() => CheckResult {
+                check: CheckKind::TokenExpiry,
+                status: CheckStatus::Warning,
+                detail: format!(
+                    "the connection test ran out of time ({}) before the token's expiry date could be read; check it \
+                     in the SentinelOne console under the service user",
+                    seconds(timeout)
+                ),
+                error_kind: Some(OUT_OF_TIME_KIND),
+            },
             Err(e) => CheckResult {
                 check: CheckKind::TokenExpiry,
                 status: CheckStatus::Warning,
@@ -226,8 +360,14 @@ impl S1Client {
             )
         } else if !groups_readable {
             skipped(CheckKind::GroupsResolved, "the token cannot read groups")
+        } else if self.out_of_time() {
+            skip_rest_out_of_time(&mut checks);
+            return ConnectionReport { checks, groups };
         } else {
-            match self.resolve_groups(filter).await {
+            match self
+                .bounded(Endpoint::Groups, self.resolve_groups(filter))
+                .await
+            {
                 Ok(found) => {
                     let listed: Vec<String> = found
                         .iter()
@@ -240,6 +380,7 @@ impl S1Client {
                     groups = found;
                     passed(CheckKind::GroupsResolved, detail)
                 }
+                Err(e) if e.is_deadline() => out_of_time(CheckKind::GroupsResolved, timeout),
                 Err(e) => failed(CheckKind::GroupsResolved, &e),
             }
         });
@@ -301,6 +442,28 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap_or_default();
         assert_eq!(json["checks"][0]["check"], "url_allowed");
         assert_eq!(json["checks"][0]["status"], "failed");
+    }
+
+    #[test]
+    fn checks_skipped_for_lack_of_time_do_not_pass() {
+        let mut checks = vec![passed(CheckKind::UrlAllowed, "ok")];
+        skip_rest_out_of_time(&mut checks);
+        let report = ConnectionReport {
+            checks,
+            groups: Vec::new(),
+        };
+        assert!(!report.passed());
+        assert_eq!(report.checks.len(), ALL.len());
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert_eq!(json["checks"][1]["status"], "skipped");
+        assert_eq!(
+            json["checks"][1]["detail"],
+            "not run: the connection test ran out of time before this check"
+        );
+        // Skipped after a failure (the existing meaning) stays as it was.
+        let mut checks = vec![passed(CheckKind::UrlAllowed, "ok")];
+        skip_rest(&mut checks, "the console could not be reached");
+        assert!(checks[1..].iter().all(|c| c.error_kind.is_none()));
     }
 
     #[test]

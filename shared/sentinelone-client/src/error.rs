@@ -219,6 +219,28 @@ pub enum S1Error {
     RepeatedCursor { endpoint: String },
 
     #[error(
+        "SentinelOne answered {endpoint} with an empty page that still carried a cursor to a next page, and kept \
+         doing so when asked again: the walk was stopped instead of being taken as complete; try the sync again later"
+    )]
+    EmptyPageWithCursor { endpoint: String },
+
+    #[error(
+        "SentinelOne kept handing out new page cursors for {endpoint}: the walk was stopped after {pages} pages, the \
+         most the item count the console reported allows ({limit}); try the sync again later"
+    )]
+    TooManyPages {
+        endpoint: String,
+        pages: u64,
+        limit: u64,
+    },
+
+    #[error(
+        "the invocation's time ran out while waiting for SentinelOne ({endpoint}); the walk can resume from its \
+         last checkpoint"
+    )]
+    DeadlineReached { endpoint: String },
+
+    #[error(
         "no SentinelOne group is named {}: check the spelling (names are matched ignoring case and surrounding \
          spaces) or remove them from the group filter", names.join(", ")
     )]
@@ -245,7 +267,16 @@ impl S1Error {
                 | S1Error::MalformedBody { .. }
                 | S1Error::CursorRejected { .. }
                 | S1Error::RepeatedCursor { .. }
+                | S1Error::EmptyPageWithCursor { .. }
+                | S1Error::TooManyPages { .. }
+                | S1Error::DeadlineReached { .. }
         )
+    }
+
+    /// True when the call stopped only because the deadline the caller set ([`crate::ClientOptions::deadline`])
+    /// came: nothing failed, the work can continue in another invocation from its checkpoint.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, S1Error::DeadlineReached { .. })
     }
 
     /// A stable code for the API layer and metrics; never changes once released.
@@ -269,6 +300,9 @@ impl S1Error {
             S1Error::BodyTooLarge { .. } => "body_too_large",
             S1Error::CursorRejected { .. } => "cursor_rejected",
             S1Error::RepeatedCursor { .. } => "repeated_cursor",
+            S1Error::EmptyPageWithCursor { .. } => "empty_page_with_cursor",
+            S1Error::TooManyPages { .. } => "too_many_pages",
+            S1Error::DeadlineReached { .. } => "deadline_reached",
             S1Error::UnknownGroups { .. } => "unknown_groups",
             S1Error::ClientSetup { .. } => "client_setup",
         }
@@ -360,6 +394,33 @@ mod tests {
         assert!(e.to_string().contains("byte 4242"));
         assert!(e.is_retryable());
         assert_eq!(e.kind(), "malformed_body");
+    }
+
+    #[test]
+    fn only_the_deadline_is_a_deadline() {
+        let e = S1Error::DeadlineReached {
+            endpoint: "agents".into(),
+        };
+        assert!(e.is_deadline());
+        assert!(e.is_retryable());
+        assert_eq!(e.kind(), "deadline_reached");
+        assert!(e.to_string().contains("time ran out"), "{e}");
+        let timeout = S1Error::Timeout {
+            endpoint: "agents".into(),
+        };
+        assert!(!timeout.is_deadline());
+        let empty = S1Error::EmptyPageWithCursor {
+            endpoint: "agents".into(),
+        };
+        assert!(!empty.is_deadline());
+        assert!(empty.to_string().contains("empty page"), "{empty}");
+        let pages = S1Error::TooManyPages {
+            endpoint: "agents".into(),
+            pages: 12,
+            limit: 12,
+        };
+        assert_eq!(pages.kind(), "too_many_pages");
+        assert!(pages.to_string().contains("after 12 pages"), "{pages}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Cursor paging as streams of pages (contract decision 4): `limit` at the API maximum, only the cursor (never
-//! `skip`), the same filters re-sent with every cursor, the walk ending on a missing cursor or empty `data`, a
-//! repeated cursor stopping the walk with an error, and a rejected cursor restarting the walk once. A stream fetches
-//! the next page only when polled, so it holds at most one page.
+//! `skip`), the same filters re-sent with every cursor, the walk ending on a missing cursor, a repeated cursor
+//! stopping the walk with an error, and a rejected cursor restarting the walk once. An empty `data` ends the walk
+//! only without a next cursor: an empty page that names a next page is a malformed answer, asked again under the
+//! retry policy and never followed, because taking it as the end would make an incomplete walk look complete (and
+//! retire live assets). A walk is also capped in pages ([`page_cap`]). A stream fetches the next page only when
+//! polled, so it holds at most one page.
 
 use std::collections::HashSet;
 
@@ -202,6 +205,26 @@ struct Walk<T> {
     next: Next,
     seen: HashSet<String>,
     restarted_once: bool,
+    /// Pages fetched since the walk (or its one restart) began; a resumed walk counts from the page it resumes at.
+    pages: u64,
+    /// Set from the first page's `totalItems` (see [`page_cap`]).
+    page_cap: Option<u64>,
+}
+
+/// The most pages one walk may fetch before it is taken to be looping. The console's count of `total_items` needs
+/// `ceil(total / limit)` pages; the walk may take twice that plus ten, because records added or moved while the walk
+/// runs (a live console keeps changing) push items onto later pages, and a small listing still deserves a few short
+/// pages of room. Beyond that the console is handing out cursors without end. Without a count, `without_total`
+/// (`ClientOptions::max_pages_without_total`) is the cap. The count is the whole listing's, so a walk resumed from a
+/// checkpoint, which counts its pages from where it resumes, gets at least as much room as a fresh one.
+pub(crate) fn page_cap(total_items: Option<u64>, page_limit: u32, without_total: u64) -> u64 {
+    match total_items {
+        Some(total) => {
+            let limit = u64::from(page_limit.clamp(1, 1000));
+            total.div_ceil(limit).saturating_mul(2).saturating_add(10)
+        }
+        None => without_total.max(1),
+    }
 }
 
 impl<T> Walk<T> {
@@ -217,10 +240,23 @@ impl<T> Walk<T> {
         let decode = self.decode;
         self.client
             .call(endpoint, reqwest::Method::GET, &query, None, |body| {
-                decode(body).map_err(|e| S1Error::MalformedBody {
+                let page = decode(body).map_err(|e| S1Error::MalformedBody {
                     endpoint: endpoint.path().to_string(),
                     offset: e.offset as u64,
-                })
+                })?;
+                // Inside the retry loop, so the same request (same cursor) is asked again; its cursor is not
+                // followed, since nothing says it points past records this page should have held.
+                if page.records.is_empty() && page.skipped.is_empty() && page.next_cursor.is_some()
+                {
+                    tracing::warn!(
+                        endpoint = endpoint.path(),
+                        "the console sent an empty page with a next cursor"
+                    );
+                    return Err(S1Error::EmptyPageWithCursor {
+                        endpoint: endpoint.path().to_string(),
+                    });
+                }
+                Ok(page)
             })
             .await
     }
@@ -253,24 +289,46 @@ impl<T> Walk<T> {
             }
             Err(error) => return Some(Err(error)),
         };
+        if restarted {
+            // The one restart begins a new walk, with its own count and cap.
+            self.pages = 0;
+            self.page_cap = None;
+        }
+        self.pages += 1;
+        let options = &self.client.inner.options;
+        let (limit, without_total) = (options.page_limit, options.max_pages_without_total);
+        let cap = *self
+            .page_cap
+            .get_or_insert_with(|| page_cap(decoded.total_items, limit, without_total));
         tracing::debug!(
             endpoint = self.endpoint.path(),
             records = decoded.records.len(),
             skipped = decoded.skipped.len(),
+            page = self.pages,
+            cap,
             restarted,
             "page decoded"
         );
-        let data_empty = decoded.records.is_empty() && decoded.skipped.is_empty();
-        let next_cursor = if data_empty {
-            None
-        } else {
-            decoded.next_cursor
-        };
+        // `fetch` refused an empty page with a cursor, so an empty page here has none and ends the walk.
+        let next_cursor = decoded.next_cursor;
         self.next = match &next_cursor {
             None => Next::Done,
             Some(next) if !self.seen.insert(next.clone()) => Next::Fail(S1Error::RepeatedCursor {
                 endpoint: self.endpoint.path().to_string(),
             }),
+            Some(_) if self.pages >= cap => {
+                tracing::warn!(
+                    endpoint = self.endpoint.path(),
+                    pages = self.pages,
+                    cap,
+                    "too many pages; stopping the walk"
+                );
+                Next::Fail(S1Error::TooManyPages {
+                    endpoint: self.endpoint.path().to_string(),
+                    pages: self.pages,
+                    limit: cap,
+                })
+            }
             Some(next) => Next::Fetch(Some(next.clone())),
         };
         Some(Ok(Page {
@@ -304,6 +362,8 @@ pub(crate) fn walk<T>(
         next: Next::Fetch(start),
         seen,
         restarted_once: false,
+        pages: 0,
+        page_cap: None,
     };
     futures::stream::unfold(walk, |mut walk| async move {
         walk.step().await.map(|item| (item, walk))
@@ -354,6 +414,20 @@ mod tests {
             format_timestamp(datetime!(2026-11-25 14:00:00 +02:00)),
             "2026-11-25T12:00:00.000000Z"
         );
+    }
+
+    #[test]
+    fn the_page_cap_gives_twice_the_counted_pages_plus_ten() {
+        assert_eq!(page_cap(Some(0), 1000, 7), 10);
+        assert_eq!(page_cap(Some(1), 1000, 7), 12);
+        assert_eq!(page_cap(Some(1000), 1000, 7), 12);
+        assert_eq!(page_cap(Some(1001), 1000, 7), 14);
+        assert_eq!(page_cap(Some(5), 2, 7), 16);
+        // The limit is clamped like the request's.
+        assert_eq!(page_cap(Some(5), 0, 7), 20);
+        assert_eq!(page_cap(Some(u64::MAX), 1, 7), u64::MAX);
+        assert_eq!(page_cap(None, 1000, 7), 7);
+        assert_eq!(page_cap(None, 1000, 0), 1);
     }
 
     #[test]

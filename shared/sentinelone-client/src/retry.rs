@@ -157,10 +157,13 @@ pub(crate) enum AttemptError {
 }
 
 /// Runs `attempt` until it succeeds, fails fatally, or the policy's attempts or budget run out. A wait that would
-/// overrun the budget is not started: the call fails at once with the last error.
+/// overrun the budget is not started: the call fails at once with the last error. With a `deadline`, no attempt
+/// starts once it has come and no wait is started that would end at or after it: the call ends with
+/// [`S1Error::DeadlineReached`] instead, so the caller can checkpoint rather than be killed mid-wait.
 pub(crate) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     clock: &dyn Clock,
+    deadline: Option<Instant>,
     endpoint: &str,
     mut attempt: F,
 ) -> Result<T, S1Error>
@@ -172,6 +175,9 @@ where
     let mut number = 0u32;
     loop {
         number += 1;
+        if deadline.is_some_and(|d| clock.now() >= d) {
+            return Err(deadline_reached(endpoint, number - 1));
+        }
         let (error, retry_after, rate_limited) = match attempt(number).await {
             Ok(value) => return Ok(value),
             Err(AttemptError::Fatal(error)) => return Err(error),
@@ -199,6 +205,18 @@ where
             }
             return Err(error);
         }
+        // Checked after the attempts and the budget: a call that has failed by its own policy is a failure even when
+        // the deadline is near, and must not be resumed forever as if only time had run out.
+        if would_pass(deadline, clock.now(), wait) {
+            tracing::info!(
+                endpoint,
+                attempts = number,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                kind = error.kind(),
+                "the wait before the next attempt would pass the deadline"
+            );
+            return Err(deadline_reached(endpoint, number));
+        }
         tracing::info!(
             endpoint,
             attempt = number,
@@ -207,6 +225,19 @@ where
             "retrying"
         );
         clock.sleep(wait).await;
+    }
+}
+
+/// Whether a wait of `wait` from `now` would end at or after the deadline. Ending exactly on it counts: the request
+/// after the wait would start with no time left.
+pub(crate) fn would_pass(deadline: Option<Instant>, now: Instant, wait: Duration) -> bool {
+    deadline.is_some_and(|d| now.checked_add(wait).is_none_or(|end| end >= d))
+}
+
+fn deadline_reached(endpoint: &str, attempts: u32) -> S1Error {
+    tracing::info!(endpoint, attempts, "deadline reached; stopping the call");
+    S1Error::DeadlineReached {
+        endpoint: endpoint.to_string(),
     }
 }
 
@@ -257,6 +288,13 @@ impl RateLimiter {
     /// Takes one token, waiting for it if the bucket is empty. A token is reserved before waiting, so concurrent
     /// callers queue up fairly instead of all waking at once.
     pub async fn acquire(&self) {
+        // Without a deadline a token is always taken.
+        let _taken = self.acquire_until(None).await;
+    }
+
+    /// [`RateLimiter::acquire`], unless the wait for the token would end at or after `deadline`: then no token is
+    /// taken, nothing is waited for, and the answer is `false`.
+    pub async fn acquire_until(&self, deadline: Option<Instant>) -> bool {
         let wait = {
             let mut bucket = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             let now = self.clock.now();
@@ -267,15 +305,22 @@ impl RateLimiter {
             bucket.tokens = (bucket.tokens + refill).min(self.capacity);
             bucket.refilled_at = now;
             bucket.tokens -= 1.0;
-            if bucket.tokens >= 0.0 {
+            let wait = if bucket.tokens >= 0.0 {
                 Duration::ZERO
             } else {
                 Duration::from_secs_f64(-bucket.tokens / self.rate)
+            };
+            if !wait.is_zero() && would_pass(deadline, now, wait) {
+                // Given back under the same lock, so no later caller's reservation was computed without it.
+                bucket.tokens += 1.0;
+                return false;
             }
+            wait
         };
         if !wait.is_zero() {
             self.clock.sleep(wait).await;
         }
+        true
     }
 }
 
@@ -331,7 +376,7 @@ mod tests {
     async fn retry_after_is_waited_on_tokio_time() {
         let started = Instant::now();
         let mut seen = Vec::new();
-        let result = with_retries(&RetryPolicy::default(), &TokioClock, "agents", |n| {
+        let result = with_retries(&RetryPolicy::default(), &TokioClock, None, "agents", |n| {
             seen.push(n);
             async move {
                 if n == 1 {
@@ -368,7 +413,7 @@ mod tests {
     async fn fatal_errors_are_not_retried() {
         let mut calls = 0;
         let result: Result<(), S1Error> =
-            with_retries(&RetryPolicy::default(), &TokioClock, "agents", |_| {
+            with_retries(&RetryPolicy::default(), &TokioClock, None, "agents", |_| {
                 calls += 1;
                 async {
                     Err(AttemptError::Fatal(S1Error::NotFound {
@@ -390,21 +435,22 @@ mod tests {
         };
         let started = Instant::now();
         let mut calls = 0u32;
-        let result: Result<(), S1Error> = with_retries(&policy, &TokioClock, "threats", |_| {
-            calls += 1;
-            async {
-                Err(AttemptError::Transient {
-                    error: S1Error::Server {
-                        endpoint: "threats".into(),
-                        status: 429,
-                        message: Default::default(),
-                    },
-                    retry_after: Some(Duration::from_secs(3)),
-                    rate_limited: true,
-                })
-            }
-        })
-        .await;
+        let result: Result<(), S1Error> =
+            with_retries(&policy, &TokioClock, None, "threats", |_| {
+                calls += 1;
+                async {
+                    Err(AttemptError::Transient {
+                        error: S1Error::Server {
+                            endpoint: "threats".into(),
+                            status: 429,
+                            message: Default::default(),
+                        },
+                        retry_after: Some(Duration::from_secs(3)),
+                        rate_limited: true,
+                    })
+                }
+            })
+            .await;
         // 3 s waits: after attempts 1, 2, 3 (9 s); a fourth wait would pass 10 s.
         assert_eq!(calls, 4);
         assert!(started.elapsed() <= Duration::from_secs(10));
@@ -418,11 +464,12 @@ mod tests {
             ..RetryPolicy::default()
         };
         let mut calls = 0u32;
-        let result: Result<(), S1Error> = with_retries(&policy, &TokioClock, "agents", |_| {
-            calls += 1;
-            async { Err(transient()) }
-        })
-        .await;
+        let result: Result<(), S1Error> =
+            with_retries(&policy, &TokioClock, None, "agents", |_| {
+                calls += 1;
+                async { Err(transient()) }
+            })
+            .await;
         assert_eq!(calls, 3);
         assert_eq!(result.err().map(|e| e.kind()), Some("server"));
     }
@@ -438,6 +485,92 @@ mod tests {
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(1990), "{elapsed:?}");
         assert!(elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+    }
+
+    fn rate_limited_for(secs: u64) -> AttemptError {
+        AttemptError::Transient {
+            error: S1Error::RateLimited {
+                endpoint: "agents".into(),
+                budget_secs: 120,
+            },
+            retry_after: Some(Duration::from_secs(secs)),
+            rate_limited: true,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_not_started() {
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_secs(5));
+        let mut calls = 0u32;
+        let result: Result<(), S1Error> = with_retries(
+            &RetryPolicy::default(),
+            &TokioClock,
+            deadline,
+            "agents",
+            |_| {
+                calls += 1;
+                async { Err(rate_limited_for(3)) }
+            },
+        )
+        .await;
+        // Waits 3 s once (ends at 3 s); the second 3 s wait would end at 6 s, past the 5 s deadline.
+        assert_eq!(calls, 2);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        let error = result.err();
+        assert_eq!(error.as_ref().map(S1Error::kind), Some("deadline_reached"));
+        assert!(error.is_some_and(|e| e.is_deadline()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_starts_after_the_deadline() {
+        let deadline = Some(Instant::now());
+        let mut calls = 0u32;
+        let result: Result<(), S1Error> = with_retries(
+            &RetryPolicy::default(),
+            &TokioClock,
+            deadline,
+            "agents",
+            |_| {
+                calls += 1;
+                async { Ok(()) }
+            },
+        )
+        .await;
+        assert_eq!(calls, 0);
+        assert!(result.is_err_and(|e| e.is_deadline()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_still_wins_over_a_later_deadline() {
+        // A Retry-After beyond the budget is a rate-limit failure, with or without a deadline.
+        let deadline = Some(Instant::now() + Duration::from_secs(600));
+        let result: Result<(), S1Error> = with_retries(
+            &RetryPolicy::default(),
+            &TokioClock,
+            deadline,
+            "agents",
+            |_| async { Err(rate_limited_for(300)) },
+        )
+        .await;
+        assert_eq!(result.err().map(|e| e.kind()), Some("rate_limited"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_refuses_a_wait_past_the_deadline_and_keeps_its_token() {
+        let limiter = RateLimiter::new(1.0, Arc::new(TokioClock));
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(500));
+        assert!(
+            limiter.acquire_until(deadline).await,
+            "the full bucket's token"
+        );
+        // The next token comes in 1 s, after the deadline.
+        assert!(!limiter.acquire_until(deadline).await);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The refused reservation was given back: the next token is still 1 s away, not 2 s.
+        limiter.acquire().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Answers the simulator does not give, from a scripted console on loopback: redirects (never followed), 404 and
-//! 400 (never retried), a looping cursor, and the resolver deciding where the client may connect.
+//! 400 (never retried), a looping cursor, and the resolver deciding where the client may connect; then what makes a
+//! sync trustworthy on a real console: an empty page with a cursor, a walk that never ends, and the deadline.
 
 mod support;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use s1_core::groups::GroupFilter;
 use sentinelone_client::{
-    AgentQuery, ClientOptions, ConsoleUrl, RecordingClock, S1Client, S1Error, StaticResolver,
-    UrlPolicy, UrlPolicyError,
+    AgentQuery, CheckKind, CheckStatus, ClientOptions, Clock, ConsoleUrl, RecordingClock, S1Client,
+    S1Error, StaticResolver, TokioClock, UrlPolicy, UrlPolicyError,
 };
-use support::{http_response, token, ScriptedServer};
+use support::{http_response, test_options, token, ScriptedServer};
 
 #[tokio::test]
 async fn a_302_to_an_internal_address_is_reported_not_followed() {
@@ -274,4 +277,368 @@ async fn an_unresolvable_name_is_a_dns_error() {
     let e = client.system_info().await.expect_err("no such host");
     assert_eq!(e.kind(), "dns");
     assert!(e.to_string().contains("nowhere.sentinelone.net"), "{e}");
+}
+
+// ---- An empty page with a cursor, the page cap, the deadline -------------------------------------------------------
+
+fn agents_page(ids: &[&str], next: Option<&str>, total: Option<u64>) -> String {
+    let data: Vec<String> = ids
+        .iter()
+        .map(|id| format!(r#"{{"id":"{id}","computerName":"host-{id}"}}"#))
+        .collect();
+    let next = next.map_or_else(|| "null".to_string(), |c| format!("\"{c}\""));
+    let total = total
+        .map(|t| format!(r#","totalItems":{t}"#))
+        .unwrap_or_default();
+    let body = format!(
+        r#"{{"data":[{}],"pagination":{{"nextCursor":{next}{total}}}}}"#,
+        data.join(",")
+    );
+    http_response("200 OK", &[("Content-Type", "application/json")], &body)
+}
+
+/// The `cursor` query parameter of a recorded request head.
+fn cursor_of(head: &str) -> Option<String> {
+    let line = head.lines().next()?;
+    let target = line.split(' ').nth(1)?;
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("cursor="))
+        .map(str::to_string)
+}
+
+struct Walked {
+    ids: Vec<String>,
+    pages: usize,
+    /// `Ok` when the stream ended by itself (a complete walk).
+    end: Result<(), S1Error>,
+}
+
+async fn walk(client: &S1Client) -> Walked {
+    let pages = client.agents(AgentQuery::default());
+    futures::pin_mut!(pages);
+    let mut walked = Walked {
+        ids: Vec::new(),
+        pages: 0,
+        end: Ok(()),
+    };
+    loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => {
+                walked.pages += 1;
+                walked.ids.extend(page.records.iter().map(|a| a.id.clone()));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                walked.end = Err(e);
+                assert!(
+                    pages.try_next().await.expect("ended").is_none(),
+                    "the stream ends after its error"
+                );
+                break;
+            }
+        }
+    }
+    walked
+}
+
+#[tokio::test]
+async fn an_empty_page_with_a_cursor_is_asked_again_not_taken_as_the_end() {
+    let server = ScriptedServer::start(vec![
+        agents_page(&["a1", "a2"], Some("c1"), Some(4)),
+        // Mid-walk the console answers the c1 request with nothing but a (different) cursor.
+        agents_page(&[], Some("bogus"), Some(4)),
+        agents_page(&["a3"], Some("c2"), Some(4)),
+        agents_page(&["a4"], None, Some(4)),
+    ])
+    .await;
+    let clock = RecordingClock::new();
+    let walked = walk(&server.client(clock.clone())).await;
+    walked.end.expect("the walk completes");
+    assert_eq!(walked.ids, vec!["a1", "a2", "a3", "a4"], "every agent once");
+    let cursors: Vec<Option<String>> = server.requests().iter().map(|h| cursor_of(h)).collect();
+    assert_eq!(
+        cursors,
+        vec![
+            None,
+            Some("c1".to_string()),
+            Some("c1".to_string()),
+            Some("c2".to_string())
+        ],
+        "the empty page's request was sent again with the same cursor, and its cursor not followed"
+    );
+    assert_eq!(clock.sleeps().len(), 1, "one backoff before the retry");
+}
+
+#[tokio::test]
+async fn an_empty_page_without_a_cursor_still_ends_the_walk() {
+    let server = ScriptedServer::start(vec![
+        agents_page(&["a1"], Some("c1"), Some(1)),
+        agents_page(&[], None, Some(1)),
+    ])
+    .await;
+    let walked = walk(&server.client(RecordingClock::new())).await;
+    walked.end.expect("the walk completes");
+    assert_eq!(walked.ids, vec!["a1"]);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn persistent_empty_pages_with_a_cursor_fail_the_walk() {
+    let server = ScriptedServer::start(vec![
+        agents_page(&["a1"], Some("c1"), Some(3)),
+        agents_page(&[], Some("bogus"), Some(3)),
+    ])
+    .await;
+    let clock = RecordingClock::new();
+    let walked = walk(&server.client(clock.clone())).await;
+    let error = walked.end.expect_err("the walk must not end as complete");
+    match &error {
+        S1Error::EmptyPageWithCursor { endpoint } => assert_eq!(endpoint, "agents"),
+        other => panic!("expected EmptyPageWithCursor, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains("agents") && text.contains("empty page") && text.contains("cursor"),
+        "{text}"
+    );
+    assert!(!error.is_deadline());
+    assert_eq!(walked.ids, vec!["a1"]);
+    let max_attempts = ClientOptions::default().retry.max_attempts as usize;
+    let requests = server.requests();
+    assert_eq!(
+        requests.len(),
+        1 + max_attempts,
+        "retried up to the policy's attempts"
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|h| cursor_of(h).as_deref() == Some("c1")),
+        "every retry asks for the same page"
+    );
+}
+
+#[tokio::test]
+async fn a_walk_longer_than_the_console_count_allows_stops_with_too_many_pages() {
+    // Five items in pages of two: ceil(5 / 2) * 2 + 10 = 16 pages at most. The console never stops.
+    let responses = (1..=40)
+        .map(|i| agents_page(&[&format!("p{i}")], Some(&format!("c{i}")), Some(5)))
+        .collect();
+    let server = ScriptedServer::start(responses).await;
+    let options = ClientOptions {
+        page_limit: 2,
+        ..test_options(RecordingClock::new())
+    };
+    let walked = walk(&server.client_with(options)).await;
+    match walked.end {
+        Err(S1Error::TooManyPages {
+            ref endpoint,
+            pages,
+            limit,
+        }) => {
+            assert_eq!(endpoint, "agents");
+            assert_eq!((pages, limit), (16, 16));
+        }
+        ref other => panic!("expected TooManyPages, got {other:?}"),
+    }
+    assert_eq!(walked.pages, 16, "the pages served are still yielded");
+    assert_eq!(server.requests().len(), 16, "no request past the cap");
+}
+
+#[tokio::test]
+async fn without_a_count_the_configured_page_cap_applies() {
+    let responses = (1..=10)
+        .map(|i| agents_page(&[&format!("p{i}")], Some(&format!("c{i}")), None))
+        .collect();
+    let server = ScriptedServer::start(responses).await;
+    let options = ClientOptions {
+        max_pages_without_total: 4,
+        ..test_options(RecordingClock::new())
+    };
+    let walked = walk(&server.client_with(options)).await;
+    let error = walked.end.expect_err("capped");
+    assert_eq!(error.kind(), "too_many_pages");
+    assert!(error.to_string().contains("after 4 pages"), "{error}");
+    assert_eq!(server.requests().len(), 4);
+}
+
+fn too_many_requests(retry_after_secs: u64) -> String {
+    let secs = retry_after_secs.to_string();
+    http_response(
+        "429 Too Many Requests",
+        &[
+            ("Content-Type", "application/json"),
+            ("Retry-After", secs.as_str()),
+        ],
+        r#"{"errors":[{"code":4290010,"detail":null,"title":"Too Many Requests"}]}"#,
+    )
+}
+
+#[tokio::test]
+async fn a_retry_after_past_the_deadline_ends_the_call_at_once_with_deadline_reached() {
+    let server = ScriptedServer::start(vec![too_many_requests(20)]).await;
+    let clock = RecordingClock::new();
+    let deadline = clock.now() + Duration::from_secs(5);
+    let client = server.client_with(test_options(clock.clone()).with_deadline(Some(deadline)));
+    let started = Instant::now();
+    let error = client.system_info().await.expect_err("deadline");
+    assert!(
+        matches!(error, S1Error::DeadlineReached { ref endpoint } if endpoint == "system/info"),
+        "{error:?}"
+    );
+    assert!(error.is_deadline());
+    assert!(error.to_string().contains("time ran out"), "{error}");
+    assert!(
+        clock.sleeps().is_empty(),
+        "no wait was started: {:?}",
+        clock.sleeps()
+    );
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1);
+
+    // Through a walk the deadline arrives as itself, not wrapped in another error.
+    let error = walk(&client).await.end.expect_err("deadline");
+    assert!(error.is_deadline(), "{error:?}");
+}
+
+#[tokio::test]
+async fn waits_that_end_before_the_deadline_are_still_taken() {
+    let server = ScriptedServer::start(vec![too_many_requests(2)]).await;
+    let clock = RecordingClock::new();
+    let deadline = clock.now() + Duration::from_secs(5);
+    let client = server.client_with(test_options(clock.clone()).with_deadline(Some(deadline)));
+    let error = client.system_info().await.expect_err("deadline");
+    assert!(error.is_deadline(), "{error:?}");
+    // 2 s, 2 s (ends at 4 s); a third would end at 6 s.
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(2); 2]);
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn without_a_deadline_a_429_storm_waits_out_the_budget_as_before() {
+    let server = ScriptedServer::start(vec![too_many_requests(20)]).await;
+    let clock = RecordingClock::new();
+    let client = server.client(clock.clone());
+    assert_eq!(client.deadline(), None);
+    let error = client.system_info().await.expect_err("rate limited");
+    assert_eq!(error.kind(), "rate_limited");
+    // 20 s waits while they fit the 120 s budget.
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(20); 6]);
+    assert_eq!(server.requests().len(), 7);
+}
+
+#[tokio::test]
+async fn a_request_is_cut_at_the_deadline() {
+    let server = ScriptedServer::start_with_latency(
+        vec![http_response("200 OK", &[], r#"{"data":{}}"#)],
+        Duration::from_secs(3),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let options = ClientOptions {
+        requests_per_second: 100_000.0,
+        clock: Arc::new(TokioClock),
+        ..ClientOptions::default()
+    }
+    .with_deadline(Some(started + Duration::from_millis(300)));
+    let error = server
+        .client_with(options)
+        .system_info()
+        .await
+        .expect_err("cut");
+    // Not a Timeout to retry: the request's time was the deadline's.
+    assert!(error.is_deadline(), "{error:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pacing_wait_past_the_deadline_is_not_started() {
+    let server = ScriptedServer::start(vec![http_response("200 OK", &[], r#"{"data":{}}"#)]).await;
+    let clock = RecordingClock::new();
+    let options = ClientOptions {
+        requests_per_second: 1.0,
+        ..test_options(clock.clone())
+    }
+    .with_deadline(Some(clock.now() + Duration::from_millis(500)));
+    let client = server.client_with(options);
+    client
+        .system_info()
+        .await
+        .expect("the bucket's first token");
+    // The next token is 1 s away, past the deadline.
+    let error = client.system_info().await.expect_err("deadline");
+    assert!(error.is_deadline(), "{error:?}");
+    assert!(clock.sleeps().is_empty(), "{:?}", clock.sleeps());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_console_gets_a_full_connection_report_in_time() {
+    // Each answer takes 400 ms and the test has 1 s: the console check and one or two permission checks fit.
+    let server = ScriptedServer::start_with_latency(
+        vec![http_response("200 OK", &[], r#"{"data":{}}"#)],
+        Duration::from_millis(400),
+    )
+    .await;
+    let options = ClientOptions {
+        requests_per_second: 100_000.0,
+        clock: Arc::new(TokioClock),
+        connection_test_timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let client = server.client_with(options);
+    let started = Instant::now();
+    let report = client.test_connection(&GroupFilter::default()).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(1600), "{elapsed:?}");
+    assert_eq!(report.checks.len(), 8, "one result per check: {report:#?}");
+    assert_eq!(
+        report.check(CheckKind::ConsoleReachable).map(|c| c.status),
+        Some(CheckStatus::Passed)
+    );
+    assert!(!report.passed(), "an unrun check proves nothing");
+    // The check that was running when time ran out says so; every later one is skipped.
+    let cut = report
+        .checks
+        .iter()
+        .position(|c| c.error_kind == Some("deadline_reached"))
+        .expect("a check ran out of time");
+    assert_eq!(
+        report.checks[cut].status,
+        CheckStatus::Failed,
+        "{report:#?}"
+    );
+    assert!(
+        report.checks[cut].detail.contains("ran out of time"),
+        "{}",
+        report.checks[cut].detail
+    );
+    for later in &report.checks[cut + 1..] {
+        assert_eq!(later.status, CheckStatus::Skipped, "{report:#?}");
+        assert_eq!(
+            later.detail,
+            "not run: the connection test ran out of time before this check"
+        );
+    }
+    for kind in [CheckKind::TokenExpiry, CheckKind::GroupsResolved] {
+        assert_eq!(
+            report.check(kind).map(|c| c.status),
+            Some(CheckStatus::Skipped),
+            "{report:#?}"
+        );
+    }
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["checks"][7]["status"], "skipped");
+    assert!(server.requests().len() < 5, "{}", server.requests().len());
 }

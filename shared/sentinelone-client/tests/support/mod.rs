@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use s1_core::ApiToken;
 use s1_simulator::SimHandle;
@@ -49,6 +50,11 @@ pub struct ScriptedServer {
 
 impl ScriptedServer {
     pub async fn start(responses: Vec<String>) -> ScriptedServer {
+        Self::start_with_latency(responses, Duration::ZERO).await
+    }
+
+    /// [`ScriptedServer::start`], each answer sent `latency` after its request arrived (a slow console).
+    pub async fn start_with_latency(responses: Vec<String>, latency: Duration) -> ScriptedServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -73,6 +79,9 @@ impl ScriptedServer {
                 seen.lock()
                     .expect("lock")
                     .push(String::from_utf8_lossy(&buf).into_owned());
+                if !latency.is_zero() {
+                    tokio::time::sleep(latency).await;
+                }
                 let _ = socket.write_all(response.as_bytes()).await;
                 let _ = socket.shutdown().await;
             }
@@ -89,14 +98,13 @@ impl ScriptedServer {
     }
 
     pub fn client(&self, clock: Arc<RecordingClock>) -> S1Client {
+        self.client_with(test_options(clock))
+    }
+
+    pub fn client_with(&self, options: ClientOptions) -> S1Client {
         let console =
             ConsoleUrl::parse(&self.url(), &dev_policy()).expect("loopback allowed in dev mode");
-        S1Client::new(
-            console,
-            token("eyJscripted-test-token-0123456789"),
-            test_options(clock),
-        )
-        .expect("client")
+        S1Client::new(console, token("eyJscripted-test-token-0123456789"), options).expect("client")
     }
 }
 
