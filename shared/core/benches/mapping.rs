@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
             mapped
                 .findings
                 .iter()
-                .map(|f| decide_finding(f, true, &settings))
+                .map(|f| decide_finding(f, true))
                 .collect::<Vec<_>>()
         })
     });

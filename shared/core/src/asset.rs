@@ -50,8 +50,16 @@ impl TryFrom<String> for AssetKey {
     }
 }
 
+/// Keys longer than this (in bytes) are shortened to a prefix plus a hash of the whole name: DynamoDB limits a
+/// sort key to 1,024 bytes and the findings-by-asset index key to 2,048, and a console can send any length.
+pub const MAX_KEY_BYTES: usize = 200;
+/// How much of an over-long name the shortened key keeps, so prefix search on names still finds it.
+const KEY_PREFIX_BYTES: usize = 160;
+
 /// **The asset identity rule.** The computer name trimmed of surrounding whitespace and lowercased with Unicode
 /// case mapping; `None` when nothing is left. `"  EC2AMAZ-AJ0KANC "` and `"ec2amaz-aj0kanc"` are the same asset.
+/// A name longer than [`MAX_KEY_BYTES`] becomes its first bytes plus `~` and a SHA-256 of the whole normalised
+/// name (the full name stays in [`Asset::name`]); applying the rule to such a key again leaves it unchanged.
 pub fn normalize_computer_name(name: &str) -> Option<AssetKey> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
@@ -63,7 +71,73 @@ pub fn normalize_computer_name(name: &str) -> Option<AssetKey> {
     } else {
         trimmed.to_lowercase()
     };
-    Some(AssetKey(lowered))
+    if lowered.len() <= MAX_KEY_BYTES {
+        return Some(AssetKey(lowered));
+    }
+    Some(AssetKey(shortened(&lowered)))
+}
+
+/// `<prefix>~<sha256 hex>` for an over-long normalised value (at most [`MAX_KEY_BYTES`]).
+pub(crate) fn shortened(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut cut = KEY_PREFIX_BYTES.min(value.len());
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = hex::encode(Sha256::digest(value.as_bytes()));
+    format!("{}~{}", value[..cut].trim_end(), &digest[..32])
+}
+
+/// The value the SentinelOne API documentation shows for every string field. Consoles (and tools that replay the
+/// documentation's examples) send it verbatim; it never names a real machine or agent.
+pub const API_DOC_PLACEHOLDER: &str = "string";
+
+/// True for a value that carries no identity: blank, or the API documentation's placeholder.
+pub fn is_placeholder(value: &str) -> bool {
+    let t = value.trim();
+    t.is_empty() || t.eq_ignore_ascii_case(API_DOC_PLACEHOLDER)
+}
+
+/// The asset key of a computer name SentinelOne sent, or `None` when the name cannot identify a machine (blank or
+/// a placeholder). Stored keys go through [`normalize_computer_name`] only, so no stored asset becomes unreadable.
+pub fn usable_computer_name(name: &str) -> Option<AssetKey> {
+    if is_placeholder(name) {
+        return None;
+    }
+    normalize_computer_name(name)
+}
+
+/// An agent id SentinelOne sent, trimmed, or `None` when it is blank or a placeholder.
+pub fn usable_agent_id(id: Option<&str>) -> Option<String> {
+    id.filter(|i| !is_placeholder(i))
+        .map(|i| i.trim().to_owned())
+}
+
+/// Agent ids kept per asset. A machine re-imaged daily for years, or a console that mints agents under one name,
+/// would otherwise grow one item without bound (DynamoDB items stop at 400 KB).
+pub const MAX_AGENT_IDS: usize = 64;
+
+/// Keeps the [`MAX_AGENT_IDS`] most recent agent ids, and always `keep` (the primary agent). SentinelOne ids are
+/// increasing integers, so the most recent are the numerically largest: compared by length, then text.
+pub fn bound_agent_ids(ids: &mut BTreeSet<String>, keep: Option<&str>) {
+    if ids.len() <= MAX_AGENT_IDS {
+        return;
+    }
+    let mut ordered: Vec<String> = std::mem::take(ids).into_iter().collect();
+    ordered.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| b.cmp(a)));
+    let mut kept: BTreeSet<String> = ordered.into_iter().take(MAX_AGENT_IDS).collect();
+    if let Some(k) = keep.filter(|k| !kept.contains(*k)) {
+        // Make room for the primary agent by dropping the oldest kept id.
+        if let Some(oldest) = kept
+            .iter()
+            .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
+            .cloned()
+        {
+            kept.remove(&oldest);
+        }
+        kept.insert(k.to_owned());
+    }
+    *ids = kept;
 }
 
 /// The key for an agent that has no usable computer name. The page decoders never return such an agent; this
@@ -222,6 +296,58 @@ mod tests {
         );
         assert_eq!(normalize_computer_name("   "), None);
         assert_eq!(normalize_computer_name(""), None);
+    }
+
+    #[test]
+    fn over_long_names_fit_the_key_limits_and_stay_distinct() {
+        let long_a = format!("{}a", "x".repeat(5_000));
+        let long_b = format!("{}b", "x".repeat(5_000));
+        let a = normalize_computer_name(&long_a).unwrap();
+        let b = normalize_computer_name(&long_b).unwrap();
+        assert!(a.as_str().len() <= MAX_KEY_BYTES, "{}", a.as_str().len());
+        assert_ne!(
+            a, b,
+            "names that differ only past the prefix stay different assets"
+        );
+        assert!(
+            a.as_str().starts_with("xxxx"),
+            "the prefix is kept for name search"
+        );
+        assert_eq!(
+            normalize_computer_name(a.as_str()).unwrap(),
+            a,
+            "the rule is idempotent on a shortened key"
+        );
+        assert_eq!(normalize_computer_name(&long_a.to_uppercase()).unwrap(), a);
+        let multibyte = "é".repeat(300);
+        let k = normalize_computer_name(&multibyte).unwrap();
+        assert!(k.as_str().len() <= MAX_KEY_BYTES);
+    }
+
+    #[test]
+    fn placeholders_identify_nothing() {
+        assert_eq!(usable_computer_name("string"), None);
+        assert_eq!(usable_computer_name(" String "), None);
+        assert_eq!(usable_computer_name(""), None);
+        assert_eq!(
+            usable_computer_name("strings").map(String::from).as_deref(),
+            Some("strings")
+        );
+        assert_eq!(usable_agent_id(Some("string")), None);
+        assert_eq!(usable_agent_id(Some(" 123 ")).as_deref(), Some("123"));
+        // A stored key is still readable whatever it says.
+        assert!(serde_json::from_str::<AssetKey>("\"string\"").is_ok());
+    }
+
+    #[test]
+    fn agent_ids_keep_the_most_recent_and_the_primary() {
+        let mut ids: BTreeSet<String> = (1..=200u32).map(|i| (1_000 + i).to_string()).collect();
+        ids.insert("999".into());
+        bound_agent_ids(&mut ids, Some("999"));
+        assert_eq!(ids.len(), MAX_AGENT_IDS);
+        assert!(ids.contains("999"), "the primary agent is kept");
+        assert!(ids.contains("1200"), "the newest id is kept");
+        assert!(!ids.contains("1001"), "the oldest ids go first");
     }
 
     #[test]

@@ -57,16 +57,26 @@ pub fn severity(confidence: Option<&ConfidenceLevel>, classification: Option<&st
     row[column]
 }
 
+/// Findings stored before unattached findings existed were all attached.
+fn attached_by_default() -> bool {
+    true
+}
+
 /// One SentinelOne threat as an EDR finding. Timestamps serialize as RFC 3339 UTC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable per threat: `s1-threat-<threat id>`.
     pub id: String,
     pub threat_id: String,
-    /// The asset this finding belongs to (the agent's computer name through the identity rule).
-    pub asset_key: AssetKey,
-    /// The agent's computer name as reported with the threat.
+    /// The asset this finding belongs to (the agent's computer name through the identity rule); `None` when the
+    /// threat named no usable computer name (blank, absent, or the API documentation's placeholder).
+    pub asset_key: Option<AssetKey>,
+    /// The agent's computer name as reported with the threat (may be blank or a placeholder).
     pub asset_name: String,
+    /// Whether the asset exists in the platform. An unattached finding is kept, shown and counted like any other;
+    /// a later sync attaches it once its asset exists. Part of the content, so attaching rewrites the finding.
+    #[serde(default = "attached_by_default")]
+    pub attached: bool,
     pub title: String,
     pub status: FindingStatus,
     pub severity: Severity,

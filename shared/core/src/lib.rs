@@ -95,11 +95,11 @@ pub mod records;
 pub mod secret;
 pub mod verdicts;
 
-pub use asset::{normalize_computer_name, Asset, AssetKey};
+pub use asset::{normalize_computer_name, usable_computer_name, Asset, AssetKey};
 pub use finding::{Finding, FindingStatus, Severity};
 pub use hash::ContentHash;
 pub use mapping::MappingSettings;
-pub use merge::{AssetDecision, FindingDecision};
+pub use merge::AssetDecision;
 pub use records::{DecodedPage, MalformedPage, SkipReason, SkippedRecord};
 pub use secret::{ApiToken, TokenError};
 pub use verdicts::{AnalystVerdict, VerdictInclusionList};

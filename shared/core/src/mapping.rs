@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::asset::{
-    agent_fallback_key, normalize_computer_name, normalize_mac, Asset, AssetOrigin, IpCollector,
+    agent_fallback_key, bound_agent_ids, normalize_computer_name, normalize_mac, shortened,
+    usable_agent_id, usable_computer_name, Asset, AssetOrigin, IpCollector, MAX_KEY_BYTES,
 };
 use crate::finding::{severity, Finding};
 use crate::links;
@@ -147,6 +148,7 @@ pub fn merge_agent_into(existing: &Asset, incoming: &Asset) -> Asset {
         .union(&incoming.agent_ids)
         .cloned()
         .collect();
+    bound_agent_ids(&mut merged.agent_ids, merged.primary_agent_id.as_deref());
     merged
 }
 
@@ -181,6 +183,10 @@ pub fn assets_from_agents(agents: &[Agent], settings: &MappingSettings) -> Vec<A
                     asset
                 };
                 existing.agent_ids.append(&mut loser.agent_ids);
+                bound_agent_ids(
+                    &mut existing.agent_ids,
+                    existing.primary_agent_id.as_deref(),
+                );
             }
             None => {
                 by_key.insert(asset.key.clone(), asset);
@@ -216,7 +222,18 @@ fn lower_hex(h: &Option<String>) -> Option<String> {
     h.as_deref().map(str::to_ascii_lowercase)
 }
 
-/// One threat as a finding. Fails (with the reason) only when the threat has no id or no agent computer name.
+/// The finding id of a threat id: `s1-threat-<id>`, with an over-long id shortened like an asset key so the item
+/// key stays within DynamoDB's limits (the full id stays in [`Finding::threat_id`]).
+pub fn finding_id(threat_id: &str) -> String {
+    if threat_id.len() <= MAX_KEY_BYTES {
+        format!("s1-threat-{threat_id}")
+    } else {
+        format!("s1-threat-{}", shortened(threat_id))
+    }
+}
+
+/// One threat as a finding. Fails (with the reason) only when the threat has no id: a threat whose agent computer
+/// name is unusable is still a finding, with no asset key and not attached.
 pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding, SkippedRecord> {
     let Some(id) = threat_id(threat) else {
         return Err(SkippedRecord {
@@ -225,12 +242,7 @@ pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding
         });
     };
     let realtime = &threat.agent_realtime_info;
-    let Some(asset_key) = normalize_computer_name(&realtime.agent_computer_name) else {
-        return Err(SkippedRecord {
-            id: Some(id.to_owned()),
-            reason: SkipReason::MissingAgentComputerName,
-        });
-    };
+    let asset_key = usable_computer_name(&realtime.agent_computer_name);
     let info = &threat.threat_info;
     let verdict = info
         .analyst_verdict
@@ -271,9 +283,11 @@ pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding
     }
 
     Ok(Finding {
-        id: format!("s1-threat-{id}"),
+        id: finding_id(id),
         threat_id: id.to_owned(),
         asset_name: realtime.agent_computer_name.trim().to_owned(),
+        // Decided against the platform's assets by the sync; a mapped threat is attached when its asset exists.
+        attached: asset_key.is_some(),
         asset_key,
         title,
         status: finding_status(&verdict, &settings.verdicts),
@@ -299,7 +313,7 @@ pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding
         last_seen: info.updated_at,
         updated_at: info.updated_at,
         console_url: links::threat_url(&settings.console_base_url, id),
-        agent_id: realtime.agent_id.clone(),
+        agent_id: usable_agent_id(realtime.agent_id.as_deref()),
     })
 }
 
@@ -308,7 +322,7 @@ pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding
 /// computer name. It never overwrites an agent-built asset (see [`crate::merge::decide_asset`]).
 pub fn asset_from_threat(threat: &Threat, settings: &MappingSettings) -> Option<Asset> {
     let rt = &threat.agent_realtime_info;
-    let key = normalize_computer_name(&rt.agent_computer_name)?;
+    let key = usable_computer_name(&rt.agent_computer_name)?;
     let det = &threat.agent_detection_info;
     let mut ips = IpCollector::default();
     for ip in [&det.external_ip, &det.agent_ip_v4, &det.agent_ip_v6]
@@ -320,7 +334,7 @@ pub fn asset_from_threat(threat: &Threat, settings: &MappingSettings) -> Option<
     let mut macs = BTreeSet::new();
     add_interfaces(&mut ips, &mut macs, &rt.network_interfaces);
     let (ipv4, ipv6) = ips.finish();
-    let agent_id = rt.agent_id.clone().filter(|id| !id.trim().is_empty());
+    let agent_id = usable_agent_id(rt.agent_id.as_deref());
     Some(Asset {
         name: rt.agent_computer_name.trim().to_owned(),
         key,

@@ -10,12 +10,19 @@
 //!
 //! An asset built from a threat's agent info never overwrites an existing asset built from an agent (it knows
 //! too little); against such an asset it is treated as update-metadata off.
+//!
+//! `lastActiveDate` moves on every request for an online agent. The asset keeps it as `last_seen`, but a change
+//! of `last_seen` alone is written at most once per [`LAST_SEEN_REFRESH`]: otherwise every sync would rewrite
+//! every online machine. Any other change is written at once (and carries the current `last_seen` with it).
+//!
+//! Findings are never skipped: [`decide_finding`] marks a finding unattached when its asset does not exist.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::asset::{Asset, AssetKey, AssetOrigin};
+use crate::asset::{bound_agent_ids, Asset, AssetKey, AssetOrigin};
 use crate::finding::Finding;
 use crate::hash::ContentHash;
 use crate::mapping::MappingSettings;
@@ -42,6 +49,22 @@ pub enum AssetDecision {
     Skip { name: String, reason: SkipReason },
 }
 
+/// How long a movement of `last_seen` alone (an online agent's `lastActiveDate`) may go unwritten.
+pub const LAST_SEEN_REFRESH: Duration = Duration::from_secs(60 * 60);
+
+/// True when `incoming` differs from `existing` in `last_seen` only, by less than [`LAST_SEEN_REFRESH`].
+fn only_last_seen_moved(incoming: &Asset, existing: &Asset) -> bool {
+    let (Some(new), Some(old)) = (incoming.last_seen, existing.last_seen) else {
+        return false;
+    };
+    if (new - old).unsigned_abs() >= LAST_SEEN_REFRESH {
+        return false;
+    }
+    let mut same_time = incoming.clone();
+    same_time.last_seen = existing.last_seen;
+    same_time.content_hash() == existing.content_hash()
+}
+
 /// Applies the table in the module documentation.
 pub fn decide_asset(
     incoming: &Asset,
@@ -58,18 +81,26 @@ pub fn decide_asset(
             }
         };
     };
-    let agent_ids: BTreeSet<String> = existing
+    let mut agent_ids: BTreeSet<String> = existing
         .agent_ids
         .union(&incoming.agent_ids)
         .cloned()
         .collect();
+    let primary = if settings.update_metadata {
+        incoming.primary_agent_id.as_deref()
+    } else {
+        existing.primary_agent_id.as_deref()
+    };
+    bound_agent_ids(&mut agent_ids, primary);
     let sparse_over_rich =
         incoming.origin == AssetOrigin::ThreatAgentInfo && existing.origin == AssetOrigin::Agent;
     if settings.update_metadata && !sparse_over_rich {
         let mut merged = incoming.clone();
         merged.key = existing.key.clone();
         merged.agent_ids = agent_ids;
-        if merged.content_hash() == existing.content_hash() {
+        if merged.content_hash() == existing.content_hash()
+            || only_last_seen_moved(&merged, existing)
+        {
             AssetDecision::Unchanged
         } else {
             AssetDecision::Update(merged)
@@ -84,34 +115,11 @@ pub fn decide_asset(
     }
 }
 
-// Decisions are made and applied one record at a time and moved straight into the store; boxing the large
-// variant would only add an allocation per record.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum FindingDecision {
-    /// Write (insert or replace by id); the store may skip the write when the content hash is unchanged.
-    Upsert(Finding),
-    /// Not imported; count it and report the reason.
-    Skip {
-        threat_id: String,
-        reason: SkipReason,
-    },
-}
-
-/// A finding is imported when its asset exists or is being created in this run (`asset_exists`), or when
-/// auto-onboarding will create the asset from the threat. Otherwise it has nowhere to attach and is skipped.
-pub fn decide_finding(
-    finding: &Finding,
-    asset_exists: bool,
-    settings: &MappingSettings,
-) -> FindingDecision {
-    if asset_exists || settings.auto_onboard {
-        FindingDecision::Upsert(finding.clone())
-    } else {
-        FindingDecision::Skip {
-            threat_id: finding.threat_id.clone(),
-            reason: SkipReason::AssetNotOnboarded,
-        }
-    }
+/// A finding as it is written: `attached` when its asset exists in the platform (or is created in this run),
+/// otherwise kept unattached with the agent name and id it reported, so that no threat is ever dropped. A later
+/// sync that finds the asset writes it again as attached (the flag is part of the content hash).
+pub fn decide_finding(finding: &Finding, asset_exists: bool) -> Finding {
+    let mut out = finding.clone();
+    out.attached = finding.asset_key.is_some() && asset_exists;
+    out
 }

@@ -165,7 +165,7 @@ fn run_everything(kind: &str, body: &[u8]) -> usize {
             let mapped = findings_from_threats(&page.records, &settings);
             for f in &mapped.findings {
                 let _ = f.content_hash();
-                let _ = decide_finding(f, false, &settings);
+                let _ = decide_finding(f, false);
                 serde_json::to_string(f).expect("findings always serialize");
             }
             for t in &page.records {
@@ -404,9 +404,10 @@ fn finding_hash_changes_when_any_mapped_field_changes() {
         ("id", |f| f.id.push('x')),
         ("threat_id", |f| f.threat_id.push('x')),
         ("asset_key", |f| {
-            f.asset_key = s1_core::normalize_computer_name("other").unwrap()
+            f.asset_key = s1_core::normalize_computer_name("other")
         }),
         ("asset_name", |f| f.asset_name.push('x')),
+        ("attached", |f| f.attached = !f.attached),
         ("title", |f| f.title.push('x')),
         ("status", |f| {
             f.status = match f.status {

@@ -11,7 +11,7 @@ use s1_core::mapping::{
     asset_from_threat, assets_from_agents, findings_from_threats, map_agent, map_threat,
     merge_agent_into, MappingSettings,
 };
-use s1_core::merge::{decide_asset, decide_finding, AssetDecision, FindingDecision};
+use s1_core::merge::{decide_asset, decide_finding, AssetDecision};
 use s1_core::records::{decode_agents_page, decode_threats_page, Agent, SkipReason, Tag, Threat};
 use s1_core::verdicts::{finding_status, VerdictInclusionList};
 use s1_core::{Asset, FindingStatus};
@@ -128,31 +128,25 @@ fn merge_rules_for_all_four_flag_combinations() {
 }
 
 #[test]
-fn findings_attach_when_the_asset_exists_or_will_be_created() {
+fn findings_are_never_skipped_and_attach_only_to_an_existing_asset() {
     let t = threats(&sample_records(THREAT_SAMPLES[0]));
     let finding = map_threat(&t[0], &settings()).unwrap();
-    for (auto, update, exists, upsert) in [
-        (true, true, true, true),
-        (true, false, true, true),
-        (false, true, true, true),
-        (false, false, true, true),
-        (true, true, false, true),
-        (true, false, false, true),
-        (false, true, false, false),
-        (false, false, false, false),
-    ] {
-        match decide_finding(&finding, exists, &flags(auto, update)) {
-            FindingDecision::Upsert(f) => {
-                assert!(upsert, "{auto} {update} {exists}");
-                assert_eq!(f, finding);
-            }
-            FindingDecision::Skip { threat_id, reason } => {
-                assert!(!upsert, "{auto} {update} {exists}");
-                assert_eq!(threat_id, "1234567890123456789");
-                assert_eq!(reason, SkipReason::AssetNotOnboarded);
-            }
-        }
+    for exists in [true, false] {
+        let decided = decide_finding(&finding, exists);
+        assert_eq!(decided.attached, exists);
+        assert_eq!(decided.threat_id, "1234567890123456789");
+        assert_eq!(
+            decided.status, finding.status,
+            "the verdict list decides the status either way"
+        );
     }
+    let mut nameless = t[0].clone();
+    nameless.agent_realtime_info.agent_computer_name = "string".into();
+    let f = map_threat(&nameless, &settings()).unwrap();
+    assert!(
+        !decide_finding(&f, true).attached,
+        "no asset key: never attached"
+    );
 }
 
 #[test]
@@ -302,13 +296,23 @@ fn threats_map_status_severity_and_links() {
     assert_eq!(f.analyst_verdict, s1_core::AnalystVerdict::Undefined);
     assert_eq!(f.status, FindingStatus::Failed);
 
-    let mut nameless = decoded[0].clone();
-    nameless.agent_realtime_info.agent_computer_name = " ".into();
-    assert_eq!(
-        map_threat(&nameless, &settings()).unwrap_err().reason,
-        SkipReason::MissingAgentComputerName
-    );
-    assert!(asset_from_threat(&nameless, &settings()).is_none());
+    for placeholder in [" ", "string", "String"] {
+        let mut nameless = decoded[0].clone();
+        nameless.agent_realtime_info.agent_computer_name = placeholder.into();
+        nameless.agent_realtime_info.agent_id = Some("string".into());
+        let f = map_threat(&nameless, &settings()).unwrap();
+        assert_eq!(f.asset_key, None, "{placeholder:?} names no asset");
+        assert!(!f.attached);
+        assert_eq!(
+            f.agent_id, None,
+            "the placeholder agent id is not kept as an id"
+        );
+        assert_eq!(
+            f.threat_id, decoded[0].id,
+            "the threat is kept, not dropped"
+        );
+        assert!(asset_from_threat(&nameless, &settings()).is_none());
+    }
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -349,4 +353,43 @@ fn tags_fill_custom_fields_exactly() {
     apply_tags_to_custom_fields(&mut a, &defs);
     assert!(!a.custom_fields.contains_key("Cost Center"));
     assert_eq!(a.custom_fields.len(), 1);
+}
+
+#[test]
+fn last_active_movement_alone_is_written_at_most_once_per_refresh_period() {
+    let stored = asset("1", "host-a", "2024-01-02T00:00:00Z", "Windows 11");
+    let moved_a_minute = asset("1", "host-a", "2024-01-02T00:01:00Z", "Windows 11");
+    let moved_two_hours = asset("1", "host-a", "2024-01-02T02:00:00Z", "Windows 11");
+    let moved_and_upgraded = asset("1", "host-a", "2024-01-02T00:01:00Z", "Windows 12");
+    let on = flags(true, true);
+    assert_eq!(
+        decide_asset(&moved_a_minute, Some(&stored), &on),
+        AssetDecision::Unchanged,
+        "a live console's lastActiveDate churn alone does not rewrite the asset"
+    );
+    assert!(matches!(
+        decide_asset(&moved_two_hours, Some(&stored), &on),
+        AssetDecision::Update(a) if a.last_seen == moved_two_hours.last_seen
+    ));
+    assert!(
+        matches!(
+            decide_asset(&moved_and_upgraded, Some(&stored), &on),
+            AssetDecision::Update(a) if a.last_seen == moved_and_upgraded.last_seen
+        ),
+        "any other change is written at once, with the current last-seen time"
+    );
+}
+
+#[test]
+fn agent_ids_per_asset_are_bounded_through_the_merge() {
+    let mut stored = asset("1", "host-a", "2024-01-02T00:00:00Z", "Windows 11");
+    stored.agent_ids = (0..500u32).map(|i| (10_000 + i).to_string()).collect();
+    let incoming = asset("99999", "host-a", "2024-01-03T00:00:00Z", "Windows 11");
+    match decide_asset(&incoming, Some(&stored), &flags(true, true)) {
+        AssetDecision::Update(a) => {
+            assert_eq!(a.agent_ids.len(), s1_core::asset::MAX_AGENT_IDS);
+            assert!(a.agent_ids.contains("99999"));
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
 }

@@ -17,7 +17,8 @@ fn committed_fixtures_match_the_shared_samples_when_present() {
         return;
     };
     let mut compared = 0;
-    for entry in entries.flatten() {
+    // Sub-folders (e.g. `risks/`) hold samples of endpoints this mapping does not read.
+    for entry in entries.flatten().filter(|e| e.path().is_file()) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let original = std::fs::read(entry.path()).unwrap();
         let copy = std::fs::read(fixtures_dir().join(&name))

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::asset::normalize_computer_name;
+use crate::asset::usable_computer_name;
 pub use crate::verdicts::AnalystVerdict;
 
 wire_enum! {
@@ -452,16 +452,12 @@ pub enum SkipReason {
     Undecodable,
     /// No usable `id`.
     MissingId,
-    /// An agent without a usable `computerName`.
+    /// An agent without a usable `computerName` (blank, or the API documentation's placeholder `"string"`).
     MissingComputerName,
-    /// A threat without a usable `agentRealtimeInfo.agentComputerName`.
-    MissingAgentComputerName,
     /// A group without a usable `name`.
     MissingGroupName,
     /// No platform asset exists and auto-onboarding is off, so the asset is not created.
     AutoOnboardDisabled,
-    /// The finding's asset does not exist and auto-onboarding is off, so the finding has nowhere to go.
-    AssetNotOnboarded,
 }
 
 impl fmt::Display for SkipReason {
@@ -471,15 +467,9 @@ impl fmt::Display for SkipReason {
             Self::Undecodable => "the record could not be decoded (for example a field appears twice)",
             Self::MissingId => "the record has no id",
             Self::MissingComputerName => "the agent has no computer name, so it cannot be matched to an asset",
-            Self::MissingAgentComputerName => {
-                "the threat has no agent computer name, so it cannot be matched to an asset"
-            }
             Self::MissingGroupName => "the group has no name",
             Self::AutoOnboardDisabled => {
                 "no matching asset exists and auto-onboarding is off; turn it on to create assets from SentinelOne"
-            }
-            Self::AssetNotOnboarded => {
-                "the threat's asset does not exist and auto-onboarding is off; turn it on to import this finding"
             }
         })
     }
@@ -539,7 +529,7 @@ impl PageRecord for Agent {
         if !usable_id(&self.id) {
             return Err(SkipReason::MissingId);
         }
-        if normalize_computer_name(&self.computer_name).is_none() {
+        if usable_computer_name(&self.computer_name).is_none() {
             return Err(SkipReason::MissingComputerName);
         }
         Ok(())
@@ -557,9 +547,7 @@ impl PageRecord for Threat {
                 _ => return Err(SkipReason::MissingId),
             }
         }
-        if normalize_computer_name(&self.agent_realtime_info.agent_computer_name).is_none() {
-            return Err(SkipReason::MissingAgentComputerName);
-        }
+        // A threat without a usable agent computer name is kept: it becomes an unattached finding.
         Ok(())
     }
     fn set_field_warnings(&mut self, n: u64) {
