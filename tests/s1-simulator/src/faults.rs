@@ -48,7 +48,8 @@ pub enum Fault {
     /// total>}}` instead of the real page (list endpoints only). The cursor is a fresh, valid one
     /// that resumes exactly where the request asked to start, so a client that follows it, or
     /// retries the same request, loses nothing; a client that takes the empty `data` as the end
-    /// of the listing stops early.
+    /// of the listing stops early. A `countOnly=true` request it fires on is answered normally
+    /// (it has no page to empty) but still counted.
     EmptyPageWithCursor,
 }
 
