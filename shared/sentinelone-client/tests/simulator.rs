@@ -380,6 +380,33 @@ async fn a_slow_answer_times_out_and_is_retried() {
 }
 
 #[tokio::test]
+async fn an_empty_page_with_a_cursor_mid_walk_loses_no_agent() {
+    let sim = sim(2500, 0).await;
+    sim.faults().add(
+        FaultRule::new(
+            Fault::EmptyPageWithCursor,
+            Trigger::Burst { after: 1, count: 2 },
+        )
+        .on_path("agents"),
+    );
+    let (client, _clock) = recording_client(&sim);
+    let walked = walk_agents(&client, AgentQuery::default())
+        .await
+        .expect("walk completes");
+    assert_exactly_once(&walked.ids, &snapshot_ids(sim.agents_snapshot()));
+    assert_eq!(sim.fault_counts().empty_pages_with_cursor, 2);
+    assert_eq!(walked.pages, 3);
+    // Three pages, the second asked three times.
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/agents"))
+            .count(),
+        5
+    );
+}
+
+#[tokio::test]
 async fn missing_pagination_ends_the_walk() {
     let sim = sim(2500, 0).await;
     sim.faults().add(
