@@ -1,7 +1,8 @@
 //! The daily schedule: on the EventBridge event, queue one sync per due tenant. The event's own `time` decides
 //! the scheduled day, so an EventBridge retry of the same event is recognised and enqueues nothing twice. That is
 //! also how a fan-out too large for one invocation finishes: the handler stops before its deadline and fails, and
-//! Lambda's retry of the asynchronous invocation queues the tenants it did not reach.
+//! Lambda's retry of the asynchronous invocation queues the tenants it did not reach. A tenant whose run could not
+//! be recorded or queued has its day mark undone and also makes the invocation fail, so the retry schedules it.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use connector_store::Store;
@@ -15,13 +16,15 @@ use time::OffsetDateTime;
 /// must finish inside it even when DynamoDB throttles.
 const SAFETY_MARGIN: Duration = Duration::from_secs(60);
 
-/// The fan-out stopped before its deadline with due tenants left; failing makes Lambda retry the event.
+/// The fan-out stopped before its deadline with due tenants left, or could not start some tenants' runs (their
+/// day marks were undone); failing makes Lambda retry the event.
 #[derive(Debug, thiserror::Error)]
-#[error("{deferred} of {due} due tenants were not reached before the invocation's deadline; the retry of this event queues them ({enqueued} queued by this invocation are skipped then)")]
+#[error("{deferred} of {due} due tenants were not reached before the invocation's deadline and {failed} could not be queued; the retry of this event queues them ({enqueued} queued by this invocation are skipped then)")]
 pub struct FanOutIncomplete {
     pub due: u64,
     pub enqueued: u64,
     pub deferred: u64,
+    pub failed: u64,
 }
 
 pub struct Deps {
@@ -46,11 +49,12 @@ pub async fn handle(
         ms => Budget::until(UNIX_EPOCH + Duration::from_millis(ms), SAFETY_MARGIN),
     };
     let report = schedule_due_syncs(&deps.store, &deps.queue, scheduled_at, budget).await?;
-    if report.deferred > 0 {
+    if report.deferred > 0 || report.failed > 0 {
         return Err(FanOutIncomplete {
             due: report.due,
             enqueued: report.enqueued,
             deferred: report.deferred,
+            failed: report.failed,
         }
         .into());
     }

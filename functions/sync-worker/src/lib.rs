@@ -1,11 +1,15 @@
 //! The sync worker: each SQS message runs (or continues) one tenant's sync until done or until the Lambda
-//! deadline nears; failed messages are reported one by one (`batchItemFailures`) so others are not redriven.
+//! deadline nears; failed messages are reported one by one (`batchItemFailures`) so others are not redriven. A
+//! message that finds the tenant busy is re-queued with a delay (`DelaySeconds`) and the original deleted, instead
+//! of being made invisible and redelivered: a redelivery counts towards the queue's maxReceiveCount (5), so a few
+//! busy waits would push a live run's message into the DLQ, while a delayed copy starts again at one receive.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use sync_engine::{Disposition, QueuedMessage, Worker};
+use tracing::warn;
 
 pub async fn handle(
     worker: &Worker,
@@ -21,15 +25,32 @@ pub async fn handle(
                 .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
-            body: record.body.unwrap_or_default(),
+            body: record.body.clone().unwrap_or_default(),
             message_id: message_id.clone(),
         };
         let owner = format!("{}/{}", event.context.request_id, message_id);
-        if worker
+        let retry = match worker
             .handle(&queued, deadline_or_now(deadline), &owner)
             .await
-            == Disposition::Retry
         {
+            Disposition::Done => false,
+            Disposition::Retry => true,
+            Disposition::RetryAfter(delay) => match worker.retry_later(&queued, delay).await {
+                // The delayed copy is queued: this record is reported processed and deleted.
+                Ok(()) => false,
+                Err(e) => {
+                    // Fallback: this same message comes back after `delay`, costing one receive towards the DLQ.
+                    warn!(message_id = %message_id, error = %e, "could not queue a delayed copy; postponing this message instead");
+                    if let Some(receipt) = record.receipt_handle.as_deref() {
+                        if let Err(e) = worker.queue.change_visibility(receipt, delay).await {
+                            warn!(message_id = %message_id, error = %e, "could not postpone the message; it comes back after the queue's visibility timeout");
+                        }
+                    }
+                    true
+                }
+            },
+        };
+        if retry {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
             response.batch_item_failures.push(failure);

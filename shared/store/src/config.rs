@@ -478,3 +478,42 @@ async fn release_config_lock(store: &Store, tenant: &TenantId, owner: &str) {
         tracing::warn!(tenant = %tenant, error = %err, "could not release the configuration lock");
     }
 }
+
+impl Store {
+    /// Undoes [`Store::mark_scheduled`] for `scheduled_day` when the scheduled sync could not be started (its run
+    /// could not be recorded or queued): the day mark is removed and the next due time put back to
+    /// `previous_next_due_at`, so a retry of the same day's fan-out schedules the tenant again. `false` when the
+    /// tenant is not marked for that day (nothing to undo). Added for the scheduler's `start_run` undo path.
+    pub async fn unmark_scheduled(
+        &self,
+        tenant: &TenantId,
+        scheduled_day: &str,
+        previous_next_due_at: &str,
+    ) -> Result<bool> {
+        let previous = normalize_timestamp(previous_next_due_at)?;
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), CONFIG_SK)))
+            .update_expression("REMOVE scheduled_day SET due_sk = :sk, #c.next_due_at = :n")
+            .condition_expression("attribute_exists(due_pk) AND scheduled_day = :d")
+            .expression_attribute_names("#c", "config")
+            .expression_attribute_values(":d", s(scheduled_day))
+            .expression_attribute_values(":sk", s(due_sk(&previous, tenant)))
+            .expression_attribute_values(":n", s(&previous))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("UpdateItem", e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}

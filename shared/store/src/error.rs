@@ -51,6 +51,9 @@ pub enum StoreError {
     Unprocessed { remaining: usize, waited: Duration },
     #[error("{0}")]
     InvalidInput(String),
+    /// A write to a run that has already finished (succeeded, partial or failed) was refused: its outcome stays.
+    #[error("the sync run {run_id} has already finished; its outcome is kept and this update was not written")]
+    RunAlreadyFinished { run_id: String },
 }
 
 impl StoreError {

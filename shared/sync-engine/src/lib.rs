@@ -1,6 +1,6 @@
 //! The main job: one tenant's sync from SentinelOne into the store (resolve groups, walk agents, walk threats
 //! incrementally, finalize), resumable across Lambda invocations through checkpoints, and the SQS messages and
-//! use cases (sync now, scheduled fan-out, worker) that drive it. Handlers only call into this crate.
+//! use cases (sync now, scheduled fan-out, worker, dead letters) that drive it. Handlers only call into this crate.
 
 pub mod engine;
 pub mod environment;
@@ -12,7 +12,10 @@ pub mod worker;
 
 pub use engine::{Budget, EngineError, Outcome, SyncEngine};
 pub use message::SyncMessage;
-pub use on_demand::{start_sync, StartError};
+pub use on_demand::{
+    reserve_deferred_run, reserve_run, start_deferred_scheduled_run, start_run, start_sync,
+    ReservedRun, StartError,
+};
 pub use queue::SyncQueue;
 pub use schedule::{schedule_due_syncs, ScheduleReport};
-pub use worker::{Disposition, QueuedMessage, Worker};
+pub use worker::{DeadLetters, Disposition, QueuedMessage, Worker};

@@ -7,10 +7,15 @@ use std::time::Duration;
 /// SQS accepts at most 10 entries per SendMessageBatch.
 pub const SQS_BATCH: usize = 10;
 
+/// SQS refuses a DelaySeconds above 15 minutes.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("could not queue the sync for tenant {tenant}: {message}")]
     Send { tenant: String, message: String },
+    #[error("could not postpone the redelivery of a sync message: {message}")]
+    Visibility { message: String },
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +46,49 @@ impl SyncQueue {
             .map(|_| ())
             .map_err(|e| QueueError::Send {
                 tenant: message.tenant.clone(),
+                message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })
+    }
+
+    /// Sends `message` to be delivered only after `delay` (at most [`MAX_DELAY`]): a retry later that, unlike a
+    /// redelivery of the same message, starts again at one receive and so never counts towards the DLQ.
+    pub async fn send_delayed(
+        &self,
+        message: &SyncMessage,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let secs = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(0);
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(message.to_body())
+            .delay_seconds(secs)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError::Send {
+                tenant: message.tenant.clone(),
+                message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            })
+    }
+
+    /// Makes a received message invisible for `timeout` from now (ChangeMessageVisibility), so its redelivery
+    /// comes after that rather than after the queue's visibility timeout. Costs a receive when it comes back.
+    pub async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), QueueError> {
+        let secs = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError::Visibility {
                 message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
             })
     }

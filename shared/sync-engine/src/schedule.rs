@@ -1,6 +1,11 @@
-//! The daily fan-out: every tenant whose auto-sync interval is due gets one queued run, once per day.
+//! The daily fan-out: every tenant whose auto-sync interval is due gets one queued run, once per day. A tenant busy
+//! with another run gets its scheduled run right after that run ends (a deferred request on its run slot), not on
+//! its next interval. Runs start through the shared path of [`crate::on_demand`], and a tenant whose run could not
+//! be recorded or queued has its day mark undone, so a retry of the fan-out (the handler fails) schedules it again.
 
-use connector_store::{ClaimError, Store, StoreError, SyncRun, TenantId, Trigger};
+use std::collections::HashMap;
+
+use connector_store::{Store, StoreError, TenantId, Trigger};
 use futures::{stream, StreamExt};
 use serde::Serialize;
 use time::{Date, OffsetDateTime, Time};
@@ -8,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::engine::Budget;
 use crate::message::SyncMessage;
-use crate::on_demand::{abandon, RUN_SLOT_STALE_AFTER};
+use crate::on_demand::{reserve_run, ReservedRun, StartError};
 use crate::queue::SyncQueue;
 
 /// Tenants prepared concurrently (each costs a few small DynamoDB calls).
@@ -19,6 +24,10 @@ const CONCURRENCY: usize = 32;
 /// to one chunk instead of the whole fan-out, and the budget check between chunks keeps the kill from happening.
 const CHUNK: usize = CONCURRENCY * 10;
 
+/// Claim attempts for one tenant: the slot can be freed between a refused claim and the deferred request (the
+/// running run just ended), and is then claimed again.
+const CLAIM_ATTEMPTS: usize = 3;
+
 /// What one scheduled invocation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,8 +36,11 @@ pub struct ScheduleReport {
     pub enqueued: u64,
     /// Already scheduled today (a second invocation on the same day, e.g. an EventBridge retry).
     pub already_scheduled: u64,
-    /// A sync was already running; the tenant is still moved to its next due time.
+    /// A sync was already running: the scheduled run is deferred until it ends (recorded on the run slot and
+    /// started by whoever ends that run), and the tenant is moved to its next due time.
     pub busy: u64,
+    /// The run could not be recorded or queued: the day mark was undone, so a retry of the event schedules the
+    /// tenant again (the handler fails so that Lambda retries it).
     pub failed: u64,
     /// Due tenants not reached because the invocation's budget ran out; a retry of the same event picks them up
     /// (the day mark makes it skip the ones already queued).
@@ -42,8 +54,14 @@ pub fn next_due_at(day: Date, days: u16) -> OffsetDateTime {
     next.with_time(Time::MIDNIGHT).assume_utc()
 }
 
+/// What undoes a tenant's day mark: the day and the due time it had before.
+struct DayMark {
+    day: String,
+    previous_due: String,
+}
+
 enum Prepared {
-    Message(SyncMessage, Box<SyncRun>),
+    Reserved(Box<ReservedRun>, DayMark),
     AlreadyScheduled,
     Busy,
     Failed,
@@ -76,11 +94,15 @@ pub async fn schedule_due_syncs(
             report.deferred = (due.len() - i * CHUNK) as u64;
             break;
         }
-        let prepared: Vec<Prepared> = stream::iter(chunk)
-            .map(|tenant| prepare(store, tenant, day, &day_str))
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let day_str = day_str.as_str();
+        let prepared: Vec<(TenantId, Prepared)> =
+            stream::iter(chunk)
+                .map(|tenant| async move {
+                    (tenant.clone(), prepare(store, tenant, now, day_str).await)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         queue_prepared(store, queue, prepared, &mut report).await;
     }
     info!(
@@ -95,20 +117,21 @@ pub async fn schedule_due_syncs(
     Ok(report)
 }
 
-/// Sends the messages of one prepared chunk; a run whose message could not be sent is abandoned (its slot freed).
+/// Sends the messages of one prepared chunk; a run whose message could not be sent is abandoned (failed, slot
+/// freed) and its tenant's day mark undone.
 async fn queue_prepared(
     store: &Store,
     queue: &SyncQueue,
-    prepared: Vec<Prepared>,
+    prepared: Vec<(TenantId, Prepared)>,
     report: &mut ScheduleReport,
 ) {
-    let mut messages = Vec::new();
-    let mut runs = Vec::new();
-    for p in prepared {
+    let mut messages: Vec<SyncMessage> = Vec::new();
+    let mut reserved: HashMap<String, (TenantId, ReservedRun, DayMark)> = HashMap::new();
+    for (tenant, p) in prepared {
         match p {
-            Prepared::Message(m, r) => {
-                messages.push(m);
-                runs.push(r);
+            Prepared::Reserved(run, mark) => {
+                messages.push(run.message());
+                reserved.insert(run.run.id.clone(), (tenant, *run, mark));
             }
             Prepared::AlreadyScheduled => report.already_scheduled += 1,
             Prepared::Busy => report.busy += 1,
@@ -120,52 +143,98 @@ async fn queue_prepared(
     report.enqueued += (messages.len() - failed.len()) as u64;
     report.failed += failed.len() as u64;
     for (message, error) in failed {
-        if let (Ok(tenant), Some(run)) = (
-            TenantId::new(message.tenant.clone()),
-            runs.iter().find(|r| r.id == message.run_id),
-        ) {
-            abandon(store, &tenant, (**run).clone(), &error.to_string()).await;
+        if let Some((tenant, run, mark)) = reserved.remove(&message.run_id) {
+            warn!(tenant = %tenant.as_str(), run = %run.run.id, error = %error, "scheduled sync could not be queued; undone");
+            run.abandon(store, &format!("the sync could not be queued: {error}"))
+                .await;
+            unmark(store, &tenant, &mark).await;
         }
     }
 }
 
-async fn prepare(store: &Store, tenant: &TenantId, day: Date, day_str: &str) -> Prepared {
-    let result: Result<Prepared, StoreError> = async {
-        let Some(days) = store
-            .get_config(tenant)
-            .await?
-            .and_then(|c| c.auto_sync_days)
-        else {
-            return Ok(Prepared::NotDue);
-        };
-        let next = next_due_at(day, days);
-        let next = next
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        // The day mark is the idempotency key: a second invocation the same day stops here.
-        if !store.mark_scheduled(tenant, day_str, &next).await? {
-            return Ok(Prepared::AlreadyScheduled);
+async fn prepare(store: &Store, tenant: &TenantId, now: OffsetDateTime, day_str: &str) -> Prepared {
+    let mark = match mark_day(store, tenant, now, day_str).await {
+        Ok(DayMarked::Now(mark)) => mark,
+        Ok(DayMarked::NotDue) => return Prepared::NotDue,
+        Ok(DayMarked::Already) => return Prepared::AlreadyScheduled,
+        Err(e) => {
+            warn!(tenant = %tenant.as_str(), error = %e, "could not schedule the tenant's sync");
+            return Prepared::Failed;
         }
-        let run = SyncRun::new(tenant.clone(), Trigger::Scheduled);
-        match store
-            .claim_run_slot(tenant, &run.id, RUN_SLOT_STALE_AFTER)
-            .await
-        {
-            Ok(()) => {}
-            Err(ClaimError::AlreadyRunning { .. }) => return Ok(Prepared::Busy),
-            Err(ClaimError::Store(e)) => return Err(e),
+    };
+    // From here on the day is marked: every way out but a reserved or deferred run undoes the mark.
+    for _ in 0..CLAIM_ATTEMPTS {
+        match reserve_run(store, tenant, Trigger::Scheduled).await {
+            Ok(run) => return Prepared::Reserved(Box::new(run), mark),
+            Err(StartError::AlreadyRunning { run_id }) => {
+                match store.defer_scheduled_run(tenant, day_str).await {
+                    Ok(true) => {
+                        info!(tenant = %tenant.as_str(), running = %run_id, "tenant busy; its scheduled sync starts when the running one ends");
+                        return Prepared::Busy;
+                    }
+                    // The running run ended in between: claim the free slot.
+                    Ok(false) => continue,
+                    Err(e) => {
+                        warn!(tenant = %tenant.as_str(), error = %e, "could not defer the tenant's scheduled sync");
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(tenant = %tenant.as_str(), error = %e, "could not start the tenant's scheduled sync");
+                break;
+            }
         }
-        store.create_run(&run).await?;
-        Ok(Prepared::Message(
-            SyncMessage::first(tenant.as_str(), &run.id),
-            Box::new(run),
-        ))
     }
-    .await;
-    result.unwrap_or_else(|e| {
-        warn!(tenant = %tenant.as_str(), error = %e, "could not schedule the tenant's sync");
-        Prepared::Failed
-    })
+    unmark(store, tenant, &mark).await;
+    Prepared::Failed
+}
+
+enum DayMarked {
+    Now(DayMark),
+    /// Already scheduled that day: a second invocation the same day stops here.
+    Already,
+    /// Not configured, or auto-sync is off.
+    NotDue,
+}
+
+/// Marks the tenant scheduled for the day and moves its next due time (the day mark is the idempotency key).
+async fn mark_day(
+    store: &Store,
+    tenant: &TenantId,
+    now: OffsetDateTime,
+    day_str: &str,
+) -> Result<DayMarked, StoreError> {
+    let Some(config) = store.get_config(tenant).await? else {
+        return Ok(DayMarked::NotDue);
+    };
+    let Some(days) = config.auto_sync_days else {
+        return Ok(DayMarked::NotDue);
+    };
+    let next = format_rfc3339(next_due_at(now.date(), days));
+    if !store.mark_scheduled(tenant, day_str, &next).await? {
+        return Ok(DayMarked::Already);
+    }
+    Ok(DayMarked::Now(DayMark {
+        day: day_str.to_string(),
+        previous_due: config.next_due_at.unwrap_or_else(|| format_rfc3339(now)),
+    }))
+}
+
+/// Undoes a day mark so a retry of the fan-out schedules the tenant again.
+async fn unmark(store: &Store, tenant: &TenantId, mark: &DayMark) {
+    if let Err(e) = store
+        .unmark_scheduled(tenant, &mark.day, &mark.previous_due)
+        .await
+    {
+        warn!(tenant = %tenant.as_str(), day = %mark.day, error = %e,
+              "could not undo the day mark; the tenant's scheduled sync waits for its next due time");
+    }
+}
+
+fn format_rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -879,6 +879,17 @@ pub fn check_dynamodb_resources(t: &Template) -> Vec<String> {
 pub fn check_queue_timing(t: &Template) -> Vec<String> {
     let mut problems = Vec::new();
     let mut workers = Vec::new();
+    // A function draining a dead-letter queue (the sync queue's DLQ handler) is not the worker.
+    let dead_letter_queues: BTreeSet<String> = t
+        .of_type("AWS::SQS::Queue")
+        .into_iter()
+        .filter_map(|(_, q)| {
+            q.get("Properties")
+                .and_then(|p| p.get("RedrivePolicy"))
+                .and_then(|r| r.get("deadLetterTargetArn"))
+                .and_then(referenced_id)
+        })
+        .collect();
     for f in t.functions() {
         for e in f
             .props
@@ -892,6 +903,12 @@ pub fn check_queue_timing(t: &Template) -> Vec<String> {
                     .get("Properties")
                     .and_then(|p| p.get("Queue"))
                     .and_then(referenced_id);
+                if queue
+                    .as_ref()
+                    .is_some_and(|q| dead_letter_queues.contains(q))
+                {
+                    continue;
+                }
                 workers.push((f.clone(), queue));
             }
         }

@@ -299,3 +299,50 @@ fn differing<V: PartialEq>(x: &BTreeMap<String, V>, y: &BTreeMap<String, V>) -> 
         .cloned()
         .collect()
 }
+
+impl Harness {
+    /// Receives at most one message (waiting up to `wait_secs`) without deleting it: the record as the worker sees
+    /// it, and its receipt handle.
+    pub async fn receive_one(&self, wait_secs: i32) -> Option<(QueuedMessage, String)> {
+        let out = self
+            .stack
+            .sqs
+            .receive_message()
+            .queue_url(self.queue.url())
+            .max_number_of_messages(1)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .expect("receive");
+        let m = out.messages.unwrap_or_default().into_iter().next()?;
+        let receive_count = m
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            })
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        Some((
+            QueuedMessage {
+                message_id: m.message_id.clone().unwrap_or_default(),
+                body: m.body.clone().unwrap_or_default(),
+                receive_count,
+            },
+            m.receipt_handle.unwrap_or_default(),
+        ))
+    }
+
+    pub async fn delete_message(&self, receipt_handle: &str) {
+        self.stack
+            .sqs
+            .delete_message()
+            .queue_url(self.queue.url())
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .expect("delete");
+    }
+}
