@@ -11,6 +11,7 @@
 //! - [`mapping`]: agents to assets, threats to findings, de-duplication within a run.
 //! - [`merge`]: what to do with one mapped asset or finding given what the platform already holds.
 //! - [`custom_fields`]: tenant custom fields filled from SentinelOne tags.
+//! - [`retirement`]: when a complete agent walk may mark assets inactive.
 //! - [`hash`]: content hashes for change detection.
 //! - [`links`]: console deep links.
 //! - [`secret`]: the API token type that cannot leak through logs or JSON.
@@ -92,6 +93,7 @@ pub mod links;
 pub mod mapping;
 pub mod merge;
 pub mod records;
+pub mod retirement;
 pub mod secret;
 pub mod verdicts;
 

@@ -9,12 +9,13 @@
 //! | Config lock             | `T#<tenant>` | `CONFIGLOCK`                    |                                                              | held (60 s max) while a save or disconnect runs; `expires_at` TTL |
 //! | Source marker           | `T#<tenant>` | `SOURCE`                        |                                                              | `connected` / `disconnected` (+ when); kept after disconnect |
 //! | Asset                   | `T#<tenant>` | `ASSET#<asset key>`             |                                                              | asset key = normalised computer name; `active` false once retired |
-//! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>`, `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset |
+//! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>` (`T#<tenant>#UNATTACHED` while its asset does not exist), `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset, and the unattached ones |
 //! | Custom field definition | `T#<tenant>` | `CF#<lowercased name>`          |                                                              | one per name, case-insensitively |
 //! | Sync run                | `T#<tenant>` | `RUN#<run id>`                  |                                                              | run ids sort by creation time, so a reverse query is newest first |
 //! | Run slot                | `T#<tenant>` | `RUNSLOT`                       |                                                              | the one pending/running run; claimed conditionally |
 //! | Sync state              | `T#<tenant>` | `SYNC`                          |                                                              | lease owner + expiry, checkpoint, threats watermark |
 //! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>#<part>` |                                                   | asset keys one page of a run saw (2,000 per part); `expires_at` TTL (7 days) |
+//! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
 //! or an export can tell entities apart without parsing keys.
@@ -42,6 +43,7 @@ pub(crate) const FINDING_PREFIX: &str = "FINDING#";
 pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
 pub(crate) const RUN_PREFIX: &str = "RUN#";
 pub(crate) const SEEN_PREFIX: &str = "SEEN#";
+pub(crate) const SEEN_THREATS_PREFIX: &str = "SEENT#";
 
 /// A tenant of the platform, as named by the `tenant_id` JWT claim. Restricted to a charset that cannot break out
 /// of a key (`#`) or a secret-name prefix (`/`).
@@ -119,6 +121,19 @@ pub(crate) fn finding_sk(id: &str) -> String {
 
 pub(crate) fn finding_gsi1pk(t: &TenantId, asset_key: &str) -> String {
     format!("T#{}#ASSET#{asset_key}", t.0)
+}
+
+/// gsi1 partition of the tenant's unattached findings (their asset does not exist yet).
+pub(crate) fn unattached_gsi1pk(t: &TenantId) -> String {
+    format!("T#{}#UNATTACHED", t.0)
+}
+
+pub(crate) fn seen_threats_prefix(run_id: &str) -> String {
+    format!("{SEEN_THREATS_PREFIX}{run_id}#")
+}
+
+pub(crate) fn seen_threats_sk(run_id: &str, page_no: u64) -> String {
+    format!("{SEEN_THREATS_PREFIX}{run_id}#{page_no:08}")
 }
 
 pub(crate) fn custom_field_sk(name: &str) -> String {

@@ -19,15 +19,16 @@ mod views;
 
 pub use batch::{BatchApi, RetryPolicy, SdkBatch, UnprocessedInjector};
 pub use config::{disconnect, save_configuration, SourceStatus, TenantConfig, AUTO_SYNC_DAYS};
+pub use custom_fields::MAX_CUSTOM_FIELDS;
 pub use deployment::{required_env, Deployment};
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
-pub use records::{AssetFilter, FindingFilter, StoredAsset};
+pub use records::{AssetFilter, FindingFilter, RetirementPlan, StoredAsset, UnattachedCursor};
 pub use runs::{
     new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
 };
 pub use store::{Page, Store};
-pub use sync_state::{Checkpoint, Lease, SyncState};
+pub use sync_state::{AgentWalkTally, Checkpoint, Lease, SyncState};
 pub use vault::Vault;
 pub use views::MAX_PAGE_SIZE;

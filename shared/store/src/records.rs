@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use s1_core::verdicts::finding_status;
 use s1_core::{
     normalize_computer_name, AnalystVerdict, Asset, AssetDecision, ContentHash, Finding,
-    FindingDecision,
 };
 use s1_core::{FindingStatus, Severity, VerdictInclusionList};
 
@@ -18,8 +17,8 @@ use crate::batch::{get_all, write_all, Item, Projection};
 use crate::clock::{epoch_seconds_in, format_timestamp, now};
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    asset_sk, finding_gsi1pk, finding_sk, seen_prefix, seen_sk, tenant_pk, TenantId, ASSET_PREFIX,
-    FINDING_PREFIX,
+    asset_sk, finding_gsi1pk, finding_sk, seen_prefix, seen_sk, seen_threats_prefix,
+    seen_threats_sk, tenant_pk, unattached_gsi1pk, TenantId, ASSET_PREFIX, FINDING_PREFIX,
 };
 use crate::page_token::filter_digest;
 use crate::runs::WriteCounts;
@@ -32,6 +31,8 @@ const SEEN_TTL_DAYS: i64 = 7;
 const SEEN_KEYS_PER_ITEM: usize = 2000;
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
 const PARALLEL_UPDATES: usize = 8;
+/// Unattached findings re-examined per query page.
+const UNATTACHED_PAGE: i32 = 500;
 
 /// An asset as stored: the mapped asset plus what the store keeps beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,8 @@ struct FindingItem {
     finding: Finding,
     content_hash: String,
     /// Top-level copies of the filterable fields, in their API spellings.
+    #[serde(default = "yes")]
+    attached: bool,
     status: String,
     severity: String,
     verdict: String,
@@ -114,6 +117,34 @@ struct StoredHead {
     created_at: Option<String>,
     #[serde(default)]
     asset: Option<Asset>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The threats one page of a run counted: 64-bit fingerprints of their ids with the status counted, packed as
+/// 16 hex digits plus `f`/`p` per threat (17 bytes; a 1,000-threat page is one ~17 KB item).
+#[derive(Debug, Serialize, Deserialize)]
+struct SeenThreatsItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    entries: String,
+    expires_at: i64,
+}
+
+/// Where a walk of the unattached findings stands (opaque; valid within one invocation).
+#[derive(Debug, Clone)]
+pub struct UnattachedCursor(Item);
+
+/// What retiring the assets a run did not see would do, before anything is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetirementPlan {
+    /// Sort keys of the active assets no page of the run recorded as seen.
+    pub unseen: Vec<String>,
+    /// Active assets of the tenant before retirement.
+    pub active: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -141,6 +172,9 @@ pub struct FindingFilter {
     /// The asset's computer name (any case): lists that asset's findings through gsi1.
     pub asset: Option<String>,
     pub verdict: Option<AnalystVerdict>,
+    /// `Some(false)`: only the findings whose asset does not exist yet (through gsi1); `Some(true)`: only attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<bool>,
 }
 
 /// The API spelling of a serde enum value.
@@ -430,26 +464,97 @@ impl Store {
         Ok(counts)
     }
 
-    /// [`Store::apply_findings`] for the mapping's decisions; skipped ones are counted with their reason.
-    pub async fn apply_finding_decisions(
+    /// Records the fingerprints and counted statuses of the threats one page of a run counted (one item per page).
+    pub async fn record_seen_threats(
         &self,
         tenant: &TenantId,
-        decisions: &[FindingDecision],
-    ) -> Result<WriteCounts> {
-        let mut upserts = Vec::with_capacity(decisions.len());
-        let mut skipped = WriteCounts::default();
-        for d in decisions {
-            match d {
-                FindingDecision::Upsert(f) => upserts.push(f.clone()),
-                FindingDecision::Skip { reason, .. } => skipped.skip(&wire(reason)),
-            }
+        run_id: &str,
+        page_no: u64,
+        entries: &[(u64, FindingStatus)],
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
         }
-        let mut counts = self.apply_findings(tenant, &upserts).await?;
-        counts.skipped += skipped.skipped;
-        for (reason, n) in skipped.skip_reasons {
-            *counts.skip_reasons.entry(reason).or_default() += n;
+        let mut packed = String::with_capacity(entries.len() * 17);
+        for (fingerprint, status) in entries {
+            packed.push_str(&format!("{fingerprint:016x}"));
+            packed.push(match status {
+                FindingStatus::Failed => 'f',
+                FindingStatus::Passed => 'p',
+            });
         }
-        Ok(counts)
+        let item = SeenThreatsItem {
+            pk: tenant_pk(tenant),
+            sk: seen_threats_sk(run_id, page_no),
+            kind: "seen_threats".into(),
+            entries: packed,
+            expires_at: epoch_seconds_in(SEEN_TTL_DAYS),
+        };
+        let item = serde_dynamo::to_item(item).map_err(StoreError::item("seen threats"))?;
+        write_all(&*self.batch, &self.table, vec![put(item)], self.retry).await
+    }
+
+    /// Every threat fingerprint the run counted on its pages before `before_page` (the checkpointed ones), with
+    /// the status it was counted under (a later page's entry wins: it is the newer sighting).
+    pub async fn load_seen_threats(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        before_page: u64,
+    ) -> Result<HashMap<u64, FindingStatus>> {
+        let mut seen = HashMap::new();
+        let last = seen_threats_sk(run_id, before_page);
+        self.query_each(
+            &Query::partition(tenant, seen_threats_prefix(run_id)),
+            |items| {
+                for i in items {
+                    let item: SeenThreatsItem =
+                        serde_dynamo::from_item(i).map_err(StoreError::item("seen threats"))?;
+                    // Page numbers are zero-padded, so sort keys compare like the numbers.
+                    if item.sk >= last {
+                        continue;
+                    }
+                    let bytes = item.entries.as_bytes();
+                    for chunk in bytes.chunks_exact(17) {
+                        let Some(fingerprint) = std::str::from_utf8(&chunk[..16])
+                            .ok()
+                            .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        else {
+                            return Err(StoreError::InvalidInput(
+                                "a seen-threats item holds a malformed fingerprint".into(),
+                            ));
+                        };
+                        let status = if chunk[16] == b'p' {
+                            FindingStatus::Passed
+                        } else {
+                            FindingStatus::Failed
+                        };
+                        seen.insert(fingerprint, status);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(seen)
+    }
+
+    /// One page of the tenant's unattached findings (their asset did not exist when they were written).
+    pub async fn unattached_findings(
+        &self,
+        tenant: &TenantId,
+        start: Option<UnattachedCursor>,
+    ) -> Result<(Vec<Finding>, Option<UnattachedCursor>)> {
+        let q = Query::gsi1(unattached_gsi1pk(tenant), FINDING_PREFIX);
+        let (items, last) = self
+            .query_once(&q, start.map(|c| c.0), Some(UNATTACHED_PAGE))
+            .await?;
+        let findings = items
+            .into_iter()
+            .map(|i| serde_dynamo::from_item::<_, FindingItem>(i).map(|f| f.finding))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(StoreError::item("finding"))?;
+        Ok((findings, last.map(UnattachedCursor)))
     }
 
     /// Records the asset keys one page of a run's agent walk saw: one item per page (TTL'd), not one write per
@@ -480,7 +585,14 @@ impl Store {
 
     /// After a complete agent walk: marks inactive (never deletes) every active asset that no page of `run_id`
     /// recorded as seen. Returns how many were retired. Call only after a complete walk: an empty walk retires all.
+    /// The sync engine plans first ([`Store::plan_retirement`]) and retires only when the walk can be trusted.
     pub async fn retire_unseen_assets(&self, tenant: &TenantId, run_id: &str) -> Result<u64> {
+        let plan = self.plan_retirement(tenant, run_id).await?;
+        self.retire_assets(tenant, run_id, plan.unseen).await
+    }
+
+    /// The active assets no page of `run_id` recorded as seen, and how many assets are active: nothing written.
+    pub async fn plan_retirement(&self, tenant: &TenantId, run_id: &str) -> Result<RetirementPlan> {
         let mut seen: HashSet<String> = HashSet::new();
         self.query_each(&Query::partition(tenant, seen_prefix(run_id)), |items| {
             for i in items {
@@ -498,19 +610,30 @@ impl Store {
                 vec![(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
             )
             .project("#sk", &[("#sk", "sk")]);
-        let mut unseen = Vec::new();
+        let mut plan = RetirementPlan::default();
         self.query_each(&active, |items| {
             for i in items {
                 if let Some(sk) = i.get("sk").and_then(|v| v.as_s().ok()) {
+                    plan.active += 1;
                     let key = sk.strip_prefix(ASSET_PREFIX).unwrap_or(sk);
                     if !seen.contains(key) {
-                        unseen.push(sk.clone());
+                        plan.unseen.push(sk.clone());
                     }
                 }
             }
             Ok(())
         })
         .await?;
+        Ok(plan)
+    }
+
+    /// Marks these assets (sort keys from a [`RetirementPlan`]) inactive, never deleting them.
+    pub async fn retire_assets(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        unseen: Vec<String>,
+    ) -> Result<u64> {
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
         let retired = unseen.len() as u64;
@@ -638,6 +761,14 @@ impl Store {
         limit: u32,
     ) -> Result<Page<Finding>> {
         let mut q = match filter.asset.as_deref() {
+            _ if filter.attached == Some(false) => {
+                if filter.asset.is_some() {
+                    return Err(StoreError::InvalidInput(
+                        "an unattached finding has no asset: drop the asset filter or attached=false".into(),
+                    ));
+                }
+                Query::gsi1(unattached_gsi1pk(tenant), FINDING_PREFIX)
+            }
             Some(name) => {
                 let key = normalize_computer_name(name).ok_or_else(|| {
                     StoreError::InvalidInput(
@@ -660,6 +791,13 @@ impl Store {
                 "#sev = :sev",
                 &[("#sev", "severity")],
                 vec![(":sev", s(wire(severity)))],
+            );
+        }
+        if filter.attached == Some(true) {
+            q = q.and_filter(
+                "#att = :att",
+                &[("#att", "attached")],
+                vec![(":att", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
             );
         }
         if let Some(verdict) = &filter.verdict {
@@ -702,8 +840,12 @@ fn finding_item(
         pk: tenant_pk(tenant),
         sk: finding_sk(&f.id),
         kind: "finding".into(),
-        gsi1pk: finding_gsi1pk(tenant, f.asset_key.as_str()),
+        gsi1pk: match (&f.asset_key, f.attached) {
+            (Some(key), true) => finding_gsi1pk(tenant, key.as_str()),
+            _ => unattached_gsi1pk(tenant),
+        },
         gsi1sk: finding_sk(&f.id),
+        attached: f.attached,
         status: wire(&f.status),
         severity: wire(&f.severity),
         verdict: wire(&f.analyst_verdict),

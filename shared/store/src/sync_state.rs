@@ -37,6 +37,24 @@ pub struct Checkpoint {
     /// The newest threat `updatedAt` this run's walk has seen: the next watermark once the walk completes.
     #[serde(default)]
     pub threats_high_water: Option<String>,
+    /// Fingerprint of what decides which threats this run imports (see the sync engine's scope); stored with the
+    /// watermark when the run completes.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The agent walk so far, since its last restart: what finalize needs to decide whether it may retire.
+    #[serde(default)]
+    pub agent_walk: AgentWalkTally,
+}
+
+/// Counts of the agent walk that decide whether its completion can be trusted for retirement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentWalkTally {
+    /// Agent records returned (usable or not).
+    pub walked: u64,
+    /// Agent records without a usable identity.
+    pub unusable: u64,
+    /// `pagination.totalItems` of the walk's first page.
+    pub expected: Option<u64>,
 }
 
 /// What the sync engine reads before it starts.
@@ -44,6 +62,8 @@ pub struct Checkpoint {
 pub struct SyncState {
     /// `updatedAt` of the last complete threat walk.
     pub watermark: Option<String>,
+    /// The scope fingerprint the watermark belongs to; a run with another scope walks threats from the start.
+    pub watermark_scope: Option<String>,
     pub checkpoint: Option<Checkpoint>,
 }
 
@@ -57,6 +77,8 @@ struct SyncItem {
     checkpoint: Option<Checkpoint>,
     #[serde(default)]
     watermark: Option<String>,
+    #[serde(default)]
+    watermark_scope: Option<String>,
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -163,6 +185,29 @@ impl Store {
         lease: &Lease,
         new_watermark: Option<&str>,
     ) -> Result<()> {
+        self.finish_sync_state(tenant, lease, new_watermark.map(|w| (Some(w), None)))
+            .await
+    }
+
+    /// Ends a complete sync whose threat walk ran in `scope`: the watermark (`None`: no watermark, the next run
+    /// in this scope walks every threat) and its scope are stored together, and the checkpoint is cleared.
+    pub async fn complete_sync_in_scope(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        watermark: Option<&str>,
+        scope: &str,
+    ) -> Result<()> {
+        self.finish_sync_state(tenant, lease, Some((watermark, Some(scope))))
+            .await
+    }
+
+    async fn finish_sync_state(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        watermark: Option<(Option<&str>, Option<&str>)>,
+    ) -> Result<()> {
         let mut req = self
             .dynamodb
             .update_item()
@@ -170,13 +215,30 @@ impl Store {
             .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
             .condition_expression("lease_owner = :o")
             .expression_attribute_values(":o", s(&lease.owner));
-        req = match new_watermark {
-            Some(w) => req
-                .update_expression("SET watermark = :w REMOVE checkpoint")
-                .expression_attribute_values(":w", s(w)),
-            None => req.update_expression("REMOVE checkpoint"),
-        };
-        self.lease_write(req.send().await)
+        let mut set = Vec::new();
+        let mut remove = vec!["checkpoint"];
+        if let Some((at, scope)) = watermark {
+            match at {
+                Some(w) => {
+                    set.push("watermark = :w");
+                    req = req.expression_attribute_values(":w", s(w));
+                }
+                None => remove.push("watermark"),
+            }
+            if let Some(sc) = scope {
+                set.push("watermark_scope = :sc");
+                req = req.expression_attribute_values(":sc", s(sc));
+            }
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression.push_str("SET ");
+            expression.push_str(&set.join(", "));
+            expression.push(' ');
+        }
+        expression.push_str("REMOVE ");
+        expression.push_str(&remove.join(", "));
+        self.lease_write(req.update_expression(expression).send().await)
     }
 
     /// Drops the checkpoint without moving the watermark (a failed run that must start over next time).
@@ -201,6 +263,7 @@ impl Store {
             serde_dynamo::from_item(item).map_err(StoreError::item("sync state"))?;
         Ok(SyncState {
             watermark: item.watermark,
+            watermark_scope: item.watermark_scope,
             checkpoint: item.checkpoint,
         })
     }

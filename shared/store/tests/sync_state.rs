@@ -117,6 +117,8 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
         group_ids: vec!["225494730938493804".into(), "225494730938493915".into()],
         threats_since: Some("2026-11-24T00:55:00Z".into()),
         threats_high_water: Some("2026-11-24T01:10:00Z".into()),
+        scope: Some("scope-a".into()),
+        agent_walk: Default::default(),
     }
 }
 

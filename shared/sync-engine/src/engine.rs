@@ -1,4 +1,4 @@
-//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → finalize.
+//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → attach → finalize.
 //!
 //! The run is resumable: after every page the checkpoint (phase, cursor, counters) is saved in the same conditional
 //! write that extends the tenant's lease, so an invocation that stops — on purpose before the Lambda deadline, or
@@ -7,8 +7,14 @@
 //!
 //! Data safety rules kept here:
 //! - assets are retired (marked inactive, never deleted) only in `finalize`, after a complete, successful agent
-//!   walk; a failing or emptied SentinelOne response therefore never retires anything;
-//! - the threats watermark advances only after a complete threat walk;
+//!   walk that can be trusted (`s1_core::retirement`): no unusable agents, not empty, not short of the console's
+//!   count, and never more than a set share of the active assets;
+//! - the threats watermark advances only after a complete threat walk, and belongs to a scope
+//!   ([`crate::scope`]): a run in another scope walks threats from the start;
+//! - no threat is dropped: one whose asset does not exist is stored unattached, and `attach` re-examines the
+//!   unattached findings every run;
+//! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
+//!   continuation rather than in Lambda killing the worker;
 //! - a finding's status is always derived from the verdict SentinelOne sent in this page, never from a partial
 //!   pass, so no finding is flipped by an interrupted run.
 
@@ -17,8 +23,8 @@ use std::pin::pin;
 use std::time::Duration;
 
 use connector_store::{
-    Checkpoint, Lease, RunStatus, Store, StoreError, SyncRun, TenantConfig, TenantId, Vault,
-    WriteCounts,
+    AgentWalkTally, Checkpoint, Lease, RunStatus, Store, StoreError, SyncRun, TenantConfig,
+    TenantId, UnattachedCursor, Vault,
 };
 use futures::{Stream, StreamExt};
 use s1_core::custom_fields::{apply_tags_to_custom_fields, CustomFieldDefinition};
@@ -28,10 +34,8 @@ use s1_core::mapping::{
 };
 use s1_core::merge::{decide_asset, decide_finding};
 use s1_core::records::{Agent, Threat};
-use s1_core::{
-    Asset, AssetDecision, FindingDecision, FindingStatus, MappingSettings, SkipReason,
-    SkippedRecord,
-};
+use s1_core::retirement::{may_retire, WalkSummary};
+use s1_core::{Asset, AssetDecision, Finding, MappingSettings, SkipReason, SkippedRecord};
 use sentinelone_client::{
     AgentQuery, ClientOptions, ConsoleUrl, Page, S1Client, S1Error, ThreatQuery, UrlPolicy,
 };
@@ -40,6 +44,8 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::message::SyncMessage;
+use crate::scope::threat_scope;
+use crate::tally::FindingTally;
 
 /// Threats are fetched from `watermark − THREAT_OVERLAP` so that a threat updated while the previous walk ran
 /// (and clock skew between SentinelOne and us) is never missed; upserts by id make the overlap harmless.
@@ -49,23 +55,57 @@ pub const THREAT_OVERLAP: Duration = Duration::from_secs(5 * 60);
 /// worker's lease is free again within this time.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
 
-/// Phases in order. Stored in the checkpoint by name.
-pub mod phase {
-    pub const GROUPS: &str = "groups";
-    pub const AGENTS: &str = "agents";
-    pub const THREATS: &str = "threats";
-    pub const FINALIZE: &str = "finalize";
+/// The phases of a run, in order. Stored in the checkpoint by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Groups,
+    Agents,
+    Threats,
+    /// Re-examines the unattached findings: those whose asset exists now are attached.
+    Attach,
+    Finalize,
 }
 
-/// When the invocation must stop taking new pages: the Lambda deadline minus a safety margin.
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Groups => "groups",
+            Phase::Agents => "agents",
+            Phase::Threats => "threats",
+            Phase::Attach => "attach",
+            Phase::Finalize => "finalize",
+        }
+    }
+
+    /// `None` for a name this version does not know: a checkpoint it cannot continue.
+    pub fn parse(name: &str) -> Option<Phase> {
+        [
+            Phase::Groups,
+            Phase::Agents,
+            Phase::Threats,
+            Phase::Attach,
+            Phase::Finalize,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
+}
+
+/// When the invocation must stop taking new pages (`stop_at`: the Lambda deadline minus the safety margin), and
+/// when every wait must have ended (`hard_stop`: the deadline minus a quarter of the margin, kept for saving the
+/// checkpoint and queueing the continuation). A page started before `stop_at` has until `hard_stop`.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     stop_at: Option<Instant>,
+    hard_stop: Option<Instant>,
 }
 
 impl Budget {
     pub fn unlimited() -> Self {
-        Self { stop_at: None }
+        Self {
+            stop_at: None,
+            hard_stop: None,
+        }
     }
 
     /// Stops `margin` before `deadline` (the invocation's deadline as a wall-clock time).
@@ -73,20 +113,37 @@ impl Budget {
         let left = deadline
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
+        let now = Instant::now();
         Self {
-            stop_at: Some(Instant::now() + left.saturating_sub(margin)),
+            stop_at: Some(now + left.saturating_sub(margin)),
+            hard_stop: Some(now + left.saturating_sub(margin / 4)),
         }
     }
 
-    /// Stops after `limit` from now (tests and the local run use this to force checkpoints).
+    /// Stops taking pages after `limit` from now, with no hard stop (tests and the local run force checkpoints).
     pub fn for_duration(limit: Duration) -> Self {
         Self {
             stop_at: Some(Instant::now() + limit),
+            hard_stop: None,
+        }
+    }
+
+    /// Stops taking pages after `soft` and ends every wait after `hard` (tests of the deadline path).
+    pub fn with_hard_stop(soft: Duration, hard: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            stop_at: Some(now + soft),
+            hard_stop: Some(now + hard.max(soft)),
         }
     }
 
     pub fn exhausted(&self) -> bool {
         self.stop_at.is_some_and(|t| Instant::now() >= t)
+    }
+
+    /// The instant by which SentinelOne calls and page writes must have ended, if any.
+    pub fn hard_stop(&self) -> Option<Instant> {
+        self.hard_stop
     }
 }
 
@@ -120,6 +177,8 @@ pub struct SyncEngine {
     pub vault: Vault,
     pub url_policy: UrlPolicy,
     pub client_options: ClientOptions,
+    /// The largest share (percent) of a tenant's active assets one run may retire (`SYNC_MAX_RETIRE_PERCENT`).
+    pub max_retire_percent: u8,
 }
 
 /// The reason a run failed, worded for the user who reads the sync history.
@@ -146,7 +205,12 @@ impl From<StoreError> for Stop {
 
 impl From<S1Error> for Stop {
     fn from(e: S1Error) -> Self {
-        Stop::Failed(e.into())
+        // The invocation's time ran out while waiting for SentinelOne: continue from the checkpoint.
+        if e.is_deadline() {
+            Stop::OutOfTime
+        } else {
+            Stop::Failed(e.into())
+        }
     }
 }
 
@@ -162,6 +226,9 @@ struct RunContext {
     custom_fields: Vec<CustomFieldDefinition>,
     /// The configured group filter, as read once at the start of the invocation.
     group_filter: GroupFilter,
+    /// The distinct findings counted so far (loaded when the threat walk starts or resumes).
+    findings: Option<FindingTally>,
+    budget: Budget,
 }
 
 impl SyncEngine {
@@ -204,11 +271,20 @@ impl SyncEngine {
         let result = self
             .run_leased(tenant.clone(), lease.clone(), config, run, message, budget)
             .await;
-        // Best effort: an unreleased lease simply expires after LEASE_TTL.
-        if let Err(e) = self.store.release_lease(&tenant, &lease).await {
-            warn!(tenant = %tenant.as_str(), error = %e, "could not release the sync lease; it will expire");
+        // A finished run released its lease before its run slot; here the lease of a continued or interrupted
+        // invocation is given up (best effort: an unreleased lease simply expires after LEASE_TTL).
+        if !matches!(result, Ok(Outcome::Finished(_))) {
+            self.release_lease_quietly(&tenant, &lease).await;
         }
-        result
+        match result {
+            // A disconnect or the dead-letter handler finished the run while this invocation worked on it: its
+            // outcome stands and this invocation stops.
+            Err(EngineError::Store(StoreError::RunAlreadyFinished { .. })) => {
+                info!(tenant = %tenant.as_str(), run = %message.run_id, "the run was finished elsewhere; stopping");
+                Ok(Outcome::Ignored("run finished elsewhere"))
+            }
+            other => other,
+        }
     }
 
     async fn run_leased(
@@ -221,7 +297,7 @@ impl SyncEngine {
         budget: Budget,
     ) -> Result<Outcome, EngineError> {
         let state = self.store.load_sync_state(&tenant).await?;
-        let checkpoint = match state.checkpoint {
+        let checkpoint = match state.checkpoint.clone() {
             Some(cp) if cp.run_id == run.id => {
                 info!(tenant = %tenant.as_str(), run = %run.id, phase = %cp.phase, page = cp.page_no, "resuming from checkpoint");
                 cp
@@ -232,13 +308,15 @@ impl SyncEngine {
                 }
                 Checkpoint {
                     run_id: run.id.clone(),
-                    phase: phase::GROUPS.to_string(),
+                    phase: Phase::Groups.as_str().to_string(),
                     cursor: None,
                     page_no: 0,
                     counters: Default::default(),
                     group_ids: Vec::new(),
                     threats_since: None,
                     threats_high_water: None,
+                    scope: None,
+                    agent_walk: AgentWalkTally::default(),
                 }
             }
         };
@@ -248,7 +326,8 @@ impl SyncEngine {
         run.phase = Some(checkpoint.phase.clone());
         self.store.update_run(&run).await?;
 
-        let (client, settings, custom_fields) = match self.prepare(&tenant, &config).await? {
+        let (client, settings, custom_fields) = match self.prepare(&tenant, &config, budget).await?
+        {
             Ok(prepared) => prepared,
             Err(failure) => return self.fail(tenant, &lease, run, failure).await,
         };
@@ -260,16 +339,15 @@ impl SyncEngine {
             settings,
             custom_fields,
             group_filter: GroupFilter::from_list(&config.group_names),
+            findings: None,
+            budget,
         };
 
-        match self
-            .drive(&mut ctx, &client, &state.watermark, budget)
-            .await
-        {
+        match self.drive(&mut ctx, &client, &state).await {
             Ok(()) => self.succeed(ctx).await,
             Err(Stop::OutOfTime) => {
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = %ctx.checkpoint.phase,
-                      page = ctx.checkpoint.page_no, "budget spent; checkpoint saved, continuing in a new invocation");
+                      page = ctx.checkpoint.page_no, "budget spent; continuing from the last checkpoint in a new invocation");
                 Ok(Outcome::Continue(message.continued()))
             }
             Err(Stop::Failed(f)) => self.fail(ctx.tenant, &ctx.lease, ctx.run, f).await,
@@ -283,6 +361,7 @@ impl SyncEngine {
         &self,
         tenant: &TenantId,
         config: &TenantConfig,
+        budget: Budget,
     ) -> Result<Result<Prepared, RunFailure>, EngineError> {
         let Some(token) = self.vault.get_token(tenant).await? else {
             return Ok(Err(RunFailure(
@@ -307,7 +386,11 @@ impl SyncEngine {
             verdicts,
             console_base_url: console.as_str().to_string(),
         };
-        let client = match S1Client::new(console, token, self.client_options.clone()) {
+        let options = self
+            .client_options
+            .clone()
+            .with_deadline(budget.hard_stop());
+        let client = match S1Client::new(console, token, options) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e.into())),
         };
@@ -320,10 +403,16 @@ impl SyncEngine {
         &self,
         ctx: &mut RunContext,
         client: &S1Client,
-        watermark: &Option<String>,
-        budget: Budget,
+        state: &connector_store::SyncState,
     ) -> Result<(), Stop> {
-        if ctx.checkpoint.phase == phase::GROUPS {
+        let Some(mut phase) = Phase::parse(&ctx.checkpoint.phase) else {
+            return Err(Stop::Failed(RunFailure(format!(
+                "the run's checkpoint names an unknown phase {:?}; the run was stopped and the next sync starts over",
+                ctx.checkpoint.phase
+            ))));
+        };
+        let budget = ctx.budget;
+        if phase == Phase::Groups {
             let groups = client.resolve_groups(&ctx.group_filter).await?;
             ctx.checkpoint.group_ids = groups
                 .iter()
@@ -332,23 +421,43 @@ impl SyncEngine {
                 .into_iter()
                 .collect();
             info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, groups = ctx.checkpoint.group_ids.len(), "groups resolved");
-            self.enter_phase(ctx, phase::AGENTS).await?;
+            phase = self.enter_phase(ctx, Phase::Agents).await?;
         }
-        if ctx.checkpoint.phase == phase::AGENTS {
+        if phase == Phase::Agents {
             let query = AgentQuery {
                 group_ids: ctx.checkpoint.group_ids.clone(),
                 resume_cursor: ctx.checkpoint.cursor.clone(),
                 ..AgentQuery::default()
             };
             self.walk(ctx, client.agents(query), budget).await?;
-            // Fixed once per run, so a resumed threat walk re-sends the same filter with its cursor.
-            ctx.checkpoint.threats_since = watermark.as_deref().and_then(overlap_start);
-            self.enter_phase(ctx, phase::THREATS).await?;
+            // Fixed once per run, so a resumed threat walk re-sends the same filter with its cursor. The watermark
+            // counts only in the scope it was earned in; otherwise every threat is walked again.
+            let scope = threat_scope(
+                &ctx.settings.console_base_url,
+                &ctx.checkpoint.group_ids,
+                ctx.settings.auto_onboard,
+            );
+            let same_scope = state.watermark_scope.as_deref() == Some(scope.as_str());
+            if !same_scope {
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "threat scope changed (or first sync): walking every threat");
+            }
+            ctx.checkpoint.threats_since = state
+                .watermark
+                .as_deref()
+                .filter(|_| same_scope)
+                .and_then(overlap_start);
+            ctx.checkpoint.scope = Some(scope);
+            phase = self.enter_phase(ctx, Phase::Threats).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
         }
-        if ctx.checkpoint.phase == phase::THREATS {
+        if phase == Phase::Threats {
+            let seen = self
+                .store
+                .load_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no)
+                .await?;
+            ctx.findings = Some(FindingTally::from_seen(seen));
             let since = ctx.checkpoint.threats_since.as_deref().and_then(|s| {
                 OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
             });
@@ -359,28 +468,121 @@ impl SyncEngine {
                 ..ThreatQuery::default()
             };
             self.walk(ctx, client.threats(query), budget).await?;
-            self.enter_phase(ctx, phase::FINALIZE).await?;
+            phase = self.enter_phase(ctx, Phase::Attach).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
         }
-        if ctx.checkpoint.phase == phase::FINALIZE {
-            // Only reached after both walks completed: retiring after a partial walk would lose live assets.
-            let retired = self
-                .store
-                .retire_unseen_assets(&ctx.tenant, &ctx.run.id)
+        if phase == Phase::Attach {
+            self.within_hard_stop(budget, self.attach_findings(ctx))
                 .await?;
-            ctx.run.counters.assets_retired += retired;
-            info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired, "assets not returned by SentinelOne marked inactive");
+            phase = self.enter_phase(ctx, Phase::Finalize).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
+        }
+        if phase == Phase::Finalize {
+            self.within_hard_stop(budget, self.retire(ctx)).await?;
         }
         Ok(())
     }
 
-    async fn enter_phase(&self, ctx: &mut RunContext, next: &str) -> Result<(), Stop> {
-        ctx.checkpoint.phase = next.to_string();
+    /// Runs `work` until the budget's hard stop; past it, the invocation stops without a new checkpoint (what
+    /// `work` wrote is idempotent and is redone by the continuation).
+    async fn within_hard_stop<T>(
+        &self,
+        budget: Budget,
+        work: impl std::future::Future<Output = Result<T, Stop>>,
+    ) -> Result<T, Stop> {
+        match budget.hard_stop() {
+            Some(at) => tokio::time::timeout_at(at, work)
+                .await
+                .unwrap_or(Err(Stop::OutOfTime)),
+            None => work.await,
+        }
+    }
+
+    /// Only reached after both walks completed. Retires the assets the agent walk did not see, when the walk can
+    /// be trusted (see `s1_core::retirement`); otherwise keeps them all and says why in the run.
+    async fn retire(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let plan = self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?;
+        let walk = ctx.checkpoint.agent_walk;
+        let summary = WalkSummary {
+            walked: walk.walked,
+            unusable: walk.unusable,
+            expected: walk.expected,
+            active: plan.active,
+            unseen: plan.unseen.len() as u64,
+        };
+        match may_retire(&summary, self.max_retire_percent) {
+            Ok(()) => {
+                let retired = self
+                    .store
+                    .retire_assets(&ctx.tenant, &ctx.run.id, plan.unseen)
+                    .await?;
+                ctx.run.counters.assets_retired += retired;
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired, "assets not returned by SentinelOne marked inactive");
+            }
+            Err(withheld) => {
+                ctx.run.counters.assets_retirement_withheld = summary.unseen;
+                warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, unseen = summary.unseen, active = summary.active,
+                      walked = summary.walked, expected = ?summary.expected, reason = %withheld, "retirement withheld");
+                ctx.run.record_warning(withheld.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-examines the unattached findings: each whose asset exists now is written attached.
+    async fn attach_findings(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let mut cursor: Option<UnattachedCursor> = None;
+        let mut attached = 0u64;
+        loop {
+            let (findings, next) = self
+                .store
+                .unattached_findings(&ctx.tenant, cursor.take())
+                .await?;
+            let keys: Vec<String> = findings
+                .iter()
+                .filter_map(|f| f.asset_key.as_ref().map(|k| k.as_str().to_string()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+            let now_attached: Vec<Finding> = findings
+                .iter()
+                .filter(|f| {
+                    f.asset_key
+                        .as_ref()
+                        .is_some_and(|k| existing.contains_key(k.as_str()))
+                })
+                .map(|f| decide_finding(f, true))
+                .collect();
+            if !now_attached.is_empty() {
+                let counts = self
+                    .store
+                    .apply_findings(&ctx.tenant, &now_attached)
+                    .await?;
+                attached += counts.written();
+                ctx.run.record_findings(&counts);
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        if attached > 0 {
+            info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, attached, "unattached findings attached to their assets");
+        }
+        Ok(())
+    }
+
+    async fn enter_phase(&self, ctx: &mut RunContext, next: Phase) -> Result<Phase, Stop> {
+        ctx.checkpoint.phase = next.as_str().to_string();
         ctx.checkpoint.cursor = None;
-        ctx.run.phase = Some(next.to_string());
-        self.save_progress(ctx).await
+        ctx.run.phase = Some(next.as_str().to_string());
+        self.save_progress(ctx).await?;
+        Ok(next)
     }
 
     /// Heartbeat + checkpoint (one conditional write), then the run's progress for watchers.
@@ -400,19 +602,27 @@ impl SyncEngine {
     }
 
     /// Walks one paged endpoint with one page fetched ahead: page N+1 is requested while page N is written, so
-    /// the walk costs max(fetch, write) per page rather than their sum, and at most two pages are in memory.
+    /// the walk costs max(fetch, write) per page rather than their sum, and at most two pages are in memory. A
+    /// page's writes and the next fetch end by the budget's hard stop; past it the page is not checkpointed and
+    /// the continuation applies it again (writes are idempotent).
     async fn walk<T, S>(&self, ctx: &mut RunContext, pages: S, budget: Budget) -> Result<(), Stop>
     where
         S: Stream<Item = Result<Page<T>, S1Error>>,
         Self: ApplyPage<T>,
     {
         let mut pages = pin!(pages);
-        let mut next = pages.next().await;
+        let mut next = self
+            .within_hard_stop(budget, async { Ok(pages.next().await) })
+            .await?;
         while let Some(fetched) = next {
             let page = fetched?;
             let cursor = page.next_cursor.clone();
-            let (applied, following) = tokio::join!(self.apply(ctx, page), pages.next());
-            applied?;
+            let following = self
+                .within_hard_stop(budget, async {
+                    let (applied, following) = tokio::join!(self.apply(ctx, page), pages.next());
+                    applied.map(|()| following)
+                })
+                .await?;
             ctx.checkpoint.cursor = cursor.clone();
             ctx.checkpoint.page_no += 1;
             ctx.run.pages += 1;
@@ -436,7 +646,19 @@ trait ApplyPage<T> {
 
 impl ApplyPage<Agent> for SyncEngine {
     async fn apply(&self, ctx: &mut RunContext, page: Page<Agent>) -> Result<(), Stop> {
-        ctx.run.counters.items_fetched += page.records.len() as u64 + page.skipped.len() as u64;
+        let returned = page.records.len() as u64 + page.skipped.len() as u64;
+        ctx.run.counters.items_fetched += returned;
+        // What finalize needs to trust the walk: counted since the walk's start or its last restart (a restarted
+        // walk serves every agent again).
+        let walk = &mut ctx.checkpoint.agent_walk;
+        if page.restarted || page.cursor.is_none() {
+            *walk = AgentWalkTally {
+                expected: page.total_items,
+                ..AgentWalkTally::default()
+            };
+        }
+        walk.walked += returned;
+        walk.unusable += page.skipped.len() as u64;
         self.record_data_skips(ctx, &page.skipped);
         let mut assets = assets_from_agents(&page.records, &ctx.settings);
         for asset in &mut assets {
@@ -485,7 +707,6 @@ impl ApplyPage<Agent> for SyncEngine {
             .apply_asset_decisions(&ctx.tenant, &decisions, &ctx.run.id)
             .await?;
         ctx.run.record_assets(&counts);
-        self.record_setting_skips(ctx, &counts);
         Ok(())
     }
 }
@@ -497,10 +718,6 @@ impl ApplyPage<Threat> for SyncEngine {
         let mapped = findings_from_threats(&page.records, &ctx.settings);
         self.record_data_skips(ctx, &mapped.skipped);
         for f in &mapped.findings {
-            match f.status {
-                FindingStatus::Failed => ctx.run.counters.findings_failed += 1,
-                FindingStatus::Passed => ctx.run.counters.findings_passed += 1,
-            }
             if let Some(at) = f.updated_at {
                 let at = format_rfc3339(at);
                 if ctx
@@ -517,13 +734,13 @@ impl ApplyPage<Threat> for SyncEngine {
         let keys: Vec<String> = mapped
             .findings
             .iter()
-            .map(|f| f.asset_key.as_str().to_string())
+            .filter_map(|f| f.asset_key.as_ref().map(|k| k.as_str().to_string()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
         // Threats whose agent was not in the agent walk: with auto-onboard on, the asset is built from the threat's
-        // agentRealtimeInfo so that no finding is lost.
+        // agentRealtimeInfo so that the finding has an asset.
         let mut new_assets: BTreeMap<String, Asset> = BTreeMap::new();
         if ctx.settings.auto_onboard {
             for threat in &page.records {
@@ -547,21 +764,26 @@ impl ApplyPage<Threat> for SyncEngine {
             ctx.run.record_assets(&counts);
         }
 
-        let decisions: Vec<FindingDecision> = mapped
+        // Every threat becomes a finding; one whose asset does not exist is kept unattached (never dropped).
+        let findings: Vec<Finding> = mapped
             .findings
             .iter()
             .map(|finding| {
-                let key = finding.asset_key.as_str();
-                let exists = existing.contains_key(key) || new_assets.contains_key(key);
-                decide_finding(finding, exists, &ctx.settings)
+                let exists = finding.asset_key.as_ref().is_some_and(|k| {
+                    existing.contains_key(k.as_str()) || new_assets.contains_key(k.as_str())
+                });
+                decide_finding(finding, exists)
             })
             .collect();
-        let counts = self
-            .store
-            .apply_finding_decisions(&ctx.tenant, &decisions)
-            .await?;
+        let counts = self.store.apply_findings(&ctx.tenant, &findings).await?;
         ctx.run.record_findings(&counts);
-        self.record_setting_skips(ctx, &counts);
+        let tally = ctx.findings.get_or_insert_with(FindingTally::default);
+        let entries = tally.count_page(&findings, &mut ctx.run.counters);
+        // Stored after the page's writes and keyed by its page number: a page that is applied again (after a
+        // crash before its checkpoint) overwrites its own entry, and resuming reads only checkpointed pages.
+        self.store
+            .record_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &entries)
+            .await?;
         Ok(())
     }
 }
@@ -581,19 +803,27 @@ impl SyncEngine {
         ctx.run.record_skip_reasons(&reasons);
     }
 
-    /// Skips decided by the tenant's settings (auto-onboard off): counted, but the run is not partial for them.
-    fn record_setting_skips(&self, ctx: &mut RunContext, counts: &WriteCounts) {
-        if !counts.skip_reasons.is_empty() {
-            ctx.run.record_skip_reasons(&counts.skip_reasons);
-        }
-    }
-
     async fn succeed(&self, mut ctx: RunContext) -> Result<Outcome, EngineError> {
-        // The new watermark is the newest `updatedAt` this walk saw; without threats the old one stays.
-        let watermark = ctx.checkpoint.threats_high_water.clone();
-        self.store
-            .complete_sync(&ctx.tenant, &ctx.lease, watermark.as_deref())
-            .await?;
+        // The new watermark is the newest `updatedAt` this walk saw. Without threats, the old one stays when the
+        // scope is unchanged; in a new scope there is none yet (the next run walks every threat again, cheaply).
+        match ctx.checkpoint.scope.clone() {
+            Some(scope) => {
+                let state = self.store.load_sync_state(&ctx.tenant).await?;
+                let kept = state
+                    .watermark
+                    .filter(|_| state.watermark_scope.as_deref() == Some(scope.as_str()));
+                let watermark = ctx.checkpoint.threats_high_water.clone().or(kept);
+                self.store
+                    .complete_sync_in_scope(&ctx.tenant, &ctx.lease, watermark.as_deref(), &scope)
+                    .await?;
+            }
+            None => {
+                let watermark = ctx.checkpoint.threats_high_water.clone();
+                self.store
+                    .complete_sync(&ctx.tenant, &ctx.lease, watermark.as_deref())
+                    .await?;
+            }
+        }
         // Partial when SentinelOne sent records without a usable identity; skips chosen by the tenant's own
         // settings (auto-onboard off) are the product working as configured, not a partial import.
         let status = if ctx.run.skip_reasons.keys().any(|r| is_data_reason(r)) {
@@ -607,14 +837,18 @@ impl SyncEngine {
             ),
             _ => None,
         };
-        ctx.run.phase = Some(phase::FINALIZE.to_string());
+        ctx.run.phase = Some(Phase::Finalize.as_str().to_string());
         ctx.run.finish(status, message);
         self.store.update_run(&ctx.run).await?;
+        // The lease goes before the run slot: a new run admitted by the slot must find the lease free.
+        self.release_lease_quietly(&ctx.tenant, &ctx.lease).await;
         self.store
             .release_run_slot(&ctx.tenant, &ctx.run.id)
             .await?;
         info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, status = ?ctx.run.status, pages = ctx.run.pages,
-              fetched = ctx.run.counters.items_fetched, "sync finished");
+              fetched = ctx.run.counters.items_fetched, failed = ctx.run.counters.findings_failed,
+              passed = ctx.run.counters.findings_passed, unattached = ctx.run.counters.findings_unattached,
+              "sync finished");
         Ok(Outcome::Finished(Box::new(ctx.run)))
     }
 
@@ -631,8 +865,15 @@ impl SyncEngine {
         self.store.update_run(&run).await?;
         // The next run starts from scratch; the watermark is untouched, so no threat is skipped later.
         self.store.clear_checkpoint(&tenant, lease).await?;
+        self.release_lease_quietly(&tenant, lease).await;
         self.store.release_run_slot(&tenant, &run.id).await?;
         Ok(Outcome::Finished(Box::new(run)))
+    }
+
+    async fn release_lease_quietly(&self, tenant: &TenantId, lease: &Lease) {
+        if let Err(e) = self.store.release_lease(tenant, lease).await {
+            warn!(tenant = %tenant.as_str(), error = %e, "could not release the sync lease; it will expire");
+        }
     }
 
     /// A checkpoint of another run means that run was interrupted for good (its messages ended in the DLQ or were
@@ -680,11 +921,7 @@ fn reason_key(reason: &SkipReason) -> String {
 }
 
 fn is_data_reason(reason: &str) -> bool {
-    let by_settings = [
-        reason_key(&SkipReason::AutoOnboardDisabled),
-        reason_key(&SkipReason::AssetNotOnboarded),
-    ];
-    !by_settings.iter().any(|r| r == reason)
+    reason != reason_key(&SkipReason::AutoOnboardDisabled)
 }
 
 fn format_rfc3339(at: OffsetDateTime) -> String {
@@ -710,6 +947,20 @@ mod tests {
             Some("2026-01-01T23:58:00Z")
         );
         assert_eq!(overlap_start("garbage"), None);
+    }
+
+    #[test]
+    fn phases_round_trip_and_unknown_names_are_refused() {
+        for p in [
+            Phase::Groups,
+            Phase::Agents,
+            Phase::Threats,
+            Phase::Attach,
+            Phase::Finalize,
+        ] {
+            assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Phase::parse("reticulate"), None);
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod message;
 pub mod on_demand;
 pub mod queue;
 pub mod schedule;
+pub mod scope;
+pub mod tally;
 pub mod worker;
 
 pub use engine::{Budget, EngineError, Outcome, SyncEngine};
@@ -17,5 +19,6 @@ pub use on_demand::{
     ReservedRun, StartError,
 };
 pub use queue::SyncQueue;
+pub use s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT;
 pub use schedule::{schedule_due_syncs, ScheduleReport};
 pub use worker::{DeadLetters, Disposition, QueuedMessage, Worker};

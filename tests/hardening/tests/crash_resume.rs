@@ -29,7 +29,7 @@ use s1_core::FindingStatus;
 use s1_simulator::TenantSpec;
 use sentinelone_client::UrlPolicy;
 use support::Harness;
-use sync_engine::engine::phase;
+use sync_engine::engine::Phase;
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
 use tokio::sync::watch;
 
@@ -204,6 +204,7 @@ async fn new_table(h: &Harness) -> Table {
             allow_dev_loopback: true,
         },
         client_options,
+        max_retire_percent: s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT,
     };
     Table {
         name,
@@ -795,7 +796,9 @@ async fn incremental_sync_killed_at_its_writes_never_flips_and_resumes_to_the_sa
         let truth = copy_of(&h, &base.name).await;
         uninterrupted(&h, &truth).await;
         let now = data(&h, &truth).await;
-        let walked_after_change = at_kill.as_ref().is_none_or(|c| c.phase != phase::FINALIZE);
+        let walked_after_change = at_kill
+            .as_ref()
+            .is_none_or(|c| c.phase != Phase::Finalize.as_str());
         if walked_after_change {
             // The resumed threat walk (keyset cursor on updatedAt) meets the changed threats again.
             let (d, names) = diff(&resumed, &now);

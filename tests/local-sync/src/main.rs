@@ -231,6 +231,7 @@ async fn run() -> Result<Value, Failure> {
             vault,
             url_policy,
             client_options: ClientOptions::default(),
+            max_retire_percent: sync_engine::DEFAULT_MAX_RETIRE_PERCENT,
         },
         queue,
         max_receives: 5,

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use local_stack::LocalStack;
 use s1_core::mapping::{assets_from_agents, findings_from_threats};
 use s1_core::merge::{decide_asset, decide_finding};
-use s1_core::{AnalystVerdict, ApiToken, AssetDecision, FindingDecision, MappingSettings};
+use s1_core::{AnalystVerdict, ApiToken, AssetDecision, MappingSettings};
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{AgentQuery, ClientOptions, ConsoleUrl, S1Client, ThreatQuery, UrlPolicy};
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage, SyncQueue};
@@ -308,6 +308,7 @@ impl Bench {
             vault,
             url_policy: policy(),
             client_options: options(args.rps),
+            max_retire_percent: s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT,
         };
         Ok(Self {
             stack,
@@ -527,17 +528,23 @@ impl Bench {
             let keys: Vec<String> = mapped
                 .findings
                 .iter()
-                .map(|f| f.asset_key.as_str().to_string())
+                .filter_map(|f| f.asset_key.as_ref().map(|k| k.as_str().to_string()))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
             let existing = store.load_assets(tenant, &keys).await?;
-            let decisions: Vec<FindingDecision> = mapped
+            let findings: Vec<_> = mapped
                 .findings
                 .iter()
-                .map(|f| decide_finding(f, existing.contains_key(f.asset_key.as_str()), &settings))
+                .map(|f| {
+                    let exists = f
+                        .asset_key
+                        .as_ref()
+                        .is_some_and(|k| existing.contains_key(k.as_str()));
+                    decide_finding(f, exists)
+                })
                 .collect();
-            store.apply_finding_decisions(tenant, &decisions).await?;
+            store.apply_findings(tenant, &findings).await?;
         }
         let wall = started.elapsed();
         let samples = sampler.stop();

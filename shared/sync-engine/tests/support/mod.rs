@@ -84,6 +84,7 @@ impl Harness {
                 allow_dev_loopback: true,
             },
             client_options: client_options(),
+            max_retire_percent: s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT,
         };
         let worker = Worker {
             engine,
