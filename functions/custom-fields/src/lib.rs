@@ -1,17 +1,25 @@
 //! The tenant's custom field definitions (filled from SentinelOne tags by the sync): `GET /v1/custom-fields`,
 //! `POST /v1/custom-fields` (name rules of `s1_core::custom_fields::CustomFieldName`; a name already defined in any
-//! case is refused with 409) and `DELETE /v1/custom-fields/{name}`.
+//! case is refused with 409, and so is one more than `connector_store::MAX_CUSTOM_FIELDS`) and
+//! `DELETE /v1/custom-fields/{name}`.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 
 use connector_store::{Store, StoreError};
-use http_api::{json, json_body, path_param, ApiError, FieldError};
+use http_api::{json, json_body, path_param, ApiError, FieldError, LengthLimit};
 use s1_core::custom_fields::{CustomFieldDefinition, CustomFieldName};
 use tenant_config::{caller_tenant, ConfigError};
 
 const COLLECTION: &str = "/v1/custom-fields";
+
+/// A name in the path can be no longer than a name can be defined (the core's rule); checked before it becomes part
+/// of a key.
+const NAME_LIMIT: LengthLimit = LengthLimit {
+    max_chars: CustomFieldName::MAX_CHARS,
+    max_bytes: CustomFieldName::MAX_CHARS * 4,
+};
 
 /// Built once per cold start.
 #[derive(Clone)]
@@ -38,6 +46,10 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::DuplicateCustomField { .. } => ApiError::Conflict {
             detail: e.to_string(),
             extra: None,
+        },
+        StoreError::CustomFieldLimit { limit } => ApiError::Conflict {
+            detail: e.to_string(),
+            extra: Some(serde_json::json!({ "limit": limit })),
         },
         StoreError::InvalidInput(m) => ApiError::Validation(vec![FieldError::new("name", m)]),
         other => ConfigError::Store(other).into(),
@@ -81,6 +93,9 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
             .and_then(|r| r.strip_prefix('/'))
         {
             let name = path_param(request, "name").unwrap_or_else(|| percent_decode(raw));
+            NAME_LIMIT
+                .check("name", name.trim())
+                .map_err(|e| ApiError::Validation(vec![e]))?;
             return if deps
                 .store
                 .delete_custom_field(&tenant, &name)

@@ -8,11 +8,17 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{Map, Value};
 
 use connector_store::{AssetFilter, FindingFilter, StoreError, SyncRun, TenantId};
-use http_api::{json, page_limit, path_param, query_param, ApiError, FieldError};
+use http_api::{
+    bounded_query_param, json, page_limit, path_param, ApiError, FieldError, LengthLimit,
+};
 use s1_core::AnalystVerdict;
 use tenant_config::{caller_tenant, SourceView, TenantConfigService};
 
 const PREFIX: &str = "/v1/integrations/sentinelone";
+
+/// Run ids are 1 to 64 characters of A-Z, a-z, 0-9 and '-' (the store's rule); a longer one is a bad request rather
+/// than an unknown run.
+const RUN_ID_LIMIT: LengthLimit = LengthLimit::ascii(64);
 
 /// Built once per cold start.
 #[derive(Clone)]
@@ -72,6 +78,11 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
             "no such route: check the method and path against the API document".into(),
         ));
     };
+    if let Route::Run(id) = &route {
+        RUN_ID_LIMIT
+            .check("id", id)
+            .map_err(|e| ApiError::Validation(vec![e]))?;
+    }
     match route {
         Route::Config => Ok(json(StatusCode::OK, &deps.config.view(&tenant).await?)),
         Route::Assets => assets(deps, request, &tenant).await,
@@ -111,7 +122,7 @@ fn enum_param<T: serde::de::DeserializeOwned>(
     accepted: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
-    let raw = query_param(request, name)?;
+    let raw = bounded_query_param(request, name, LengthLimit::KEYWORD, errors)?;
     match serde_json::from_value(Value::String(raw.to_ascii_lowercase())) {
         Ok(v) => Some(v),
         Err(_) => {
@@ -122,7 +133,7 @@ fn enum_param<T: serde::de::DeserializeOwned>(
 }
 
 fn bool_param(request: &Request, name: &str, errors: &mut Vec<FieldError>) -> Option<bool> {
-    match query_param(request, name)?.as_str() {
+    match bounded_query_param(request, name, LengthLimit::KEYWORD, errors)?.as_str() {
         "true" => Some(true),
         "false" => Some(false),
         _ => {
@@ -130,6 +141,10 @@ fn bool_param(request: &Request, name: &str, errors: &mut Vec<FieldError>) -> Op
             None
         }
     }
+}
+
+fn page_token(request: &Request, errors: &mut Vec<FieldError>) -> Option<String> {
+    bounded_query_param(request, "pageToken", LengthLimit::PAGE_TOKEN, errors)
 }
 
 fn limit_and_errors(request: &Request, errors: &mut Vec<FieldError>) -> u32 {
@@ -167,14 +182,14 @@ async fn assets(
 ) -> Result<Response<Body>, ApiError> {
     let mut errors = Vec::new();
     let filter = AssetFilter {
-        name_prefix: query_param(request, "name"),
+        name_prefix: bounded_query_param(request, "name", LengthLimit::NAME, &mut errors),
         active: bool_param(request, "active", &mut errors),
     };
     let limit = limit_and_errors(request, &mut errors);
+    let token = page_token(request, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let token = query_param(request, "pageToken");
     let page = deps
         .config
         .store
@@ -207,7 +222,7 @@ async fn findings(
     tenant: &TenantId,
 ) -> Result<Response<Body>, ApiError> {
     let mut errors = Vec::new();
-    let verdict = match query_param(request, "verdict") {
+    let verdict = match bounded_query_param(request, "verdict", LengthLimit::KEYWORD, &mut errors) {
         None => None,
         Some(raw) => match AnalystVerdict::from_wire(&raw.to_ascii_lowercase()) {
             AnalystVerdict::Other(_) => {
@@ -228,11 +243,13 @@ async fn findings(
             "critical, high, medium, low, info",
             &mut errors,
         ),
-        asset: query_param(request, "asset"),
+        asset: bounded_query_param(request, "asset", LengthLimit::NAME, &mut errors),
         verdict,
+        // `attached=false` lists the findings whose asset does not exist (yet) in the platform.
+        attached: bool_param(request, "attached", &mut errors),
     };
     // Findings are kept in id order only; other orders would need an index per sort key.
-    if let Some(sort) = query_param(request, "sort") {
+    if let Some(sort) = bounded_query_param(request, "sort", LengthLimit::KEYWORD, &mut errors) {
         if sort != "id" {
             errors.push(FieldError::new(
                 "sort",
@@ -241,10 +258,10 @@ async fn findings(
         }
     }
     let limit = limit_and_errors(request, &mut errors);
+    let token = page_token(request, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let token = query_param(request, "pageToken");
     let page = deps
         .config
         .store
@@ -261,10 +278,10 @@ async fn runs(
 ) -> Result<Response<Body>, ApiError> {
     let mut errors = Vec::new();
     let limit = limit_and_errors(request, &mut errors);
+    let token = page_token(request, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let token = query_param(request, "pageToken");
     let page = deps
         .config
         .store

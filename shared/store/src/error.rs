@@ -47,6 +47,8 @@ pub enum StoreError {
     LeaseLost,
     #[error("a custom field named \"{name}\" already exists; choose another name")]
     DuplicateCustomField { name: String },
+    #[error("this tenant already has {limit} custom fields, the most it can have; delete one before adding another")]
+    CustomFieldLimit { limit: usize },
     #[error("DynamoDB kept {remaining} items unprocessed after retrying for {waited:?}; the table is throttled, retry later")]
     Unprocessed { remaining: usize, waited: Duration },
     #[error("{0}")]

@@ -5,6 +5,9 @@ use http_api::{ApiError, FieldError};
 
 use crate::view::ConnectionTestView;
 
+/// What a save or disconnect that lost the race for the tenant's configuration lock is told.
+const BUSY: &str = "another save or disconnect of this SentinelOne configuration is in progress; wait for it to finish, reload the configuration and try again";
+
 /// Why a configuration use case did not complete. Display is a sentence for the caller; store causes stay in
 /// `source` for the logs.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +25,7 @@ pub enum ConfigError {
         "the configuration was changed by someone else in the meantime; reload it and save again"
     )]
     Conflict,
+
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -47,6 +51,12 @@ impl From<ConfigError> for ApiError {
             }
             ConfigError::Conflict => ApiError::Conflict {
                 detail: ConfigError::Conflict.to_string(),
+                extra: None,
+            },
+            // Saves and disconnects of a tenant run one at a time (the store's configuration lock): the loser of a
+            // race is told to retry, never given a 500.
+            ConfigError::Store(StoreError::SaveInProgress) => ApiError::Conflict {
+                detail: BUSY.into(),
                 extra: None,
             },
             ConfigError::Store(StoreError::VersionConflict { .. }) => ApiError::Conflict {
