@@ -347,3 +347,67 @@ impl Harness {
             .expect("delete");
     }
 }
+
+// Helpers for tests/real_console.rs.
+
+impl Harness {
+    /// The findings `filter` lists (every page), by id.
+    pub async fn findings_where(&self, filter: &FindingFilter) -> BTreeMap<String, Finding> {
+        let mut all = BTreeMap::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .store
+                .list_findings(&self.tenant, filter, token.as_deref(), 200)
+                .await
+                .expect("list findings");
+            for f in page.items {
+                assert!(
+                    all.insert(f.id.clone(), f).is_none(),
+                    "finding listed twice"
+                );
+            }
+            match page.next_page_token {
+                Some(t) => token = Some(t),
+                None => return all,
+            }
+        }
+    }
+
+    /// Starts a run like "sync now" (its message is queued) without handling it.
+    pub async fn start(&self) -> SyncRun {
+        start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand)
+            .await
+            .expect("sync starts")
+    }
+
+    pub async fn run_record(&self, run_id: &str) -> SyncRun {
+        self.store
+            .get_run(&self.tenant, run_id)
+            .await
+            .expect("read run")
+            .expect("run exists")
+    }
+
+    /// Every agent the console serves right now, read through a fresh client (as a sync would see them), by id.
+    pub async fn console_agents(&self) -> BTreeMap<String, s1_core::records::Agent> {
+        use futures::StreamExt;
+        let policy = UrlPolicy {
+            allow_list: Vec::new(),
+            allow_dev_loopback: true,
+        };
+        let console =
+            sentinelone_client::ConsoleUrl::parse(&self.sim.base_url(), &policy).expect("url");
+        let token = ApiToken::new(self.sim.token()).expect("token");
+        let client =
+            sentinelone_client::S1Client::new(console, token, client_options()).expect("client");
+        let mut pages = std::pin::pin!(client.agents(sentinelone_client::AgentQuery::default()));
+        let mut all = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            for a in page.expect("agents page").records {
+                all.insert(a.id.clone(), a);
+            }
+        }
+        all
+    }
+}
