@@ -239,7 +239,7 @@ async fn unknown_group_names_fail_the_run_naming_them() {
 }
 
 #[tokio::test]
-async fn auto_onboard_off_creates_nothing_new_and_skips_orphan_findings() {
+async fn auto_onboard_off_creates_nothing_new_and_keeps_orphan_findings_unattached() {
     let h = Harness::with_config(spec(), |c| c.auto_onboard = false).await;
     let run = h.sync().await.run;
     assert_eq!(
@@ -249,11 +249,14 @@ async fn auto_onboard_off_creates_nothing_new_and_skips_orphan_findings() {
     );
     assert_eq!(run.counters.assets.created, 0);
     assert!(h.assets().await.is_empty());
-    assert!(
-        h.findings().await.is_empty(),
-        "findings need an asset to attach to"
+    let findings = h.findings().await;
+    assert_eq!(
+        findings.len(),
+        h.sim.threats_snapshot().len(),
+        "every threat is kept, unattached, until its asset exists"
     );
-    assert!(run.counters.findings.skipped > 0);
+    assert!(findings.values().all(|f| !f.attached));
+    assert_eq!(run.counters.findings_unattached, findings.len() as u64);
     assert!(
         run.skip_reasons.keys().any(|r| r.contains("onboard")),
         "{:?}",

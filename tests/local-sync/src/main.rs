@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
-use connector_store::{PageTokenKey, RunStatus, Store, SyncRun, TenantId, Vault};
+use connector_store::{FindingFilter, PageTokenKey, RunStatus, Store, SyncRun, TenantId, Vault};
 use lambda_http::Body;
 use local_stack::LocalStack;
-use s1_simulator::{SimHandle, Simulator, TenantSpec};
+use s1_simulator::{PlaceholderAgent, SimConfig, SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{ClientOptions, UrlPolicy};
 use serde_json::{json, Value};
 use sync_engine::{SyncEngine, SyncQueue, Worker};
@@ -17,6 +17,11 @@ use sync_engine::{SyncEngine, SyncQueue, Worker};
 const TABLE: &str = "s1-connector-local";
 const QUEUE: &str = "s1-connector-local-sync";
 const TENANT: &str = "local-tenant";
+/// The simulator's port when `SIM_PORT` is not set: fixed, so that a second run against the same local stack
+/// syncs the same console URL (a re-sync), not a new console.
+const SIM_DEFAULT_PORT: u16 = 47_291;
+/// Unattached findings named in the output (the count covers all of them).
+const UNATTACHED_SHOWN: u32 = 10;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -89,7 +94,30 @@ async fn console() -> Result<Console, Failure> {
         "Simulated SentinelOne console: {} agents, {} threats (seed {})",
         spec.agents, spec.threats, spec.seed
     );
-    let sim = Simulator::new(spec).start().await?;
+    let port = match env("SIM_PORT") {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("SIM_PORT must be a port number, not {p:?}"))?,
+        None => SIM_DEFAULT_PORT,
+    };
+    let sim = Simulator::new(spec)
+        .config(SimConfig {
+            port,
+            // A fixed token too: the stored one stays valid for the second run's connection test.
+            token: Some("local-simulator-token".into()),
+            ..SimConfig::default()
+        })
+        .start()
+        .await?;
+    // Live-console behaviours, off by default (see tests/s1-simulator): lastActiveDate churn and threats whose
+    // agent is only the API documentation's placeholder.
+    if env("SIM_CHURN").is_some_and(|v| v == "1") {
+        sim.set_last_active_churn(true);
+    }
+    let placeholders = env_usize("SIM_PLACEHOLDER_THREATS", 0)?;
+    if placeholders > 0 {
+        sim.add_placeholder_threats(placeholders, PlaceholderAgent::ApiDocString);
+    }
     Ok(Console {
         url: sim.base_url(),
         token: sim.token(),
@@ -111,7 +139,10 @@ fn summary(run: &SyncRun, duration: Duration) -> Value {
         "assets": {"created": c.assets.created, "updated": c.assets.updated, "unchanged": c.assets.unchanged,
                    "skipped": c.assets.skipped, "retired": c.assets_retired},
         "findings": {"created": c.findings.created, "updated": c.findings.updated, "unchanged": c.findings.unchanged,
-                     "skipped": c.findings.skipped, "failed": c.findings_failed, "passed": c.findings_passed},
+                     "skipped": c.findings.skipped, "failed": c.findings_failed, "passed": c.findings_passed,
+                     "unattached": c.findings_unattached, "repeated": c.findings_repeated},
+        "retirementWithheld": c.assets_retirement_withheld,
+        "warnings": run.warnings,
         "pages": run.pages,
         "itemsFetched": c.items_fetched,
         "skipReasons": run.skip_reasons,
@@ -254,14 +285,42 @@ async fn run() -> Result<Value, Failure> {
         c.assets.created, c.assets.updated, c.assets.unchanged, c.assets.skipped, c.assets_retired
     );
     println!(
-        "Findings: {} created, {} updated, {} unchanged, {} skipped; {} failed, {} passed",
+        "Findings: {} distinct in this run ({} failed, {} passed, {} unattached); writes: {} created, {} updated, {} unchanged",
+        c.findings_failed + c.findings_passed,
+        c.findings_failed,
+        c.findings_passed,
+        c.findings_unattached,
         c.findings.created,
         c.findings.updated,
         c.findings.unchanged,
-        c.findings.skipped,
-        c.findings_failed,
-        c.findings_passed
     );
+    for warning in &run.warnings {
+        println!("Warning:  {warning}");
+    }
+    let unattached = store
+        .list_findings(
+            &tenant,
+            &FindingFilter {
+                attached: Some(false),
+                ..FindingFilter::default()
+            },
+            None,
+            UNATTACHED_SHOWN,
+        )
+        .await?;
+    for f in &unattached.items {
+        println!(
+            "Unattached: threat {} on agent {:?} (id {}): no asset {}",
+            f.threat_id,
+            f.asset_name,
+            f.agent_id.as_deref().unwrap_or("-"),
+            if f.asset_key.is_some() {
+                "with this computer name exists yet"
+            } else {
+                "can be named from what SentinelOne sent"
+            }
+        );
+    }
     if let Some(sim) = console.simulator {
         sim.shutdown().await;
     }

@@ -16,6 +16,9 @@ use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{ClientOptions, UrlPolicy};
 use sync_engine::{start_sync, Disposition, QueuedMessage, SyncEngine, SyncQueue, Worker};
 
+/// The worker's safety margin in tests: the deadline a test gives is `budget + TEST_SAFETY_MARGIN`.
+pub const TEST_SAFETY_MARGIN: Duration = Duration::from_secs(40);
+
 pub struct Harness {
     pub stack: LocalStack,
     pub sim: SimHandle,
@@ -90,7 +93,7 @@ impl Harness {
             engine,
             queue: queue.clone(),
             max_receives: 5,
-            safety_margin: Duration::ZERO,
+            safety_margin: TEST_SAFETY_MARGIN,
         };
         Self {
             stack,
@@ -162,7 +165,9 @@ impl Harness {
                     body: m.body.clone().unwrap_or_default(),
                     receive_count: 1,
                 };
-                let deadline = SystemTime::now() + budget;
+                // `budget` is when the invocation stops taking pages; the margin after it is the time a started
+                // page has to finish (the worker's hard stop), as on Lambda.
+                let deadline = SystemTime::now() + budget + TEST_SAFETY_MARGIN;
                 let disposition = self
                     .worker
                     .handle(&queued, deadline, &format!("test-{handled}"))
