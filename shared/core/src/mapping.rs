@@ -125,11 +125,14 @@ pub fn map_agent(agent: &Agent, settings: &MappingSettings) -> Asset {
 }
 
 /// The order in which an asset's metadata wins: agent-walk data over threat data, then the most recent
-/// `lastActiveDate`, then the larger agent id so the result does not depend on input order.
-fn precedence(a: &Asset) -> (bool, Option<OffsetDateTime>, Option<&str>) {
+/// `lastActiveDate` by the hour, then the larger agent id so the result does not depend on input order. By the
+/// hour: two online agents of one machine name both move `lastActiveDate` on every request of a live console, and
+/// comparing to the microsecond would hand the asset back and forth between them on every sync.
+fn precedence(a: &Asset) -> (bool, Option<i64>, Option<&str>) {
+    let refresh = crate::merge::LAST_SEEN_REFRESH.as_secs() as i64;
     (
         a.origin == AssetOrigin::Agent,
-        a.last_seen,
+        a.last_seen.map(|t| t.unix_timestamp().div_euclid(refresh)),
         a.primary_agent_id.as_deref(),
     )
 }

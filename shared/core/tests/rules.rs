@@ -393,3 +393,24 @@ fn agent_ids_per_asset_are_bounded_through_the_merge() {
         other => panic!("expected an update, got {other:?}"),
     }
 }
+
+#[test]
+fn two_online_agents_of_one_name_do_not_trade_the_asset_on_every_sync() {
+    // A live console moves both agents' lastActiveDate on every request; the winner must not flip with it.
+    let first = assets_from_agents(
+        &agents(&[
+            agent_value("100", "dup", "2024-01-01T10:00:01Z", "Windows 11"),
+            agent_value("200", "dup", "2024-01-01T10:00:00Z", "Windows 10"),
+        ]),
+        &settings(),
+    );
+    let second = assets_from_agents(
+        &agents(&[
+            agent_value("100", "dup", "2024-01-01T10:00:02Z", "Windows 11"),
+            agent_value("200", "dup", "2024-01-01T10:00:03Z", "Windows 10"),
+        ]),
+        &settings(),
+    );
+    assert_eq!(first[0].primary_agent_id.as_deref(), Some("200"));
+    assert_eq!(second[0].primary_agent_id, first[0].primary_agent_id);
+}
