@@ -796,9 +796,10 @@ async fn incremental_sync_killed_at_its_writes_never_flips_and_resumes_to_the_sa
         let truth = copy_of(&h, &base.name).await;
         uninterrupted(&h, &truth).await;
         let now = data(&h, &truth).await;
+        // Attach and finalize come after the threat walk: a run killed there does not walk threats again.
         let walked_after_change = at_kill
             .as_ref()
-            .is_none_or(|c| c.phase != Phase::Finalize.as_str());
+            .is_none_or(|c| Phase::parse(&c.phase).is_none_or(|p| p < Phase::Attach));
         if walked_after_change {
             // The resumed threat walk (keyset cursor on updatedAt) meets the changed threats again.
             let (d, names) = diff(&resumed, &now);
@@ -809,7 +810,7 @@ async fn incremental_sync_killed_at_its_writes_never_flips_and_resumes_to_the_sa
             );
             assert_settled(&h, &t, k, &sync_state(&h, &truth).await.watermark).await;
         } else {
-            // Killed after the threat walk: the resumed run only finalizes and holds the walk's snapshot; its
+            // Killed after the threat walk: the resumed run only attaches and finalizes and holds the walk's snapshot; its
             // watermark must let the next sync pick the change up.
             let (d, names) = diff(&resumed, &current);
             assert_eq!(
