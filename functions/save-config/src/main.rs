@@ -9,6 +9,8 @@ async fn main() -> Result<(), Error> {
         .map_err(|e| format!("save-config cannot start: {e}"))?;
     let deps = save_config::Deps {
         config,
+        queue: sync_engine::environment::queue_from_env(&sdk)
+            .map_err(|e| format!("save-config cannot start: {e}"))?,
         tenant_claim: http_api::tenant_claim_from_env(),
     };
     run(service_fn(|request: Request| {

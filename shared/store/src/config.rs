@@ -55,6 +55,11 @@ pub struct TenantConfig {
     pub next_due_at: Option<String>,
     /// Optimistic concurrency: pass the version you read (0 for a first save); the save increments it.
     pub version: u64,
+    /// Version of `verdicts`: the save increments it whenever the list differs from the stored one (the caller's
+    /// value is ignored). The sync worker re-evaluates stored findings until its applied version reaches this one
+    /// (see the sync engine's `Reevaluate` phase). Missing in items saved before it existed: 0.
+    #[serde(default)]
+    pub verdicts_version: u64,
 }
 
 impl TenantConfig {
@@ -71,6 +76,7 @@ impl TenantConfig {
             updated_at: String::new(),
             next_due_at: None,
             version: 0,
+            verdicts_version: 0,
         }
     }
 
@@ -370,8 +376,19 @@ async fn save_locked(
         // Newly on or interval changed: due at the scheduler's next run, which then sets the interval.
         (Some(_), _) => Some(now_s.clone()),
     };
+    // Decided here, under the lock and against the item the conditional write checks, so concurrent saves cannot
+    // both miss (or both count) one list change.
+    let verdicts_version = match existing.as_ref() {
+        Some(e) if e.config.verdicts != config.verdicts => e.config.verdicts_version + 1,
+        Some(e) => e.config.verdicts_version,
+        // A first save starts at 0: every finding the tenant gets is written under this list. (After a disconnect
+        // and reconnect, the first sync walks every threat again and rewrites each finding still in the console
+        // under the new list; findings of threats gone from the console keep their old status.)
+        None => 0,
+    };
     let saved = TenantConfig {
         version: found + 1,
+        verdicts_version,
         updated_at: now_s.clone(),
         token_updated_at: if token.is_some() {
             Some(now_s.clone())

@@ -29,6 +29,6 @@ pub use runs::{
     new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
 };
 pub use store::{Page, Store};
-pub use sync_state::{AgentWalkTally, Checkpoint, Lease, SyncState};
+pub use sync_state::{AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState};
 pub use vault::Vault;
 pub use views::MAX_PAGE_SIZE;

@@ -664,43 +664,45 @@ impl Store {
         Ok(retired)
     }
 
-    /// Re-derives every stored finding's status from its stored analyst verdict under `list` (after the tenant
-    /// changed the list; no SentinelOne call). Writes only the findings whose status flips; returns their number.
-    pub async fn reevaluate_finding_statuses(
+    /// Re-derives the status of one query page of the tenant's stored findings from their stored analyst verdicts
+    /// under `list` (after the tenant changed the list; no SentinelOne call), starting after the finding sort key
+    /// `start_after` (`None`: the first finding). Writes only the findings whose status flips. Returns how many
+    /// flipped and the sort key to continue after (`None`: that was the last page). One page per call, so the
+    /// sync worker can checkpoint between pages and stop before its deadline whatever the tenant's size; a page
+    /// redone after a crash finds its findings already flipped and writes nothing.
+    pub async fn reevaluate_finding_statuses_page(
         &self,
         tenant: &TenantId,
         list: &VerdictInclusionList,
-    ) -> Result<u64> {
-        // Page by page, so memory stays bounded by one query page whatever the tenant's size.
+        start_after: Option<String>,
+    ) -> Result<(u64, Option<String>)> {
         let q = Query::partition(tenant, FINDING_PREFIX);
-        let mut n = 0u64;
-        let mut start = None;
-        loop {
-            let (items, last) = self.query_once(&q, start.take(), None).await?;
-            let mut flipped = Vec::new();
-            for i in items {
-                let mut item: FindingItem =
-                    serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
-                let status = finding_status(&item.finding.analyst_verdict, list);
-                if status != item.finding.status {
-                    item.finding.status = status;
-                    item.status = wire(&status);
-                    item.content_hash = item.finding.content_hash();
-                    item.updated_at = format_timestamp(now());
-                    flipped.push(put(
-                        serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
-                    ));
-                }
-            }
-            n += flipped.len() as u64;
-            write_all(&*self.batch, &self.table, flipped, self.retry).await?;
-            match last {
-                Some(k) => start = Some(k),
-                None => break,
+        let start = start_after.map(|sk| Store::key(tenant_pk(tenant), sk));
+        let (items, last) = self
+            .query_once(&q, start, Some(self.reevaluate_page))
+            .await?;
+        let mut flipped = Vec::new();
+        for i in items {
+            let mut item: FindingItem =
+                serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
+            let status = finding_status(&item.finding.analyst_verdict, list);
+            if status != item.finding.status {
+                item.finding.status = status;
+                item.status = wire(&status);
+                item.content_hash = item.finding.content_hash();
+                item.updated_at = format_timestamp(now());
+                flipped.push(put(
+                    serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
+                ));
             }
         }
-        tracing::info!(tenant = %tenant, flipped = n, "finding statuses re-evaluated");
-        Ok(n)
+        let n = flipped.len() as u64;
+        write_all(&*self.batch, &self.table, flipped, self.retry).await?;
+        let next = last
+            .and_then(|mut k| k.remove("sk"))
+            .and_then(|v| v.as_s().ok().cloned());
+        tracing::debug!(tenant = %tenant, flipped = n, more = next.is_some(), "finding statuses re-evaluated (one page)");
+        Ok((n, next))
     }
 
     /// Assets of the tenant sorted by key, filtered, one page at a time.

@@ -105,6 +105,9 @@ pub struct RunCounters {
     /// Threats SentinelOne returned more than once in this run's walk (counted once in the totals above).
     #[serde(default)]
     pub findings_repeated: u64,
+    /// Stored findings whose status this run's `reevaluate` phase flipped because the verdict list changed.
+    #[serde(default)]
+    pub findings_reevaluated: u64,
 }
 
 /// One sync of one tenant, as the history lists it.

@@ -23,7 +23,13 @@ pub struct Store {
     pub(crate) page_token_key: PageTokenKey,
     pub(crate) batch: Arc<dyn BatchApi>,
     pub(crate) retry: RetryPolicy,
+    /// Findings read per page of a verdict re-evaluation (see [`Store::reevaluate_finding_statuses_page`]).
+    pub(crate) reevaluate_page: i32,
 }
+
+/// Findings per re-evaluation page: a few hundred KB of items, well inside one Query response (1 MB) and a
+/// second or two of writes when most flip, so a page always fits between two budget checks.
+pub(crate) const REEVALUATE_PAGE: i32 = 500;
 
 impl Store {
     pub fn new(
@@ -37,7 +43,14 @@ impl Store {
             table: table.into(),
             page_token_key,
             retry: RetryPolicy::default(),
+            reevaluate_page: REEVALUATE_PAGE,
         }
+    }
+
+    /// Findings read per re-evaluation page (tests use small pages to force many checkpoints).
+    pub fn with_reevaluate_page(mut self, findings: i32) -> Self {
+        self.reevaluate_page = findings.max(1);
+        self
     }
 
     /// Routes BatchGetItem/BatchWriteItem through `batch` (e.g. an [`crate::UnprocessedInjector`] in tests).

@@ -44,6 +44,21 @@ pub struct Checkpoint {
     /// The agent walk so far, since its last restart: what finalize needs to decide whether it may retire.
     #[serde(default)]
     pub agent_walk: AgentWalkTally,
+    /// The verdict list this run maps threats with, fixed at its start so that every page of one run follows one
+    /// list; `None` in checkpoints written before runs pinned it (the run then pins the list it resumes with).
+    #[serde(default)]
+    pub verdicts: Option<PinnedVerdicts>,
+    /// The verdict-list version the `reevaluate` phase's walk (cursor in `cursor`) applies; a newer list saved
+    /// meanwhile restarts the walk from the first finding.
+    #[serde(default)]
+    pub reevaluating_version: Option<u64>,
+}
+
+/// A verdict inclusion list as the configuration held it at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedVerdicts {
+    pub version: u64,
+    pub list: Vec<String>,
 }
 
 /// Counts of the agent walk that decide whether its completion can be trusted for retirement.
@@ -65,6 +80,9 @@ pub struct SyncState {
     /// The scope fingerprint the watermark belongs to; a run with another scope walks threats from the start.
     pub watermark_scope: Option<String>,
     pub checkpoint: Option<Checkpoint>,
+    /// The verdict-list version every stored finding's status follows (set when a run's re-evaluation completes);
+    /// `None` before any was recorded, which counts as version 0 (see the sync engine's `Reevaluate` phase).
+    pub verdicts_applied_version: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,6 +97,8 @@ struct SyncItem {
     watermark: Option<String>,
     #[serde(default)]
     watermark_scope: Option<String>,
+    #[serde(default)]
+    verdicts_applied_version: Option<u64>,
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -185,21 +205,31 @@ impl Store {
         lease: &Lease,
         new_watermark: Option<&str>,
     ) -> Result<()> {
-        self.finish_sync_state(tenant, lease, new_watermark.map(|w| (Some(w), None)))
+        self.finish_sync_state(tenant, lease, new_watermark.map(|w| (Some(w), None)), None)
             .await
     }
 
     /// Ends a complete sync whose threat walk ran in `scope`: the watermark (`None`: no watermark, the next run
     /// in this scope walks every threat) and its scope are stored together, and the checkpoint is cleared.
+    ///
+    /// `verdicts_applied`: the verdict-list version every stored finding now follows (the run re-evaluated them),
+    /// stored in the same write, so it is never recorded for a run that did not complete while holding the lease.
+    /// `None` leaves the recorded version as it is.
     pub async fn complete_sync_in_scope(
         &self,
         tenant: &TenantId,
         lease: &Lease,
         watermark: Option<&str>,
         scope: &str,
+        verdicts_applied: Option<u64>,
     ) -> Result<()> {
-        self.finish_sync_state(tenant, lease, Some((watermark, Some(scope))))
-            .await
+        self.finish_sync_state(
+            tenant,
+            lease,
+            Some((watermark, Some(scope))),
+            verdicts_applied,
+        )
+        .await
     }
 
     async fn finish_sync_state(
@@ -207,6 +237,7 @@ impl Store {
         tenant: &TenantId,
         lease: &Lease,
         watermark: Option<(Option<&str>, Option<&str>)>,
+        verdicts_applied: Option<u64>,
     ) -> Result<()> {
         let mut req = self
             .dynamodb
@@ -229,6 +260,10 @@ impl Store {
                 set.push("watermark_scope = :sc");
                 req = req.expression_attribute_values(":sc", s(sc));
             }
+        }
+        if let Some(v) = verdicts_applied {
+            set.push("verdicts_applied_version = :va");
+            req = req.expression_attribute_values(":va", n(v));
         }
         let mut expression = String::new();
         if !set.is_empty() {
@@ -265,6 +300,7 @@ impl Store {
             watermark: item.watermark,
             watermark_scope: item.watermark_scope,
             checkpoint: item.checkpoint,
+            verdicts_applied_version: item.verdicts_applied_version,
         })
     }
 

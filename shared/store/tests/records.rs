@@ -464,14 +464,13 @@ async fn finding_views_filter_by_asset_status_and_verdict_and_statuses_are_reeva
 
     // Only true positives fail now: the 10 suspicious findings flip to passed, nothing else is written.
     let list = VerdictInclusionList::from_list(&["true_positive".to_string()]).unwrap();
-    assert_eq!(
-        store.reevaluate_finding_statuses(&t, &list).await.unwrap(),
-        10
-    );
-    assert_eq!(
-        store.reevaluate_finding_statuses(&t, &list).await.unwrap(),
-        0
-    );
+    assert_eq!(reevaluate_all(&store, &t, &list).await, (10, 1));
+    assert_eq!(reevaluate_all(&store, &t, &list).await, (0, 1));
+    // Pages of 4: the same flips in 8 pages (30 findings), each continuing after the last sort key.
+    let small = store.clone().with_reevaluate_page(4);
+    let default_list = VerdictInclusionList::default();
+    assert_eq!(reevaluate_all(&small, &t, &default_list).await, (10, 8));
+    assert_eq!(reevaluate_all(&small, &t, &list).await, (10, 8));
     assert_eq!(
         store
             .list_findings(&t, &passed, None, 100)
@@ -528,4 +527,25 @@ async fn custom_field_names_are_unique_per_tenant() {
     assert!(env.store.delete_custom_field(&t, "OWNER").await.unwrap());
     assert!(!env.store.delete_custom_field(&t, "Owner").await.unwrap());
     assert_eq!(env.store.list_custom_fields(&u).await.unwrap().len(), 1);
+}
+
+/// Walks every page of the re-evaluation; returns the findings flipped and the pages it took.
+async fn reevaluate_all(
+    store: &connector_store::Store,
+    t: &connector_store::TenantId,
+    list: &VerdictInclusionList,
+) -> (u64, u64) {
+    let (mut flipped, mut pages, mut cursor) = (0, 0, None);
+    loop {
+        let (n, next) = store
+            .reevaluate_finding_statuses_page(t, list, cursor)
+            .await
+            .unwrap();
+        flipped += n;
+        pages += 1;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return (flipped, pages),
+        }
+    }
 }

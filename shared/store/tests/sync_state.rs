@@ -119,6 +119,11 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
         threats_high_water: Some("2026-11-24T01:10:00Z".into()),
         scope: Some("scope-a".into()),
         agent_walk: Default::default(),
+        verdicts: Some(connector_store::PinnedVerdicts {
+            version: 3,
+            list: vec!["true_positive".into()],
+        }),
+        reevaluating_version: Some(3),
     }
 }
 

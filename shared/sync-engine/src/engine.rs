@@ -1,4 +1,5 @@
-//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → attach → finalize.
+//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → attach → finalize →
+//! reevaluate (only after a verdict-list change).
 //!
 //! The run is resumable: after every page the checkpoint (phase, cursor, counters) is saved in the same conditional
 //! write that extends the tenant's lease, so an invocation that stops — on purpose before the Lambda deadline, or
@@ -16,15 +17,21 @@
 //! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
 //!   continuation rather than in Lambda killing the worker;
 //! - a finding's status is always derived from the verdict SentinelOne sent in this page, never from a partial
-//!   pass, so no finding is flipped by an interrupted run.
+//!   pass, so no finding is flipped by an interrupted run;
+//! - one run maps every threat with one verdict list, pinned in its checkpoint at its start. The configuration's
+//!   `verdicts_version` counts list changes and the sync state records the version every stored finding follows
+//!   (`verdicts_applied_version`, missing = 0: a tenant's first list, under which all its findings were written).
+//!   While the configuration's version is above it (or the run pinned an older list than the current one), the
+//!   `reevaluate` phase walks the stored findings one query page at a time under the current list, checkpointing
+//!   the last sort key after each page, and the completing write records the version it applied.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::pin::pin;
 use std::time::Duration;
 
 use connector_store::{
-    AgentWalkTally, Checkpoint, Lease, RunStatus, Store, StoreError, SyncRun, TenantConfig,
-    TenantId, UnattachedCursor, Vault,
+    AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, RunStatus, Store, StoreError, SyncRun,
+    TenantConfig, TenantId, UnattachedCursor, Vault,
 };
 use futures::{Stream, StreamExt};
 use s1_core::custom_fields::{apply_tags_to_custom_fields, CustomFieldDefinition};
@@ -35,7 +42,9 @@ use s1_core::mapping::{
 use s1_core::merge::{decide_asset, decide_finding};
 use s1_core::records::{Agent, Threat};
 use s1_core::retirement::{may_retire, WalkSummary};
-use s1_core::{Asset, AssetDecision, Finding, MappingSettings, SkipReason, SkippedRecord};
+use s1_core::{
+    Asset, AssetDecision, Finding, MappingSettings, SkipReason, SkippedRecord, VerdictInclusionList,
+};
 use sentinelone_client::{
     AgentQuery, ClientOptions, ConsoleUrl, Page, S1Client, S1Error, ThreatQuery, UrlPolicy,
 };
@@ -64,6 +73,8 @@ pub enum Phase {
     /// Re-examines the unattached findings: those whose asset exists now are attached.
     Attach,
     Finalize,
+    /// Only when the verdict list changed: re-derives stored findings' statuses under the current list.
+    Reevaluate,
 }
 
 impl Phase {
@@ -74,6 +85,7 @@ impl Phase {
             Phase::Threats => "threats",
             Phase::Attach => "attach",
             Phase::Finalize => "finalize",
+            Phase::Reevaluate => "reevaluate",
         }
     }
 
@@ -85,6 +97,7 @@ impl Phase {
             Phase::Threats,
             Phase::Attach,
             Phase::Finalize,
+            Phase::Reevaluate,
         ]
         .into_iter()
         .find(|p| p.as_str() == name)
@@ -229,6 +242,12 @@ struct RunContext {
     /// The distinct findings counted so far (loaded when the threat walk starts or resumes).
     findings: Option<FindingTally>,
     budget: Budget,
+    /// The configuration's verdict list as read at the start of this invocation: what `reevaluate` applies.
+    current_verdicts: PinnedVerdicts,
+    /// The version every stored finding followed when this invocation started (missing in the state: 0).
+    verdicts_applied: u64,
+    /// Set once this run's re-evaluation has walked every finding: recorded by the completing write.
+    verdicts_applied_now: Option<u64>,
 }
 
 impl SyncEngine {
@@ -297,7 +316,11 @@ impl SyncEngine {
         budget: Budget,
     ) -> Result<Outcome, EngineError> {
         let state = self.store.load_sync_state(&tenant).await?;
-        let checkpoint = match state.checkpoint.clone() {
+        let current_verdicts = PinnedVerdicts {
+            version: config.verdicts_version,
+            list: config.verdicts.clone(),
+        };
+        let mut checkpoint = match state.checkpoint.clone() {
             Some(cp) if cp.run_id == run.id => {
                 info!(tenant = %tenant.as_str(), run = %run.id, phase = %cp.phase, page = cp.page_no, "resuming from checkpoint");
                 cp
@@ -317,20 +340,29 @@ impl SyncEngine {
                     threats_high_water: None,
                     scope: None,
                     agent_walk: AgentWalkTally::default(),
+                    verdicts: None,
+                    reevaluating_version: None,
                 }
             }
         };
+        // Pinned once per run (a checkpoint from before runs pinned it takes the list it resumes with): a list
+        // saved mid-run does not change how the rest of this run maps threats; `reevaluate` corrects what the run
+        // wrote under the old list.
+        let pinned = checkpoint
+            .verdicts
+            .get_or_insert_with(|| current_verdicts.clone())
+            .clone();
         if run.status != RunStatus::Running {
             run.mark_running();
         }
         run.phase = Some(checkpoint.phase.clone());
         self.store.update_run(&run).await?;
 
-        let (client, settings, custom_fields) = match self.prepare(&tenant, &config, budget).await?
-        {
-            Ok(prepared) => prepared,
-            Err(failure) => return self.fail(tenant, &lease, run, failure).await,
-        };
+        let (client, settings, custom_fields) =
+            match self.prepare(&tenant, &config, &pinned, budget).await? {
+                Ok(prepared) => prepared,
+                Err(failure) => return self.fail(tenant, &lease, run, failure).await,
+            };
         let mut ctx = RunContext {
             tenant,
             lease,
@@ -341,6 +373,9 @@ impl SyncEngine {
             group_filter: GroupFilter::from_list(&config.group_names),
             findings: None,
             budget,
+            current_verdicts,
+            verdicts_applied: state.verdicts_applied_version.unwrap_or(0),
+            verdicts_applied_now: None,
         };
 
         match self.drive(&mut ctx, &client, &state).await {
@@ -361,6 +396,7 @@ impl SyncEngine {
         &self,
         tenant: &TenantId,
         config: &TenantConfig,
+        verdicts: &PinnedVerdicts,
         budget: Budget,
     ) -> Result<Result<Prepared, RunFailure>, EngineError> {
         let Some(token) = self.vault.get_token(tenant).await? else {
@@ -376,9 +412,9 @@ impl SyncEngine {
                 ))))
             }
         };
-        let verdicts = match config.verdict_list() {
+        let verdicts = match verdict_list(verdicts) {
             Ok(v) => v,
-            Err(e) => return Ok(Err(RunFailure(e.to_string()))),
+            Err(e) => return Ok(Err(e)),
         };
         let settings = MappingSettings {
             auto_onboard: config.auto_onboard,
@@ -483,7 +519,68 @@ impl SyncEngine {
         }
         if phase == Phase::Finalize {
             self.within_hard_stop(budget, self.retire(ctx)).await?;
+            // Entered only when there is something to re-evaluate, so a run without a list change costs nothing
+            // more than before.
+            if self.reevaluation_due(ctx) {
+                phase = self.enter_phase(ctx, Phase::Reevaluate).await?;
+                if budget.exhausted() {
+                    return Err(Stop::OutOfTime);
+                }
+            }
         }
+        if phase == Phase::Reevaluate {
+            self.reevaluate(ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether stored findings may follow another list than the current one: the list changed since the version
+    /// last applied, or this run mapped its threats with a list replaced while it ran.
+    fn reevaluation_due(&self, ctx: &RunContext) -> bool {
+        let current = ctx.current_verdicts.version;
+        let pinned = ctx.checkpoint.verdicts.as_ref().map(|p| p.version);
+        current > ctx.verdicts_applied || pinned.is_some_and(|p| p != current)
+    }
+
+    /// Re-derives every stored finding's status under the current list, one query page per step: the last sort
+    /// key is checkpointed after each page and the budget checked, so a tenant of any size ends in continuations
+    /// rather than in a Lambda timeout, and a crash redoes at most one page (which then flips nothing).
+    async fn reevaluate(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let budget = ctx.budget;
+        let target = ctx.current_verdicts.clone();
+        let list = verdict_list(&target).map_err(Stop::Failed)?;
+        if ctx.checkpoint.reevaluating_version != Some(target.version) {
+            // A walk under an older list is not worth finishing: the findings it passed would need this one anyway.
+            if let Some(old) = ctx.checkpoint.reevaluating_version {
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, old, new = target.version,
+                      "verdict list changed during the re-evaluation; starting it over under the new list");
+            }
+            ctx.checkpoint.reevaluating_version = Some(target.version);
+            ctx.checkpoint.cursor = None;
+        }
+        loop {
+            let start = ctx.checkpoint.cursor.clone();
+            let (flipped, next) = self
+                .within_hard_stop(budget, async {
+                    Ok(self
+                        .store
+                        .reevaluate_finding_statuses_page(&ctx.tenant, &list, start)
+                        .await?)
+                })
+                .await?;
+            ctx.run.counters.findings_reevaluated += flipped;
+            let Some(next) = next else { break };
+            ctx.checkpoint.cursor = Some(next);
+            self.save_progress(ctx).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
+        }
+        // The last page is not checkpointed: the completing write follows, and a crash before it redoes only that
+        // page.
+        ctx.verdicts_applied_now = Some(target.version);
+        info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, version = target.version,
+              flipped = ctx.run.counters.findings_reevaluated, "finding statuses re-evaluated under the current verdict list");
         Ok(())
     }
 
@@ -814,9 +911,17 @@ impl SyncEngine {
                     .filter(|_| state.watermark_scope.as_deref() == Some(scope.as_str()));
                 let watermark = ctx.checkpoint.threats_high_water.clone().or(kept);
                 self.store
-                    .complete_sync_in_scope(&ctx.tenant, &ctx.lease, watermark.as_deref(), &scope)
+                    .complete_sync_in_scope(
+                        &ctx.tenant,
+                        &ctx.lease,
+                        watermark.as_deref(),
+                        &scope,
+                        ctx.verdicts_applied_now,
+                    )
                     .await?;
             }
+            // Only checkpoints from before scopes existed; a re-evaluation they did is not recorded and the next
+            // run does it again (it then flips nothing).
             None => {
                 let watermark = ctx.checkpoint.threats_high_water.clone();
                 self.store
@@ -848,6 +953,7 @@ impl SyncEngine {
         info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, status = ?ctx.run.status, pages = ctx.run.pages,
               fetched = ctx.run.counters.items_fetched, failed = ctx.run.counters.findings_failed,
               passed = ctx.run.counters.findings_passed, unattached = ctx.run.counters.findings_unattached,
+              reevaluated = ctx.run.counters.findings_reevaluated,
               "sync finished");
         Ok(Outcome::Finished(Box::new(ctx.run)))
     }
@@ -913,6 +1019,15 @@ impl SyncEngine {
 }
 
 /// The skip reason as runs record it: its API spelling, the same key the store uses for the skips it counts.
+/// The mapping rules' form of a stored list; saves validate it, so a failure means a damaged item.
+fn verdict_list(verdicts: &PinnedVerdicts) -> Result<VerdictInclusionList, RunFailure> {
+    VerdictInclusionList::from_list(&verdicts.list).map_err(|e| {
+        RunFailure(format!(
+            "the configured analyst verdicts cannot be used ({e}); save the configuration again"
+        ))
+    })
+}
+
 fn reason_key(reason: &SkipReason) -> String {
     match serde_json::to_value(reason) {
         Ok(serde_json::Value::String(s)) => s,
@@ -957,6 +1072,7 @@ mod tests {
             Phase::Threats,
             Phase::Attach,
             Phase::Finalize,
+            Phase::Reevaluate,
         ] {
             assert_eq!(Phase::parse(p.as_str()), Some(p));
         }

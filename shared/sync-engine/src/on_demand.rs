@@ -197,6 +197,54 @@ pub async fn start_sync(
     start_run(store, queue, tenant, trigger).await
 }
 
+/// Where the re-evaluation of stored findings after a verdict-list change stands, as a save reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reevaluation {
+    /// Stored findings may still follow an older list: a run re-evaluates them before it ends.
+    pub pending: bool,
+    /// The run that will do it (just queued, or the one already running); `None` while pending when no run could
+    /// be queued now: the next sync does it, since the configuration keeps the list's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+/// Starts a run when the tenant's verdict list is newer than the version its stored findings follow (the save of
+/// a changed list, or a save retried after a re-evaluation was lost: the version decides, not whether this save
+/// changed the list). A run already running re-evaluates in its last phase, so [`StartError::AlreadyRunning`] is
+/// an answer, not an error.
+pub async fn start_pending_reevaluation(
+    store: &Store,
+    queue: &SyncQueue,
+    tenant: &TenantId,
+) -> Result<Reevaluation, StartError> {
+    let Some(config) = store.get_config(tenant).await? else {
+        return Err(StartError::NotConfigured);
+    };
+    let applied = store
+        .load_sync_state(tenant)
+        .await?
+        .verdicts_applied_version
+        .unwrap_or(0);
+    if config.verdicts_version <= applied {
+        return Ok(Reevaluation {
+            pending: false,
+            run_id: None,
+        });
+    }
+    let run_id = match start_run(store, queue, tenant, Trigger::OnDemand).await {
+        Ok(run) => run.id,
+        Err(StartError::AlreadyRunning { run_id }) => run_id,
+        Err(e) => return Err(e),
+    };
+    info!(tenant = %tenant.as_str(), run = %run_id, version = config.verdicts_version, applied,
+          "verdict list newer than the stored findings' statuses; a run re-evaluates them");
+    Ok(Reevaluation {
+        pending: true,
+        run_id: Some(run_id),
+    })
+}
+
 /// Frees `run_id`'s slot; with `deferred_day`, puts the consumed deferred scheduled request back on it instead.
 async fn free_slot(store: &Store, tenant: &TenantId, run_id: &str, deferred_day: Option<&str>) {
     let res = match deferred_day {

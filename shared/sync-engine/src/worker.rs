@@ -11,7 +11,10 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::engine::{Budget, EngineError, Outcome, SyncEngine, LEASE_TTL};
 use crate::message::SyncMessage;
-use crate::on_demand::{start_deferred_scheduled_run, RUN_SLOT_STALE_AFTER};
+use crate::on_demand::{
+    start_deferred_scheduled_run, start_pending_reevaluation, Reevaluation, StartError,
+    RUN_SLOT_STALE_AFTER,
+};
 use crate::queue::{QueueError, SyncQueue};
 
 /// After this many receives the queue moves the message to the DLQ (the template's maxReceiveCount).
@@ -87,6 +90,9 @@ impl Worker {
         match self.engine.run(&message, budget, owner).await {
             Ok(Outcome::Finished(run)) => {
                 info!(status = ?run.status, "run finished");
+                if matches!(run.status, RunStatus::Succeeded | RunStatus::Partial) {
+                    follow_up_reevaluation(&self.engine.store, &self.queue, &run.tenant).await;
+                }
                 start_deferred(&self.engine.store, &self.queue, &run.tenant).await
             }
             Ok(Outcome::Ignored(why)) => {
@@ -169,6 +175,25 @@ impl Worker {
         self.queue
             .send_delayed(&message.retried_busy(), delay)
             .await
+    }
+}
+
+/// After a run completed (its slot freed): a list saved after the run read the configuration for the last time,
+/// while the run still held its slot, found the run "already running" and relied on it, but the run applied the
+/// older list. Starting a run here closes that window. Only after a completed run, so a failing console cannot
+/// start runs in a loop. Best effort: the configuration keeps the version, so the next sync re-evaluates anyway.
+async fn follow_up_reevaluation(store: &Store, queue: &SyncQueue, tenant: &TenantId) {
+    match start_pending_reevaluation(store, queue, tenant).await {
+        Ok(Reevaluation {
+            pending: true,
+            run_id,
+        }) => {
+            info!(tenant = %tenant.as_str(), run = ?run_id, "verdict list changed during the run; a run re-evaluates the findings")
+        }
+        Ok(_) | Err(StartError::NotConfigured) => {}
+        Err(e) => {
+            warn!(tenant = %tenant.as_str(), error = %e, "could not start the re-evaluation of a verdict list saved during the run; the next sync does it")
+        }
     }
 }
 

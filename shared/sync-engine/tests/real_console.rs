@@ -579,6 +579,8 @@ async fn unknown_checkpoint_phase_fails_the_run() {
         threats_high_water: None,
         scope: None,
         agent_walk: AgentWalkTally::default(),
+        verdicts: None,
+        reevaluating_version: None,
     };
     let lease = h
         .store

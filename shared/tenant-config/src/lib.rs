@@ -1,6 +1,7 @@
 //! A tenant's SentinelOne configuration use cases, so the HTTP handlers stay thin: the request body and its
 //! validation (every field error at once), the connection test (writes nothing), the save (test first, token to the
-//! vault, verdict-list changes re-evaluated locally), the configuration view (never the token) and disconnect.
+//! vault; a verdict-list change only bumps the list's version, the sync worker re-evaluates stored findings), the
+//! configuration view (never the token) and disconnect.
 
 mod body;
 mod error;
@@ -60,8 +61,6 @@ pub fn connection_test_options(resolver: Arc<dyn Resolve>) -> ClientOptions {
 pub struct SaveOutcome {
     pub config: ConfigView,
     pub connection_test: Option<ConnectionTestView>,
-    /// Stored findings whose status changed because the verdict list changed.
-    pub findings_reevaluated: Option<u64>,
 }
 
 /// The caller's tenant, from the authorizer's claims only; a claim that is not a usable tenant id is refused like a
@@ -134,8 +133,9 @@ impl TenantConfigService {
         Ok(report)
     }
 
-    /// Validates, tests the connection (unless skipped), saves, and re-evaluates stored findings when the verdict
-    /// list changed. A failed test saves nothing.
+    /// Validates, tests the connection (unless skipped) and saves. A failed test saves nothing. A changed verdict
+    /// list is recorded as a new list version (see [`save_configuration`]); re-evaluating stored findings is the
+    /// sync worker's job, which a tenant of any size cannot fit in this request, so the caller starts a run.
     pub async fn save(
         &self,
         tenant: &TenantId,
@@ -224,9 +224,6 @@ impl TenantConfigService {
             Some(report)
         };
 
-        let verdicts_changed = stored
-            .as_ref()
-            .is_some_and(|s| s.verdicts != config.verdicts);
         let saved = save_configuration(
             &self.store,
             &self.vault,
@@ -235,20 +232,9 @@ impl TenantConfigService {
             body.api_token.as_ref(),
         )
         .await?;
-        let findings_reevaluated = if verdicts_changed {
-            let list = saved.verdict_list()?;
-            Some(
-                self.store
-                    .reevaluate_finding_statuses(tenant, &list)
-                    .await?,
-            )
-        } else {
-            None
-        };
         Ok(SaveOutcome {
             config: ConfigView::new(&saved, saved.token_updated_at.is_some()),
             connection_test,
-            findings_reevaluated,
         })
     }
 

@@ -12,6 +12,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use sentinelone_client::{Resolve, RetryPolicy, SystemResolver, UrlPolicy};
 use serde_json::{json, Value};
+use sync_engine::SyncQueue;
 use tenant_config::{connection_test_options, TenantConfigService};
 
 pub const PREFIX: &str = "/v1/integrations/sentinelone";
@@ -22,6 +23,8 @@ pub struct Bench {
     pub store: Store,
     pub vault: Vault,
     pub service: TenantConfigService,
+    /// The sync queue save-config queues a re-evaluation run on (the test's own, empty at the start).
+    pub queue: SyncQueue,
 }
 
 impl Bench {
@@ -35,6 +38,7 @@ impl Bench {
             .await
             .expect("local AWS stack");
         let table = stack.fresh_table().await.expect("table");
+        let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await.expect("queue"));
         let store = Store::new(stack.dynamodb.clone(), table, PageTokenKey::random());
         // No cache: every read in a test goes to Secrets Manager, so "nothing written" is observed, not assumed.
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix())
@@ -50,6 +54,7 @@ impl Bench {
             store,
             vault,
             service,
+            queue,
         }
     }
 
@@ -74,6 +79,7 @@ impl Bench {
     pub fn save_config(&self) -> save_config::Deps {
         save_config::Deps {
             config: self.service.clone(),
+            queue: self.queue.clone(),
             tenant_claim: "tenant_id".into(),
         }
     }
@@ -94,6 +100,42 @@ impl Bench {
             store: self.store.clone(),
             tenant_claim: "tenant_id".into(),
         }
+    }
+
+    /// Runs the queued run `run_id` of `tenant` to its end through the real sync engine (each continuation invoked
+    /// at once), against the console the tenant configured (the simulator on loopback).
+    pub async fn run_to_end(&self, tenant: &str, run_id: &str) -> connector_store::SyncRun {
+        let engine = sync_engine::SyncEngine {
+            store: self.store.clone(),
+            vault: self.vault.clone(),
+            url_policy: UrlPolicy {
+                allow_list: Vec::new(),
+                allow_dev_loopback: true,
+            },
+            client_options: sentinelone_client::ClientOptions {
+                requests_per_second: 1000.0,
+                page_limit: 25,
+                ..sentinelone_client::ClientOptions::default()
+            },
+            max_retire_percent: sync_engine::DEFAULT_MAX_RETIRE_PERCENT,
+        };
+        let mut message = sync_engine::SyncMessage::first(tenant, run_id);
+        for _ in 0..100 {
+            match engine
+                .run(
+                    &message,
+                    sync_engine::Budget::unlimited(),
+                    "api-test-worker",
+                )
+                .await
+                .expect("sync invocation")
+            {
+                sync_engine::Outcome::Finished(run) => return *run,
+                sync_engine::Outcome::Continue(next) => message = next,
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        panic!("the run did not finish")
     }
 
     /// Everything stored for `tenant`: the table partition and the secret (what "nothing written" compares).

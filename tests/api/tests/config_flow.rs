@@ -151,7 +151,8 @@ async fn test_save_view_update_and_disconnect() {
         "{report}"
     );
 
-    // Stored findings, then a verdict-list change: statuses re-evaluated locally, token kept.
+    // Stored findings, then a verdict-list change: the save only records the new list version and queues a run;
+    // the run re-evaluates the statuses (the save request cannot, whatever the tenant's size). Token kept.
     let seeded = seed_tenant(&bench.store, tenant, &sim, &sim.base_url()).await;
     assert!(!seeded.finding_ids.is_empty());
     let findings = |status: &'static str| {
@@ -182,7 +183,7 @@ async fn test_save_view_update_and_disconnect() {
     assert_eq!(
         sim.requests().len(),
         requests_before,
-        "re-evaluation calls no SentinelOne endpoint"
+        "the save with skipConnectionTest calls no SentinelOne endpoint"
     );
     assert_eq!(
         updated["config"]["analystVerdicts"],
@@ -192,20 +193,50 @@ async fn test_save_view_update_and_disconnect() {
         updated["config"]["tokenUpdatedAt"], token_updated_at,
         "token omitted on update keeps the stored one"
     );
-    assert!(
-        updated["findingsReevaluated"]
-            .as_u64()
-            .is_some_and(|n| n > 0),
-        "{updated}"
+    assert_eq!(updated["reevaluation"]["pending"], json!(true), "{updated}");
+    let run_id = updated["reevaluation"]["runId"]
+        .as_str()
+        .expect("the queued run's id")
+        .to_string();
+    assert!(updated.get("findingsReevaluated").is_none(), "{updated}");
+    let failed_now = |bench: Bench| async move {
+        let (_, page, _) = parts(
+            read_api::handle(&bench.read_api(), findings("failed"))
+                .await
+                .expect("handler"),
+        );
+        page["items"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(
+        failed_now(bench.clone()).await,
+        failed_before,
+        "the save itself re-evaluates nothing"
     );
-    let (_, failed_after, _) = parts(
-        read_api::handle(&bench.read_api(), findings("failed"))
+    let run = bench.run_to_end(tenant, &run_id).await;
+    assert_eq!(
+        run.status,
+        connector_store::RunStatus::Succeeded,
+        "{:?}",
+        run.message
+    );
+    // The run walked only the configured group's threats; the other seeded findings were flipped by its
+    // re-evaluation phase.
+    assert!(run.counters.findings_reevaluated > 0, "{:?}", run.counters);
+    let failed_after = failed_now(bench.clone()).await;
+    assert_ne!(failed_before, failed_after);
+    assert!(failed_after + failed_before > 0);
+    // The stored findings follow the saved list now: saving again queues nothing.
+    let (status, again, _) = parts(
+        save_config::handle(&bench.save_config(), put_config(tenant, &update))
             .await
             .expect("handler"),
     );
-    let failed_after = failed_after["items"].as_array().map_or(0, Vec::len);
-    assert_ne!(failed_before, failed_after);
-    assert!(failed_after + failed_before > 0);
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        again["reevaluation"],
+        json!({ "pending": false }),
+        "{again}"
+    );
 
     // A different console URL needs its own token: the stored one never leaves for another host.
     let (status, problem, _) = parts(

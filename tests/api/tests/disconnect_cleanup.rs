@@ -269,6 +269,8 @@ async fn disconnect_during_a_running_sync_fails_it_clears_its_state_and_a_new_sy
         threats_high_water: None,
         scope: None,
         agent_walk: Default::default(),
+        verdicts: None,
+        reevaluating_version: None,
     };
     let lease = bench
         .store

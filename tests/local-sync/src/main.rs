@@ -198,6 +198,7 @@ async fn run() -> Result<Value, Failure> {
             vault.clone(),
             url_policy.clone(),
         ),
+        queue: queue.clone(),
         tenant_claim: "tenant_id".into(),
     };
     let mut config =

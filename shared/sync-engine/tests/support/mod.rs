@@ -416,3 +416,38 @@ impl Harness {
         all
     }
 }
+
+// Helpers for tests/verdict_reevaluation.rs.
+
+impl Harness {
+    /// The worker's store reads `findings` per re-evaluation page (small pages: many checkpoints per walk).
+    pub fn with_reevaluate_page(mut self, findings: i32) -> Self {
+        self.worker.engine.store = self
+            .worker
+            .engine
+            .store
+            .clone()
+            .with_reevaluate_page(findings);
+        self
+    }
+
+    /// Handles one queued message with `budget` before the worker's margin, as the Lambda would; `false` when the
+    /// queue had none.
+    pub async fn handle_one(&self, budget: Duration) -> bool {
+        let Some((queued, receipt)) = self.receive_one(0).await else {
+            return false;
+        };
+        let deadline = SystemTime::now() + budget + TEST_SAFETY_MARGIN;
+        let disposition = self
+            .worker
+            .handle(&queued, deadline, &format!("test-{}", queued.message_id))
+            .await;
+        assert_eq!(
+            disposition,
+            Disposition::Done,
+            "worker asked for a redelivery"
+        );
+        self.delete_message(&receipt).await;
+        true
+    }
+}
