@@ -24,7 +24,7 @@ pub use save::save_configuration;
 /// Auto-sync interval bounds in days.
 pub const AUTO_SYNC_DAYS: std::ops::RangeInclusive<u16> = 1..=30;
 
-/// What the tenant configured. The token is not here: it lives only in the [`Vault`].
+/// What the tenant configured. The token is not here: it lives only in the [`Vault`](crate::Vault).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantConfig {
     /// Console root, already validated and normalised by the caller.
