@@ -16,8 +16,12 @@
 //! every online machine. Any other change is written at once (and carries the current `last_seen` with it).
 //!
 //! Findings are never skipped: [`decide_finding`] marks a finding unattached when its asset does not exist.
+//!
+//! Two rules of the sync's page walks sit on top of the table: [`decide_walked_asset`] (an agent's asset against
+//! the stored one, re-activating a retired asset SentinelOne returns live again) and [`assets_onboarded_by_threats`]
+//! (which threats of a page create the asset their finding needs).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -25,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use crate::asset::{bound_agent_ids, Asset, AssetKey, AssetOrigin};
 use crate::finding::Finding;
 use crate::hash::ContentHash;
-use crate::mapping::MappingSettings;
-use crate::records::SkipReason;
+use crate::mapping::{asset_from_threat, merge_agent_into, MappingSettings};
+use crate::records::{SkipReason, Threat};
 
 // Decisions are made and applied one record at a time and moved straight into the store; boxing the large
 // variant would only add an allocation per record.
@@ -122,4 +126,58 @@ pub fn decide_finding(finding: &Finding, asset_exists: bool) -> Finding {
     let mut out = finding.clone();
     out.attached = finding.asset_key.is_some() && asset_exists;
     out
+}
+
+/// The decision for one asset of the agent walk, given the stored asset and whether it is still active
+/// (`stored`: the asset and its `active` flag, `None` when the platform does not hold it).
+pub fn decide_walked_asset(
+    incoming: &Asset,
+    stored: Option<(&Asset, bool)>,
+    settings: &MappingSettings,
+) -> AssetDecision {
+    let stored_asset = stored.map(|(asset, _)| asset);
+    // The same machine may come back under several agents on different pages (re-imaged machines):
+    // merging with what is stored keeps every agent id and lets the most recently active one win.
+    let candidate = match stored_asset {
+        Some(s) if s.origin == incoming.origin => merge_agent_into(s, incoming),
+        _ => incoming.clone(),
+    };
+    match decide_asset(&candidate, stored_asset, settings) {
+        // A retired asset that SentinelOne returns live again is re-activated even when its metadata
+        // did not change (the agent-link write also clears the retirement).
+        AssetDecision::Unchanged
+            if stored.is_some_and(|(_, active)| !active)
+                && incoming.decommissioned != Some(true) =>
+        {
+            AssetDecision::AttachOnly {
+                key: candidate.key.clone(),
+                agent_ids: candidate.agent_ids.clone(),
+            }
+        }
+        decision => decision,
+    }
+}
+
+/// Threats whose agent was not in the agent walk: with auto-onboard on, the asset is built from the threat's
+/// agentRealtimeInfo so that the finding has an asset. Returns, by asset key, the assets a page of threats
+/// creates: one per machine that a finding of the page names (`finding_keys`, sorted and without duplicates)
+/// and that `exists` does not know; the first threat of a machine wins. With auto-onboard off, none.
+pub fn assets_onboarded_by_threats(
+    threats: &[Threat],
+    finding_keys: &[String],
+    exists: impl Fn(&str) -> bool,
+    settings: &MappingSettings,
+) -> BTreeMap<String, Asset> {
+    let mut new_assets: BTreeMap<String, Asset> = BTreeMap::new();
+    if settings.auto_onboard {
+        for threat in threats {
+            if let Some(asset) = asset_from_threat(threat, settings) {
+                let key = asset.key.as_str().to_string();
+                if !exists(&key) && finding_keys.binary_search(&key).is_ok() {
+                    new_assets.entry(key).or_insert(asset);
+                }
+            }
+        }
+    }
+    new_assets
 }

@@ -1,98 +1,22 @@
 //! The crate's one retry policy and its request pacing (contract decision 7). Time goes through [`Clock`] so tests
 //! can run the real policy under tokio's paused clock or record the waits it asks for.
+//!
+//! This file holds the policy (backoff, `Retry-After`, attempts, budget, deadline) and the retry loop; `clock`
+//! holds the clocks, `rate_limit` the per-console request pacing.
 
-use std::fmt;
+mod clock;
+mod rate_limit;
+
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use futures::future::BoxFuture;
 use rand::Rng;
 use tokio::time::Instant;
 
 use crate::error::S1Error;
 
-/// Where the client reads the time and sleeps.
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> Instant;
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// tokio's clock: real time in production, virtual time under `#[tokio::test(start_paused = true)]`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
-
-/// A virtual clock that never really sleeps: each sleep is recorded and moves its time forward. Lets tests against a
-/// real TCP server check every wait the policy asked for (a paused tokio clock would also skip the network I/O's
-/// timers).
-#[derive(Debug)]
-pub struct RecordingClock {
-    start: Instant,
-    state: Mutex<RecordedState>,
-}
-
-#[derive(Debug, Default)]
-struct RecordedState {
-    elapsed: Duration,
-    sleeps: Vec<Duration>,
-}
-
-impl Default for RecordingClock {
-    fn default() -> Self {
-        RecordingClock {
-            start: Instant::now(),
-            state: Mutex::new(RecordedState::default()),
-        }
-    }
-}
-
-impl RecordingClock {
-    pub fn new() -> Arc<RecordingClock> {
-        Arc::new(RecordingClock::default())
-    }
-
-    /// Every sleep asked for, in order (including zero-length ones from the rate limiter are not recorded).
-    pub fn sleeps(&self) -> Vec<Duration> {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sleeps
-            .clone()
-    }
-
-    /// Virtual time passed so far.
-    pub fn elapsed(&self) -> Duration {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed
-    }
-}
-
-impl Clock for RecordingClock {
-    fn now(&self) -> Instant {
-        self.start + self.elapsed()
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        if !duration.is_zero() {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.elapsed += duration;
-            state.sleeps.push(duration);
-        }
-        Box::pin(std::future::ready(()))
-    }
-}
+pub use clock::{Clock, RecordingClock, TokioClock};
+pub use rate_limit::RateLimiter;
 
 /// Retry limits. Defaults: 0.5 s base, 30 s cap (decision 7), 8 attempts, 120 s of waiting in total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,89 +162,6 @@ fn deadline_reached(endpoint: &str, attempts: u32) -> S1Error {
     tracing::info!(endpoint, attempts, "deadline reached; stopping the call");
     S1Error::DeadlineReached {
         endpoint: endpoint.to_string(),
-    }
-}
-
-/// A token bucket per client (so per console): at most `rate` requests per second on average, with bursts of at most
-/// one second's worth.
-pub struct RateLimiter {
-    rate: f64,
-    capacity: f64,
-    clock: Arc<dyn Clock>,
-    state: Mutex<Bucket>,
-}
-
-impl fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("rate", &self.rate)
-            .finish_non_exhaustive()
-    }
-}
-
-struct Bucket {
-    tokens: f64,
-    refilled_at: Instant,
-}
-
-impl RateLimiter {
-    /// A non-positive or non-finite rate is treated as 1 request per second rather than "unlimited": pacing is a
-    /// promise to the customer's console.
-    pub fn new(requests_per_second: f64, clock: Arc<dyn Clock>) -> RateLimiter {
-        let rate = if requests_per_second.is_finite() && requests_per_second > 0.0 {
-            requests_per_second
-        } else {
-            1.0
-        };
-        let capacity = rate.max(1.0);
-        let now = clock.now();
-        RateLimiter {
-            rate,
-            capacity,
-            clock,
-            state: Mutex::new(Bucket {
-                tokens: capacity,
-                refilled_at: now,
-            }),
-        }
-    }
-
-    /// Takes one token, waiting for it if the bucket is empty. A token is reserved before waiting, so concurrent
-    /// callers queue up fairly instead of all waking at once.
-    pub async fn acquire(&self) {
-        // Without a deadline a token is always taken.
-        let _taken = self.acquire_until(None).await;
-    }
-
-    /// [`RateLimiter::acquire`], unless the wait for the token would end at or after `deadline`: then no token is
-    /// taken, nothing is waited for, and the answer is `false`.
-    pub async fn acquire_until(&self, deadline: Option<Instant>) -> bool {
-        let wait = {
-            let mut bucket = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = self.clock.now();
-            let refill = now
-                .saturating_duration_since(bucket.refilled_at)
-                .as_secs_f64()
-                * self.rate;
-            bucket.tokens = (bucket.tokens + refill).min(self.capacity);
-            bucket.refilled_at = now;
-            bucket.tokens -= 1.0;
-            let wait = if bucket.tokens >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(-bucket.tokens / self.rate)
-            };
-            if !wait.is_zero() && would_pass(deadline, now, wait) {
-                // Given back under the same lock, so no later caller's reservation was computed without it.
-                bucket.tokens += 1.0;
-                return false;
-            }
-            wait
-        };
-        if !wait.is_zero() {
-            self.clock.sleep(wait).await;
-        }
-        true
     }
 }
 
@@ -474,19 +315,6 @@ mod tests {
         assert_eq!(result.err().map(|e| e.kind()), Some("server"));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn rate_limiter_paces_to_the_configured_rate() {
-        let limiter = RateLimiter::new(10.0, Arc::new(TokioClock));
-        let started = Instant::now();
-        for _ in 0..30 {
-            limiter.acquire().await;
-        }
-        // A full bucket of 10 goes at once; the other 20 are spaced 100 ms apart.
-        let elapsed = started.elapsed();
-        assert!(elapsed >= Duration::from_millis(1990), "{elapsed:?}");
-        assert!(elapsed <= Duration::from_millis(2100), "{elapsed:?}");
-    }
-
     fn rate_limited_for(secs: u64) -> AttemptError {
         AttemptError::Transient {
             error: S1Error::RateLimited {
@@ -554,32 +382,5 @@ mod tests {
         )
         .await;
         assert_eq!(result.err().map(|e| e.kind()), Some("rate_limited"));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_limiter_refuses_a_wait_past_the_deadline_and_keeps_its_token() {
-        let limiter = RateLimiter::new(1.0, Arc::new(TokioClock));
-        let started = Instant::now();
-        let deadline = Some(started + Duration::from_millis(500));
-        assert!(
-            limiter.acquire_until(deadline).await,
-            "the full bucket's token"
-        );
-        // The next token comes in 1 s, after the deadline.
-        assert!(!limiter.acquire_until(deadline).await);
-        assert_eq!(started.elapsed(), Duration::ZERO);
-        // The refused reservation was given back: the next token is still 1 s away, not 2 s.
-        limiter.acquire().await;
-        assert_eq!(started.elapsed(), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn recording_clock_records_and_advances() {
-        let clock = RecordingClock::new();
-        let before = clock.now();
-        futures::executor::block_on(clock.sleep(Duration::from_secs(2)));
-        futures::executor::block_on(clock.sleep(Duration::ZERO));
-        assert_eq!(clock.sleeps(), vec![Duration::from_secs(2)]);
-        assert_eq!(clock.now() - before, Duration::from_secs(2));
     }
 }

@@ -1,0 +1,104 @@
+//! Assets and findings: applying a page of decisions so that writes cost only what changed, asset retirement
+//! without rewriting unchanged assets, re-deriving finding statuses, and the two listings.
+//!
+//! This file holds what both kinds share (reading the stored heads an apply compares against, the API spelling of
+//! enum values, put requests); [`assets`], [`findings`] and [`seen`] (the per-page markers of what a run saw) hold
+//! the rest.
+
+mod assets;
+mod findings;
+mod seen;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde::{Deserialize, Serialize};
+
+use s1_core::Asset;
+
+use crate::batch::{get_all, Item, Projection};
+use crate::error::{Result, StoreError};
+use crate::keys::{tenant_pk, TenantId};
+use crate::store::Store;
+
+pub use assets::{AssetFilter, RetirementPlan, StoredAsset};
+pub use findings::{FindingFilter, UnattachedCursor};
+
+/// UpdateItem calls in flight for per-item updates (agent links, retirement).
+const PARALLEL_UPDATES: usize = 8;
+
+#[derive(Debug, Deserialize)]
+struct StoredHead {
+    sk: String,
+    #[serde(default)]
+    content_hash: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    asset: Option<Asset>,
+}
+
+/// The API spelling of a serde enum value.
+fn wire<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn put(item: Item) -> WriteRequest {
+    // Only fails without an item, which is always set here.
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .unwrap_or_else(|_| unreachable!("a put request with an item always builds")),
+        )
+        .build()
+}
+
+impl Store {
+    async fn read_heads(
+        &self,
+        tenant: &TenantId,
+        sks: Vec<String>,
+        with_asset: bool,
+    ) -> Result<HashMap<String, StoredHead>> {
+        if sks.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pk = tenant_pk(tenant);
+        let keys = sks
+            .into_iter()
+            .map(|sk| Store::key(pk.clone(), sk))
+            .collect();
+        let mut names = HashMap::from([
+            ("#sk".to_string(), "sk".to_string()),
+            ("#h".to_string(), "content_hash".to_string()),
+            ("#act".to_string(), "active".to_string()),
+            ("#cr".to_string(), "created_at".to_string()),
+        ]);
+        let mut expression = "#sk, #h, #act, #cr".to_string();
+        if with_asset {
+            names.insert("#as".into(), "asset".into());
+            expression.push_str(", #as");
+        }
+        let projection = Projection {
+            expression: Some(expression),
+            names,
+        };
+        let items = get_all(&*self.batch, &self.table, keys, &projection, self.retry).await?;
+        items
+            .into_iter()
+            .map(|i| {
+                let head: StoredHead =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("stored head"))?;
+                Ok((head.sk.clone(), head))
+            })
+            .collect()
+    }
+}

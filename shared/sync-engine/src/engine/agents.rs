@@ -1,0 +1,63 @@
+//! Applying one page of the agent walk: agents become assets (tags into custom fields), the live ones are
+//! recorded as seen for finalize, and each asset is decided against the stored one
+//! ([`s1_core::merge::decide_walked_asset`]).
+
+use connector_store::AgentWalkTally;
+use s1_core::custom_fields::apply_tags_to_custom_fields;
+use s1_core::mapping::assets_from_agents;
+use s1_core::merge::decide_walked_asset;
+use s1_core::records::Agent;
+use s1_core::AssetDecision;
+use sentinelone_client::Page;
+
+use super::walk::ApplyPage;
+use super::{RunContext, Stop, SyncEngine};
+
+impl ApplyPage<Agent> for SyncEngine {
+    async fn apply(&self, ctx: &mut RunContext, page: Page<Agent>) -> Result<(), Stop> {
+        let returned = page.records.len() as u64 + page.skipped.len() as u64;
+        ctx.run.counters.items_fetched += returned;
+        // What finalize needs to trust the walk: counted since the walk's start or its last restart (a restarted
+        // walk serves every agent again).
+        let walk = &mut ctx.checkpoint.agent_walk;
+        if page.restarted || page.cursor.is_none() {
+            *walk = AgentWalkTally {
+                expected: page.total_items,
+                ..AgentWalkTally::default()
+            };
+        }
+        walk.walked += returned;
+        walk.unusable += page.skipped.len() as u64;
+        self.record_data_skips(ctx, &page.skipped);
+        let mut assets = assets_from_agents(&page.records, &ctx.settings);
+        for asset in &mut assets {
+            apply_tags_to_custom_fields(asset, &ctx.custom_fields);
+        }
+        // A decommissioned machine is not "seen": finalize retires it like a machine SentinelOne stopped returning.
+        let live: Vec<String> = assets
+            .iter()
+            .filter(|a| a.decommissioned != Some(true))
+            .map(|a| a.key.as_str().to_string())
+            .collect();
+        self.store
+            .record_seen_assets(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &live)
+            .await?;
+        let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
+        let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+        let decisions: Vec<AssetDecision> = assets
+            .iter()
+            .map(|incoming| {
+                let stored = existing
+                    .get(incoming.key.as_str())
+                    .map(|s| (&s.asset, s.active));
+                decide_walked_asset(incoming, stored, &ctx.settings)
+            })
+            .collect();
+        let counts = self
+            .store
+            .apply_asset_decisions(&ctx.tenant, &decisions, &ctx.run.id)
+            .await?;
+        ctx.run.record_assets(&counts);
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! The attach phase: unattached findings whose asset exists now are written attached.
+
+use std::collections::BTreeSet;
+
+use connector_store::UnattachedCursor;
+use s1_core::merge::decide_finding;
+use s1_core::Finding;
+use tracing::info;
+
+use super::{RunContext, Stop, SyncEngine};
+
+impl SyncEngine {
+    /// Re-examines the unattached findings: each whose asset exists now is written attached.
+    pub(super) async fn attach_findings(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let mut cursor: Option<UnattachedCursor> = None;
+        let mut attached = 0u64;
+        loop {
+            let (findings, next) = self
+                .store
+                .unattached_findings(&ctx.tenant, cursor.take())
+                .await?;
+            let keys: Vec<String> = findings
+                .iter()
+                .filter_map(|f| f.asset_key.as_ref().map(|k| k.as_str().to_string()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+            let now_attached: Vec<Finding> = findings
+                .iter()
+                .filter(|f| {
+                    f.asset_key
+                        .as_ref()
+                        .is_some_and(|k| existing.contains_key(k.as_str()))
+                })
+                .map(|f| decide_finding(f, true))
+                .collect();
+            if !now_attached.is_empty() {
+                let counts = self
+                    .store
+                    .apply_findings(&ctx.tenant, &now_attached)
+                    .await?;
+                attached += counts.written();
+                ctx.run.record_findings(&counts);
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        if attached > 0 {
+            info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, attached, "unattached findings attached to their assets");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! The finalize phase: assets the agent walk did not see are retired, when the walk can be trusted.
+
+use s1_core::retirement::{may_retire, WalkSummary};
+use tracing::{info, warn};
+
+use super::{RunContext, Stop, SyncEngine};
+
+impl SyncEngine {
+    /// Only reached after both walks completed. Retires the assets the agent walk did not see, when the walk can
+    /// be trusted (see `s1_core::retirement`); otherwise keeps them all and says why in the run.
+    pub(super) async fn retire(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let plan = self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?;
+        let walk = ctx.checkpoint.agent_walk;
+        let summary = WalkSummary {
+            walked: walk.walked,
+            unusable: walk.unusable,
+            expected: walk.expected,
+            active: plan.active,
+            unseen: plan.unseen.len() as u64,
+        };
+        match may_retire(&summary, self.max_retire_percent) {
+            Ok(()) => {
+                let retired = self
+                    .store
+                    .retire_assets(&ctx.tenant, &ctx.run.id, plan.unseen)
+                    .await?;
+                ctx.run.counters.assets_retired += retired;
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired, "assets not returned by SentinelOne marked inactive");
+            }
+            Err(withheld) => {
+                ctx.run.counters.assets_retirement_withheld = summary.unseen;
+                warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, unseen = summary.unseen, active = summary.active,
+                      walked = summary.walked, expected = ?summary.expected, reason = %withheld, "retirement withheld");
+                ctx.run.record_warning(withheld.to_string());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! Applying one page of the threat walk (threats become findings, attached or not, with the assets auto-onboard
+//! creates for them) and the walk's watermark overlap.
+
+use std::collections::BTreeSet;
+
+use s1_core::mapping::findings_from_threats;
+use s1_core::merge::{assets_onboarded_by_threats, decide_asset, decide_finding};
+use s1_core::records::Threat;
+use s1_core::{AssetDecision, Finding};
+use sentinelone_client::Page;
+use time::OffsetDateTime;
+
+use super::walk::ApplyPage;
+use super::{RunContext, Stop, SyncEngine, THREAT_OVERLAP};
+use crate::tally::FindingTally;
+
+impl ApplyPage<Threat> for SyncEngine {
+    async fn apply(&self, ctx: &mut RunContext, page: Page<Threat>) -> Result<(), Stop> {
+        ctx.run.counters.items_fetched += page.records.len() as u64 + page.skipped.len() as u64;
+        self.record_data_skips(ctx, &page.skipped);
+        let mapped = findings_from_threats(&page.records, &ctx.settings);
+        self.record_data_skips(ctx, &mapped.skipped);
+        for f in &mapped.findings {
+            if let Some(at) = f.updated_at {
+                let at = format_rfc3339(at);
+                if ctx
+                    .checkpoint
+                    .threats_high_water
+                    .as_deref()
+                    .is_none_or(|hw| hw < at.as_str())
+                {
+                    ctx.checkpoint.threats_high_water = Some(at);
+                }
+            }
+        }
+
+        let keys: Vec<String> = mapped
+            .findings
+            .iter()
+            .filter_map(|f| f.asset_key.as_ref().map(|k| k.as_str().to_string()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+        // Threats whose agent was not in the agent walk: with auto-onboard on, the asset is built from the threat's
+        // agentRealtimeInfo so that the finding has an asset.
+        let new_assets = assets_onboarded_by_threats(
+            &page.records,
+            &keys,
+            |key| existing.contains_key(key),
+            &ctx.settings,
+        );
+        let asset_decisions: Vec<AssetDecision> = new_assets
+            .values()
+            .map(|a| decide_asset(a, None, &ctx.settings))
+            .collect();
+        if !asset_decisions.is_empty() {
+            let counts = self
+                .store
+                .apply_asset_decisions(&ctx.tenant, &asset_decisions, &ctx.run.id)
+                .await?;
+            ctx.run.record_assets(&counts);
+        }
+
+        // Every threat becomes a finding; one whose asset does not exist is kept unattached (never dropped).
+        let findings: Vec<Finding> = mapped
+            .findings
+            .iter()
+            .map(|finding| {
+                let exists = finding.asset_key.as_ref().is_some_and(|k| {
+                    existing.contains_key(k.as_str()) || new_assets.contains_key(k.as_str())
+                });
+                decide_finding(finding, exists)
+            })
+            .collect();
+        let counts = self.store.apply_findings(&ctx.tenant, &findings).await?;
+        ctx.run.record_findings(&counts);
+        let tally = ctx.findings.get_or_insert_with(FindingTally::default);
+        let entries = tally.count_page(&findings, &mut ctx.run.counters);
+        // Stored after the page's writes and keyed by its page number: a page that is applied again (after a
+        // crash before its checkpoint) overwrites its own entry, and resuming reads only checkpointed pages.
+        self.store
+            .record_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &entries)
+            .await?;
+        Ok(())
+    }
+}
+
+fn format_rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `watermark − THREAT_OVERLAP`, as RFC 3339; `None` (take everything) when the watermark is unreadable.
+pub(super) fn overlap_start(watermark: &str) -> Option<String> {
+    let at =
+        OffsetDateTime::parse(watermark, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(format_rfc3339(at - THREAT_OVERLAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_goes_back_five_minutes() {
+        assert_eq!(
+            overlap_start("2026-01-02T00:03:00Z").as_deref(),
+            Some("2026-01-01T23:58:00Z")
+        );
+        assert_eq!(overlap_start("garbage"), None);
+    }
+}
