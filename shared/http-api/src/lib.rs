@@ -49,8 +49,6 @@ pub enum ApiError {
         extra: Option<serde_json::Value>,
     },
     #[error("{0}")]
-    BadGateway(String),
-    #[error("{0}")]
     Unprocessable(String),
     /// The connection test run before a save failed; `report` (the per-check results) goes into the problem body
     /// so the form can show which step failed and how to fix it.
@@ -75,7 +73,6 @@ impl ApiError {
             ApiError::Unprocessable(_) | ApiError::ConnectionTestFailed { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,7 +90,6 @@ impl ApiError {
             ApiError::ConnectionTestFailed { .. } => {
                 "urn:s1-connector:problem:connection-test-failed"
             }
-            ApiError::BadGateway(_) => "urn:s1-connector:problem:upstream",
             ApiError::Internal => "urn:s1-connector:problem:internal",
         }
     }
@@ -108,7 +104,6 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unprocessable(_) => "Cannot process the request",
             ApiError::ConnectionTestFailed { .. } => "SentinelOne connection test failed",
-            ApiError::BadGateway(_) => "SentinelOne request failed",
             ApiError::Internal => "Internal error",
         }
     }
