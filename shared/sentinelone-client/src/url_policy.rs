@@ -649,7 +649,6 @@ mod tests {
             "s1 corp.example",
             "..corp.example",
             "-bad.example",
-            ".",
         ] {
             let err = UrlPolicy::from_values(Some(&format!("ok.example, {bad}")), None)
                 .expect_err(bad)
