@@ -3,13 +3,15 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
+    let tenant_claim = http_api::tenant_claim_from_env()
+        .map_err(|e| format!("test-connection cannot start: {e}"))?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let config = tenant_config::TenantConfigService::from_env(&sdk)
         .await
         .map_err(|e| format!("test-connection cannot start: {e}"))?;
     let deps = test_connection::Deps {
         config,
-        tenant_claim: http_api::tenant_claim_from_env(),
+        tenant_claim,
     };
     run(service_fn(|request: Request| {
         test_connection::handle(&deps, request)

@@ -49,8 +49,6 @@ pub enum ApiError {
         extra: Option<serde_json::Value>,
     },
     #[error("{0}")]
-    BadGateway(String),
-    #[error("{0}")]
     Unprocessable(String),
     /// The connection test run before a save failed; `report` (the per-check results) goes into the problem body
     /// so the form can show which step failed and how to fix it.
@@ -75,7 +73,6 @@ impl ApiError {
             ApiError::Unprocessable(_) | ApiError::ConnectionTestFailed { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,7 +90,6 @@ impl ApiError {
             ApiError::ConnectionTestFailed { .. } => {
                 "urn:s1-connector:problem:connection-test-failed"
             }
-            ApiError::BadGateway(_) => "urn:s1-connector:problem:upstream",
             ApiError::Internal => "urn:s1-connector:problem:internal",
         }
     }
@@ -108,7 +104,6 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unprocessable(_) => "Cannot process the request",
             ApiError::ConnectionTestFailed { .. } => "SentinelOne connection test failed",
-            ApiError::BadGateway(_) => "SentinelOne request failed",
             ApiError::Internal => "Internal error",
         }
     }
@@ -158,12 +153,42 @@ fn respond<T: Serialize>(status: StatusCode, content_type: &str, body: &T) -> Re
     resp
 }
 
-/// The claim that names the tenant, from `TENANT_CLAIM` (default `tenant_id`).
-pub fn tenant_claim_from_env() -> String {
-    std::env::var("TENANT_CLAIM")
-        .ok()
-        .filter(|c| !c.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_string())
+/// `TENANT_CLAIM` is set but cannot name a JWT claim; the function refuses to start rather than answer every
+/// request 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable TENANT_CLAIM must be the name of the JWT claim that holds the tenant id (no spaces, commas or control characters, at most 256 characters), not {value:?}")]
+pub struct InvalidTenantClaim {
+    pub value: String,
+}
+
+/// The claim that names the tenant, from `TENANT_CLAIM` (default `tenant_id` when unset or blank).
+pub fn tenant_claim_from_env() -> Result<String, InvalidTenantClaim> {
+    match std::env::var("TENANT_CLAIM") {
+        Ok(v) => tenant_claim_from(Some(&v)),
+        Err(std::env::VarError::NotPresent) => tenant_claim_from(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(InvalidTenantClaim {
+            value: v.to_string_lossy().into_owned(),
+        }),
+    }
+}
+
+/// [`tenant_claim_from_env`] on a value already read. Claim names may be URIs or namespaced
+/// (`https://example.com/tenant`, `custom:tenant_id`), so only what can never be part of one is refused.
+pub fn tenant_claim_from(value: Option<&str>) -> Result<String, InvalidTenantClaim> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_TENANT_CLAIM.to_string()),
+        Some(claim)
+            if claim.len() <= 256
+                && !claim
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ',') =>
+        {
+            Ok(claim.to_string())
+        }
+        Some(other) => Err(InvalidTenantClaim {
+            value: other.to_string(),
+        }),
+    }
 }
 
 /// The caller's tenant id, taken only from the JWT authorizer's claims (never from the body or the query).
@@ -320,6 +345,31 @@ pub fn page_limit(request: &Request) -> Result<u32, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tenant_claim_defaults_when_unset_and_refuses_what_cannot_be_a_claim() {
+        assert_eq!(tenant_claim_from(None).as_deref(), Ok("tenant_id"));
+        assert_eq!(tenant_claim_from(Some("  ")).as_deref(), Ok("tenant_id"));
+        assert_eq!(tenant_claim_from(Some(" org ")).as_deref(), Ok("org"));
+        assert_eq!(
+            tenant_claim_from(Some("custom:tenant_id")).as_deref(),
+            Ok("custom:tenant_id")
+        );
+        assert_eq!(
+            tenant_claim_from(Some("https://example.com/tenant")).as_deref(),
+            Ok("https://example.com/tenant")
+        );
+        for bad in ["tenant id", "tenant_id,org", "tenant\u{0}id"] {
+            let err = tenant_claim_from(Some(bad)).expect_err(bad).to_string();
+            assert!(
+                err.starts_with(
+                    "environment variable TENANT_CLAIM must be the name of the JWT claim"
+                ),
+                "{err}"
+            );
+        }
+        assert!(tenant_claim_from(Some(&"a".repeat(257))).is_err());
+    }
 
     fn request(claims: &str, body: &str) -> Request {
         let event = format!(

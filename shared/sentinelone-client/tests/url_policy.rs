@@ -10,10 +10,11 @@ fn saas() -> UrlPolicy {
 
 fn on_prem() -> UrlPolicy {
     UrlPolicy::from_values(Some("s1.corp.example,.consoles.bank.example"), None)
+        .expect("a valid allow-list")
 }
 
 fn dev() -> UrlPolicy {
-    UrlPolicy::from_values(None, Some("1"))
+    UrlPolicy::from_values(None, Some("1")).expect("the dev switch")
 }
 
 /// (input, policy, expected root or None when refused, expected error kind when refused)
@@ -205,6 +206,7 @@ fn kind(e: &UrlPolicyError) -> &'static str {
         UrlPolicyError::AddressRefused { .. } => "address",
         UrlPolicyError::NoAddress { .. } => "no_address",
         UrlPolicyError::Resolution { .. } => "resolution",
+        UrlPolicyError::Environment { .. } => "environment",
     }
 }
 

@@ -97,27 +97,6 @@ impl StoreError {
                 if matches!(**source, aws_sdk_dynamodb::Error::ConditionalCheckFailedException(_))
         )
     }
-
-    /// True when the error is DynamoDB or Secrets Manager throttling or a transient service fault: worth retrying.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::DynamoDb { source, .. } => matches!(
-                **source,
-                aws_sdk_dynamodb::Error::ProvisionedThroughputExceededException(_)
-                    | aws_sdk_dynamodb::Error::RequestLimitExceeded(_)
-                    | aws_sdk_dynamodb::Error::InternalServerError(_)
-                    | aws_sdk_dynamodb::Error::ThrottlingException(_)
-            ),
-            Self::SecretsManager { source, .. } => {
-                matches!(
-                    **source,
-                    aws_sdk_secretsmanager::Error::InternalServiceError(_)
-                )
-            }
-            Self::Unprocessed { .. } => true,
-            _ => false,
-        }
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

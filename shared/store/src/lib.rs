@@ -20,7 +20,9 @@ mod views;
 pub use batch::{BatchApi, RetryPolicy, SdkBatch, UnprocessedInjector};
 pub use config::{disconnect, save_configuration, SourceStatus, TenantConfig, AUTO_SYNC_DAYS};
 pub use custom_fields::MAX_CUSTOM_FIELDS;
-pub use deployment::{required_env, Deployment};
+pub use deployment::{
+    malformed_env, optional_env, parse_optional_env, required_env, required_env_where, Deployment,
+};
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;

@@ -8,6 +8,10 @@ use crate::view::ConnectionTestView;
 /// What a save or disconnect that lost the race for the tenant's configuration lock is told.
 const BUSY: &str = "another save or disconnect of this SentinelOne configuration is in progress; wait for it to finish, reload the configuration and try again";
 
+/// What a save that started from an outdated version of the configuration is told.
+const CHANGED_MEANWHILE: &str =
+    "the configuration was changed by someone else in the meantime; reload it and save again";
+
 /// Why a configuration use case did not complete. Display is a sentence for the caller; store causes stay in
 /// `source` for the logs.
 #[derive(Debug, thiserror::Error)]
@@ -21,11 +25,6 @@ pub enum ConfigError {
         detail: String,
         report: Box<ConnectionTestView>,
     },
-    #[error(
-        "the configuration was changed by someone else in the meantime; reload it and save again"
-    )]
-    Conflict,
-
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -49,10 +48,6 @@ impl From<ConfigError> for ApiError {
                     report: serde_json::to_value(&*report).unwrap_or_default(),
                 }
             }
-            ConfigError::Conflict => ApiError::Conflict {
-                detail: ConfigError::Conflict.to_string(),
-                extra: None,
-            },
             // Saves and disconnects of a tenant run one at a time (the store's configuration lock): the loser of a
             // race is told to retry, never given a 500.
             ConfigError::Store(StoreError::SaveInProgress) => ApiError::Conflict {
@@ -60,7 +55,7 @@ impl From<ConfigError> for ApiError {
                 extra: None,
             },
             ConfigError::Store(StoreError::VersionConflict { .. }) => ApiError::Conflict {
-                detail: ConfigError::Conflict.to_string(),
+                detail: CHANGED_MEANWHILE.into(),
                 extra: None,
             },
             ConfigError::Store(StoreError::TokenRequired) => {

@@ -78,8 +78,10 @@ impl TenantConfigService {
     pub async fn from_env(
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, connector_store::StoreError> {
+        let url_policy = UrlPolicy::from_env()
+            .map_err(|e| connector_store::StoreError::InvalidInput(e.to_string()))?;
         let d = connector_store::Deployment::from_env(sdk).await?;
-        Ok(Self::new(d.store, d.vault, UrlPolicy::from_env()))
+        Ok(Self::new(d.store, d.vault, url_policy))
     }
 
     pub fn new(store: Store, vault: Vault, url_policy: UrlPolicy) -> Self {

@@ -104,7 +104,6 @@ fn every_problem_type_the_edge_emits_is_documented() {
             detail: String::new(),
             extra: None,
         },
-        ApiError::BadGateway(String::new()),
         ApiError::Unprocessable(String::new()),
         ApiError::ConnectionTestFailed {
             detail: String::new(),
@@ -120,7 +119,6 @@ fn every_problem_type_the_edge_emits_is_documented() {
             | ApiError::PayloadTooLarge
             | ApiError::NotFound(_)
             | ApiError::Conflict { .. }
-            | ApiError::BadGateway(_)
             | ApiError::Unprocessable(_)
             | ApiError::ConnectionTestFailed { .. }
             | ApiError::Internal => (),
@@ -131,9 +129,12 @@ fn every_problem_type_the_edge_emits_is_documented() {
             e.problem_type()
         );
     }
+    // `upstream` was ApiError::BadGateway, removed because nothing emitted it; the published schema still lists it
+    // until the API document's owners drop it (this branch does not edit docs/).
+    const RETIRED_BUT_DOCUMENTED: [&str; 1] = ["urn:s1-connector:problem:upstream"];
     assert_eq!(
         types.len(),
-        every.len(),
+        every.len() + RETIRED_BUT_DOCUMENTED.len(),
         "the Problem schema documents a type no error has"
     );
 }

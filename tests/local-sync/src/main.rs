@@ -188,7 +188,7 @@ async fn run() -> Result<Value, Failure> {
 
     let store = Store::new(stack.dynamodb.clone(), TABLE, PageTokenKey::random());
     let vault = Vault::new(stack.secrets.clone(), "s1-connector/local/");
-    let url_policy = UrlPolicy::from_env();
+    let url_policy = UrlPolicy::from_env()?;
     let queue = SyncQueue::new(stack.sqs.clone(), queue_url.clone());
 
     // 1. Save the configuration through the save-config handler (it tests the connection first).

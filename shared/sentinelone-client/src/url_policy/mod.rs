@@ -22,6 +22,23 @@ pub use resolve::{resolve_checked, CheckingResolver, Resolve, StaticResolver, Sy
 /// Host suffixes of SentinelOne's commercial and US-government SaaS consoles.
 const S1_SUFFIXES: [&str; 2] = [".sentinelone.net", ".s1gov.net"];
 
+const ALLOW_LIST_RULE: &str =
+    "a comma-separated list of host names (console.corp.example) and host suffixes \
+     (.corp.example), without scheme, port, path or wildcard";
+
+/// An allow-list entry after trimming and lower-casing: a host name, or a suffix starting with one '.'.
+fn is_allow_list_entry(entry: &str) -> bool {
+    let host = entry.strip_prefix('.').unwrap_or(entry);
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 /// Deployment-level knobs of the URL policy. Default: SaaS consoles only, no loopback.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UrlPolicy {
@@ -34,27 +51,63 @@ pub struct UrlPolicy {
 }
 
 impl UrlPolicy {
-    /// Reads `S1_CONSOLE_ALLOW_LIST` (comma-separated) and `S1_DEV_ALLOW_LOOPBACK` (only the exact value `1` turns
-    /// it on, so a stray `false` or `0` never opens loopback).
-    pub fn from_env() -> UrlPolicy {
+    /// Reads `S1_CONSOLE_ALLOW_LIST` (comma-separated hosts and `.suffix` entries) and `S1_DEV_ALLOW_LOOPBACK` (`1`
+    /// turns it on, `0` or unset leaves it off). Anything else in either is refused, so a typo in the allow-list or
+    /// a `true` meant as "on" stops the start-up instead of silently calling or refusing the wrong consoles.
+    pub fn from_env() -> Result<UrlPolicy, UrlPolicyError> {
+        let read = |name: &'static str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(v)) => Err(UrlPolicyError::Environment {
+                name,
+                rule: "UTF-8 text",
+                value: v.to_string_lossy().into_owned(),
+            }),
+        };
         UrlPolicy::from_values(
-            std::env::var("S1_CONSOLE_ALLOW_LIST").ok().as_deref(),
-            std::env::var("S1_DEV_ALLOW_LOOPBACK").ok().as_deref(),
+            read("S1_CONSOLE_ALLOW_LIST")?.as_deref(),
+            read("S1_DEV_ALLOW_LOOPBACK")?.as_deref(),
         )
     }
 
     /// [`UrlPolicy::from_env`] without the environment, for tests and callers holding the values already.
-    pub fn from_values(allow_list: Option<&str>, dev_loopback: Option<&str>) -> UrlPolicy {
+    pub fn from_values(
+        allow_list: Option<&str>,
+        dev_loopback: Option<&str>,
+    ) -> Result<UrlPolicy, UrlPolicyError> {
         let allow_list = allow_list
             .unwrap_or("")
             .split(',')
             .map(|entry| entry.trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|entry| !entry.is_empty() && entry != ".")
-            .collect();
-        UrlPolicy {
+            // Empty entries (a trailing comma) are tolerated; malformed ones are not.
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                if is_allow_list_entry(&entry) {
+                    Ok(entry)
+                } else {
+                    Err(UrlPolicyError::Environment {
+                        name: "S1_CONSOLE_ALLOW_LIST",
+                        rule: ALLOW_LIST_RULE,
+                        value: entry,
+                    })
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let allow_dev_loopback = match dev_loopback.map(str::trim).unwrap_or("") {
+            "1" => true,
+            "" | "0" => false,
+            other => {
+                return Err(UrlPolicyError::Environment {
+                    name: "S1_DEV_ALLOW_LOOPBACK",
+                    rule: "1 (allow the simulator's loopback URLs) or 0, or unset",
+                    value: other.to_string(),
+                })
+            }
+        };
+        Ok(UrlPolicy {
             allow_list,
-            allow_dev_loopback: dev_loopback.map(str::trim) == Some("1"),
-        }
+            allow_dev_loopback,
+        })
     }
 
     fn allows_listed(&self, host: &str) -> bool {
@@ -104,6 +157,13 @@ pub enum UrlPolicyError {
         host: String,
         ip: IpAddr,
         class: &'static str,
+    },
+    /// A deployment variable of the policy is malformed (reported at start-up, never to a tenant).
+    #[error("environment variable {name} must be {rule}, not {value:?}")]
+    Environment {
+        name: &'static str,
+        rule: &'static str,
+        value: String,
     },
     #[error("{host} did not resolve to any address: check the console URL for typos")]
     NoAddress { host: String },
@@ -245,20 +305,66 @@ mod tests {
 
     #[test]
     fn from_values_reads_allow_list_and_exact_dev_switch() {
-        let p = UrlPolicy::from_values(Some(" S1.Corp.Example , .onprem.example.,, "), Some("1"));
+        let p = UrlPolicy::from_values(Some(" S1.Corp.Example , .onprem.example.,, "), Some("1"))
+            .unwrap();
         assert_eq!(
             p.allow_list,
             vec!["s1.corp.example".to_string(), ".onprem.example".to_string()]
         );
         assert!(p.allow_dev_loopback);
-        assert!(!UrlPolicy::from_values(None, Some("true")).allow_dev_loopback);
-        assert!(!UrlPolicy::from_values(None, Some("0")).allow_dev_loopback);
-        assert!(!UrlPolicy::from_values(None, None).allow_dev_loopback);
+        assert!(
+            !UrlPolicy::from_values(None, Some("0"))
+                .unwrap()
+                .allow_dev_loopback
+        );
+        assert!(
+            !UrlPolicy::from_values(None, Some(" "))
+                .unwrap()
+                .allow_dev_loopback
+        );
+        assert_eq!(UrlPolicy::from_values(None, None), Ok(UrlPolicy::default()));
+    }
+
+    #[test]
+    fn a_dev_switch_other_than_1_or_0_is_refused_never_read_as_on() {
+        for bad in ["true", "yes", "on", "01", "1 1"] {
+            let err = UrlPolicy::from_values(None, Some(bad)).expect_err(bad);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "environment variable S1_DEV_ALLOW_LOOPBACK must be 1 (allow the simulator's loopback URLs) \
+                     or 0, or unset, not {bad:?}"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_allow_list_entry_is_refused_with_the_entry() {
+        for bad in [
+            "https://s1.corp.example",
+            "s1.corp.example:443",
+            "*.corp.example",
+            "s1.corp.example/web",
+            "s1 corp.example",
+            "..corp.example",
+            "-bad.example",
+        ] {
+            let err = UrlPolicy::from_values(Some(&format!("ok.example, {bad}")), None)
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.starts_with(
+                    "environment variable S1_CONSOLE_ALLOW_LIST must be a comma-separated list"
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]
     fn suffix_entries_need_a_label_before_them() {
-        let p = UrlPolicy::from_values(Some(".onprem.example"), None);
+        let p = UrlPolicy::from_values(Some(".onprem.example"), None).unwrap();
         assert!(ConsoleUrl::parse("https://s1.onprem.example", &p).is_ok());
         assert!(ConsoleUrl::parse("https://onprem.example", &p).is_err());
         assert!(ConsoleUrl::parse("https://evilonprem.example", &p).is_err());

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 pub fn dev_policy() -> UrlPolicy {
-    UrlPolicy::from_values(None, Some("1"))
+    UrlPolicy::from_values(None, Some("1")).expect("the dev switch")
 }
 
 pub fn token(value: &str) -> ApiToken {
