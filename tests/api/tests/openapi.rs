@@ -129,12 +129,9 @@ fn every_problem_type_the_edge_emits_is_documented() {
             e.problem_type()
         );
     }
-    // `upstream` was ApiError::BadGateway, removed because nothing emitted it; the published schema still lists it
-    // until the API document's owners drop it (this branch does not edit docs/).
-    const RETIRED_BUT_DOCUMENTED: [&str; 1] = ["urn:s1-connector:problem:upstream"];
     assert_eq!(
         types.len(),
-        every.len() + RETIRED_BUT_DOCUMENTED.len(),
+        every.len(),
         "the Problem schema documents a type no error has"
     );
 }
