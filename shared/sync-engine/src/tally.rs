@@ -10,7 +10,7 @@ use s1_core::{Finding, FindingStatus};
 use sha2::{Digest, Sha256};
 
 /// A stable 64-bit fingerprint of a threat id (collisions among a tenant's threats are negligible:
-/// about 1 in 10^7 for a million threats).
+/// a chance of about 3 in 10^8 of any collision among a million threats).
 pub fn fingerprint(threat_id: &str) -> u64 {
     let digest = Sha256::digest(threat_id.as_bytes());
     let mut bytes = [0u8; 8];
