@@ -72,6 +72,28 @@ impl StoreError {
         }
     }
 
+    /// The outcome of a conditional write: `Ok(true)` when it was written, `Ok(false)` when its condition did not
+    /// hold, any other failure as an error.
+    pub(crate) fn condition_held<T, E, R>(
+        operation: &'static str,
+        res: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    ) -> Result<bool, StoreError>
+    where
+        aws_sdk_dynamodb::Error: From<aws_sdk_dynamodb::error::SdkError<E, R>>,
+    {
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo(operation, e);
+                if err.is_conditional_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     pub(crate) fn secrets<E, R>(
         operation: &'static str,
         err: aws_sdk_secretsmanager::error::SdkError<E, R>,

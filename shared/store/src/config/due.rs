@@ -88,17 +88,7 @@ impl Store {
             .expression_attribute_values(":n", s(&next))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        StoreError::condition_held("UpdateItem", res)
     }
 
     /// Undoes [`Store::mark_scheduled`] for `scheduled_day` when the scheduled sync could not be started (its run
@@ -125,16 +115,6 @@ impl Store {
             .expression_attribute_values(":n", s(&previous))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        StoreError::condition_held("UpdateItem", res)
     }
 }

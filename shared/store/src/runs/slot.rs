@@ -127,17 +127,7 @@ impl Store {
             .expression_attribute_values(":r", s(run_id))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        StoreError::condition_held("UpdateItem", res)
     }
 
     /// Records on the tenant's run slot that a scheduled run for `day` (`YYYY-MM-DD`) is wanted once the run
@@ -156,17 +146,7 @@ impl Store {
             .expression_attribute_values(":now", n(now_millis()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        StoreError::condition_held("UpdateItem", res)
     }
 
     /// Takes the tenant's run slot for `run_id` only if it was released with a deferred scheduled request on it
@@ -236,16 +216,6 @@ impl Store {
             .expression_attribute_values(":d", s(day))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        StoreError::condition_held("UpdateItem", res)
     }
 }
