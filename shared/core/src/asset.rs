@@ -158,6 +158,33 @@ pub enum AssetOrigin {
     Agent,
     /// Built from a threat whose agent was not in the agent walk.
     ThreatAgentInfo,
+    /// Registered by the platform itself (import or manual registration, see [`crate::registry`]) and not yet
+    /// described by SentinelOne: whatever SentinelOne later sends about the machine replaces this description.
+    Platform,
+}
+
+/// Who told the platform that an asset exists. An asset may have several; the sync only ever adds or retires
+/// the `sentinelone` one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetSource {
+    /// A SentinelOne agent (or a threat's agent) described it.
+    Sentinelone,
+    /// A bulk import registered it.
+    Import,
+    /// A single registration by computer name registered it.
+    Manual,
+}
+
+impl AssetSource {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sentinelone => "sentinelone",
+            Self::Import => "import",
+            Self::Manual => "manual",
+        }
+    }
 }
 
 /// A SentinelOne machine as a platform asset. Timestamps serialize as RFC 3339 UTC.

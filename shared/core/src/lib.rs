@@ -11,7 +11,10 @@
 //! - [`mapping`]: agents to assets, threats to findings, de-duplication within a run.
 //! - [`merge`]: what to do with one mapped asset or finding given what the platform already holds.
 //! - [`custom_fields`]: tenant custom fields filled from SentinelOne tags.
-//! - [`retirement`]: when a complete agent walk may mark assets inactive.
+//! - [`retirement`]: when a complete agent walk may mark assets inactive, and when a complete threat walk may
+//!   close findings.
+//! - [`registry`]: assets the platform registers itself (import rows, single registrations) and their checks.
+//! - [`lifecycle`]: a finding's state (open, resolved, closed, reopened) and its bounded history.
 //! - [`hash`]: content hashes for change detection.
 //! - [`links`]: console deep links.
 //! - [`secret`]: the API token type that cannot leak through logs or JSON.
@@ -89,15 +92,17 @@ pub mod custom_fields;
 pub mod finding;
 pub mod groups;
 pub mod hash;
+pub mod lifecycle;
 pub mod links;
 pub mod mapping;
 pub mod merge;
 pub mod records;
+pub mod registry;
 pub mod retirement;
 pub mod secret;
 pub mod verdicts;
 
-pub use asset::{normalize_computer_name, usable_computer_name, Asset, AssetKey};
+pub use asset::{normalize_computer_name, usable_computer_name, Asset, AssetKey, AssetSource};
 pub use finding::{Finding, FindingStatus, Severity};
 pub use hash::ContentHash;
 pub use mapping::MappingSettings;

@@ -108,6 +108,110 @@ pub fn may_retire(summary: &WalkSummary, max_percent: u8) -> Result<(), Withheld
     Ok(())
 }
 
+/// What a complete threat walk and the store say, before findings are closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreatWalkSummary {
+    /// True only for a walk of every threat (no `updatedAt` bound): an incremental walk cannot close anything.
+    pub complete: bool,
+    /// Threat records the walk returned (usable or not), since its last restart.
+    pub walked: u64,
+    /// Threat records without an id (they cannot be told apart from deleted ones).
+    pub unusable: u64,
+    /// `pagination.totalItems` of the walk's first page, when the console said it.
+    pub expected: Option<u64>,
+    /// Stored findings that are not closed.
+    pub live: u64,
+    /// Of those, the ones the walk did not return: what closing would close.
+    pub absent: u64,
+}
+
+/// Why a run closes no finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseWithheld {
+    Incremental,
+    UnusableThreats {
+        unusable: u64,
+    },
+    EmptyWalk {
+        live: u64,
+    },
+    ShortWalk {
+        walked: u64,
+        expected: u64,
+    },
+    TooLargeShare {
+        absent: u64,
+        live: u64,
+        max_percent: u8,
+    },
+}
+
+impl fmt::Display for CloseWithheld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Incremental => write!(
+                f,
+                "no finding was closed: this run walked only the threats changed since the last sync"
+            ),
+            Self::UnusableThreats { unusable } => write!(
+                f,
+                "no finding was closed: {unusable} threat(s) SentinelOne returned had no id, so they cannot be told \
+                 apart from deleted ones"
+            ),
+            Self::EmptyWalk { live } => write!(
+                f,
+                "no finding was closed: SentinelOne returned no threat while {live} finding(s) are not closed"
+            ),
+            Self::ShortWalk { walked, expected } => write!(
+                f,
+                "no finding was closed: SentinelOne said it has {expected} threat(s) but the walk returned {walked}"
+            ),
+            Self::TooLargeShare { absent, live, max_percent } => write!(
+                f,
+                "no finding was closed: this run would close {absent} of {live} findings, more than the \
+                 {max_percent}% one run may close; if the threats are really gone, raise SYNC_MAX_RETIRE_PERCENT \
+                 for one run"
+            ),
+        }
+    }
+}
+
+/// `Ok(())` when the run may close `summary.absent` findings; otherwise the first reason it may not. The same
+/// guard as [`may_retire`], for threats.
+pub fn may_close(summary: &ThreatWalkSummary, max_percent: u8) -> Result<(), CloseWithheld> {
+    if !summary.complete {
+        return Err(CloseWithheld::Incremental);
+    }
+    if summary.absent == 0 {
+        return Ok(());
+    }
+    if summary.unusable > 0 {
+        return Err(CloseWithheld::UnusableThreats {
+            unusable: summary.unusable,
+        });
+    }
+    if summary.walked == 0 {
+        return Err(CloseWithheld::EmptyWalk { live: summary.live });
+    }
+    if let Some(expected) = summary.expected {
+        let slack = (expected * COUNT_SLACK_PERCENT / 100).max(COUNT_SLACK_MIN);
+        if summary.walked + slack < expected {
+            return Err(CloseWithheld::ShortWalk {
+                walked: summary.walked,
+                expected,
+            });
+        }
+    }
+    if summary.absent * 100 > summary.live * u64::from(max_percent) {
+        return Err(CloseWithheld::TooLargeShare {
+            absent: summary.absent,
+            live: summary.live,
+            max_percent,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +277,50 @@ mod tests {
                 max_percent: 20
             })
         );
+    }
+
+    #[test]
+    fn closing_needs_a_complete_trusted_walk() {
+        let walk = |complete, walked, unusable, expected, live, absent| ThreatWalkSummary {
+            complete,
+            walked,
+            unusable,
+            expected,
+            live,
+            absent,
+        };
+        assert_eq!(may_close(&walk(true, 95, 0, Some(95), 100, 5), 20), Ok(()));
+        assert_eq!(
+            may_close(&walk(false, 95, 0, Some(95), 100, 5), 20),
+            Err(CloseWithheld::Incremental),
+            "an incremental walk never closes"
+        );
+        assert_eq!(
+            may_close(&walk(true, 0, 0, Some(0), 5, 5), 20),
+            Err(CloseWithheld::EmptyWalk { live: 5 })
+        );
+        assert_eq!(
+            may_close(&walk(true, 90, 0, Some(100), 100, 10), 20),
+            Err(CloseWithheld::ShortWalk {
+                walked: 90,
+                expected: 100
+            })
+        );
+        assert_eq!(
+            may_close(&walk(true, 99, 1, Some(100), 100, 1), 20),
+            Err(CloseWithheld::UnusableThreats { unusable: 1 })
+        );
+        assert_eq!(
+            may_close(&walk(true, 70, 0, Some(70), 100, 30), 20),
+            Err(CloseWithheld::TooLargeShare {
+                absent: 30,
+                live: 100,
+                max_percent: 20
+            })
+        );
+        assert!(CloseWithheld::Incremental
+            .to_string()
+            .contains("no finding was closed"));
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub use deployment::{
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
-pub use records::{AssetFilter, FindingFilter, RetirementPlan, StoredAsset, UnattachedCursor};
+pub use records::{
+    AssetFilter, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset,
+    UnattachedCursor,
+};
 pub use runs::{
     new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
 };

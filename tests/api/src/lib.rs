@@ -102,6 +102,13 @@ impl Bench {
         }
     }
 
+    pub fn asset_registry(&self) -> asset_registry::Deps {
+        asset_registry::Deps {
+            store: self.store.clone(),
+            tenant_claim: "tenant_id".into(),
+        }
+    }
+
     /// Runs the queued run `run_id` of `tenant` to its end through the real sync engine (each continuation invoked
     /// at once), against the console the tenant configured (the simulator on loopback).
     pub async fn run_to_end(&self, tenant: &str, run_id: &str) -> connector_store::SyncRun {
@@ -196,6 +203,7 @@ pub struct Event {
     pub route: String,
     pub tenant: Option<String>,
     pub body: Option<String>,
+    pub content_type: &'static str,
     pub query: Vec<(String, String)>,
     pub path_params: Vec<(String, String)>,
 }
@@ -208,6 +216,7 @@ impl Event {
             route: route.into(),
             tenant: None,
             body: None,
+            content_type: "application/json",
             query: Vec::new(),
             path_params: Vec::new(),
         }
@@ -218,6 +227,10 @@ impl Event {
     }
     pub fn body(mut self, b: impl Into<String>) -> Event {
         self.body = Some(b.into());
+        self
+    }
+    pub fn content_type(mut self, t: &'static str) -> Event {
+        self.content_type = t;
         self
     }
     pub fn json(self, v: &Value) -> Event {
@@ -247,7 +260,7 @@ impl Event {
             "routeKey": format!("{} {}", self.method, self.route),
             "rawPath": self.path,
             "rawQueryString": raw_query.join("&"),
-            "headers": { "content-type": "application/json" },
+            "headers": { "content-type": self.content_type },
             "requestContext": {
                 "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
                 "http": { "method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "test" },

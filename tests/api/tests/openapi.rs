@@ -151,7 +151,8 @@ async fn every_route_deployed_to_these_handlers_is_served_by_them() {
         };
         let path = template_path
             .replace("{id}", "20261125T120000000Z-0000abcd")
-            .replace("{name}", "Owner");
+            .replace("{name}", "Owner")
+            .replace("{computerName}", "laptop-1");
         let mut event = Event::new(method, path, template_path)
             .tenant("routes")
             .body("{}");
@@ -161,6 +162,9 @@ async fn every_route_deployed_to_these_handlers_is_served_by_them() {
         if template_path.contains("{name}") {
             event = event.path_param("name", "Owner");
         }
+        if template_path.contains("{computerName}") {
+            event = event.path_param("computerName", "laptop-1");
+        }
         let request = event.request();
         let response = match binary.as_str() {
             "test-connection" => test_connection::handle(&bench.test_connection(), request).await,
@@ -168,6 +172,7 @@ async fn every_route_deployed_to_these_handlers_is_served_by_them() {
             "read-api" => read_api::handle(&bench.read_api(), request).await,
             "disconnect" => disconnect::handle(&bench.disconnect(), request).await,
             "custom-fields" => custom_fields::handle(&bench.custom_fields(), request).await,
+            "asset-registry" => asset_registry::handle(&bench.asset_registry(), request).await,
             _ => continue, // the sync handlers are tested with the sync engine
         };
         let (status, body, _) = parts(response.expect("handler"));
@@ -182,7 +187,7 @@ async fn every_route_deployed_to_these_handlers_is_served_by_them() {
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{route}: {body}");
         served += 1;
     }
-    assert_eq!(served, 11, "the five handlers serve eleven routes");
+    assert_eq!(served, 13, "the six handlers serve thirteen routes");
 }
 
 #[test]
@@ -195,6 +200,7 @@ fn every_sample_event_is_an_api_gateway_v2_request_with_a_tenant_claim_for_a_dep
         "read-api",
         "disconnect",
         "custom-fields",
+        "asset-registry",
     ] {
         let dir = root().join("functions").join(function).join("events");
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {

@@ -38,7 +38,7 @@ fn assert_flags(problems: Vec<String>, needle: &str) {
 fn every_function_binary_is_a_bin_crate_under_functions_in_the_workspace() {
     let packages = workspace_packages(&workspace_root()).expect("cargo metadata runs");
     let t = template();
-    assert_eq!(t.functions().len(), 9, "one function per handler");
+    assert_eq!(t.functions().len(), 10, "one function per handler");
     assert_clean(check_handlers(&t, &packages));
 
     let renamed = edited("Binary: read-api", "Binary: read-apis");

@@ -21,7 +21,7 @@ use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId};
 use crate::store::Store;
 
-pub use assets::{AssetFilter, RetirementPlan, StoredAsset};
+pub use assets::{AssetFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset};
 pub use findings::{FindingFilter, UnattachedCursor};
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
@@ -38,6 +38,12 @@ struct StoredHead {
     created_at: Option<String>,
     #[serde(default)]
     asset: Option<Asset>,
+    /// Set when the sync retired only the SentinelOne side of an asset the platform registered itself.
+    #[serde(default)]
+    sentinelone_retired_at: Option<String>,
+    /// The finding's lifecycle (findings only; absent on findings stored before lifecycles existed).
+    #[serde(default)]
+    lifecycle: Option<s1_core::lifecycle::Lifecycle>,
 }
 
 /// The API spelling of a serde enum value.
@@ -81,8 +87,10 @@ impl Store {
             ("#h".to_string(), "content_hash".to_string()),
             ("#act".to_string(), "active".to_string()),
             ("#cr".to_string(), "created_at".to_string()),
+            ("#srt".to_string(), "sentinelone_retired_at".to_string()),
+            ("#lc".to_string(), "lifecycle".to_string()),
         ]);
-        let mut expression = "#sk, #h, #act, #cr".to_string();
+        let mut expression = "#sk, #h, #act, #cr, #srt, #lc".to_string();
         if with_asset {
             names.insert("#as".into(), "asset".into());
             expression.push_str(", #as");

@@ -103,6 +103,10 @@ pub struct RunCounters {
     /// for retirement (see the run's warnings for why).
     #[serde(default)]
     pub assets_retirement_withheld: u64,
+    /// Assets the agent walk did not return that the platform registered itself (import, manual): only their
+    /// SentinelOne side was retired and they stay active.
+    #[serde(default)]
+    pub assets_kept_by_platform: u64,
     /// Distinct findings of this run whose asset could not be resolved (kept unattached, never dropped).
     #[serde(default)]
     pub findings_unattached: u64,

@@ -49,7 +49,7 @@ impl ApplyPage<Agent> for SyncEngine {
             .map(|incoming| {
                 let stored = existing
                     .get(incoming.key.as_str())
-                    .map(|s| (&s.asset, s.active));
+                    .map(|s| (&s.asset, s.sentinelone_active()));
                 decide_walked_asset(incoming, stored, &ctx.settings)
             })
             .collect();

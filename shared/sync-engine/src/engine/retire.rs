@@ -20,12 +20,14 @@ impl SyncEngine {
         };
         match may_retire(&summary, self.max_retire_percent) {
             Ok(()) => {
-                let retired = self
+                let counts = self
                     .store
                     .retire_assets(&ctx.tenant, &ctx.run.id, plan.unseen)
                     .await?;
-                ctx.run.counters.assets_retired += retired;
-                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired, "assets not returned by SentinelOne marked inactive");
+                ctx.run.counters.assets_retired += counts.retired;
+                ctx.run.counters.assets_kept_by_platform += counts.kept_by_platform;
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired = counts.retired,
+                      kept_by_platform = counts.kept_by_platform, "assets not returned by SentinelOne retired");
             }
             Err(withheld) => {
                 ctx.run.counters.assets_retirement_withheld = summary.unseen;
