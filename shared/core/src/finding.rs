@@ -112,6 +112,11 @@ pub struct Finding {
     pub console_url: Option<String>,
     /// `agentRealtimeInfo.agentId`.
     pub agent_id: Option<String>,
+    /// Where the finding stands in its lifecycle ([`crate::lifecycle`]), as the store keeps it beside the
+    /// finding; `None` on a freshly mapped threat. Not part of the content hash: the lifecycle is the
+    /// connector's observation, not SentinelOne's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::Lifecycle>,
 }
 
 #[cfg(test)]

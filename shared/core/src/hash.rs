@@ -92,7 +92,15 @@ impl ContentHash for Asset {
 }
 
 impl ContentHash for Finding {
+    /// The lifecycle is left out (it is serialised only when set, so a finding without one hashes as before).
     fn content_hash(&self) -> String {
-        hash_of(self)
+        if self.lifecycle.is_none() {
+            return hash_of(self);
+        }
+        let mut tree = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut tree {
+            map.remove("lifecycle");
+        }
+        hash_of(&tree)
     }
 }

@@ -317,6 +317,7 @@ pub fn map_threat(threat: &Threat, settings: &MappingSettings) -> Result<Finding
         updated_at: info.updated_at,
         console_url: links::threat_url(&settings.console_base_url, id),
         agent_id: usable_agent_id(realtime.agent_id.as_deref()),
+        lifecycle: None,
     })
 }
 

@@ -144,3 +144,76 @@ mod tests {
         assert!(serde_json::from_str::<ApiToken>("\"short\"").is_err());
     }
 }
+
+/// Days before the token's expiry from which every run carries a warning.
+pub const TOKEN_EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// What a run makes of the API token's expiry (`POST users/api-token-details`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenExpiry {
+    /// More than [`TOKEN_EXPIRY_WARNING_DAYS`] left.
+    Valid,
+    /// Within [`TOKEN_EXPIRY_WARNING_DAYS`]: the run carries a warning.
+    ExpiresSoon { days_left: i64, on: time::Date },
+    /// Past: the run fails before it fetches anything.
+    Expired { on: time::Date },
+}
+
+impl TokenExpiry {
+    pub fn of(expires_at: time::OffsetDateTime, now: time::OffsetDateTime) -> Self {
+        let on = expires_at.date();
+        if expires_at <= now {
+            return Self::Expired { on };
+        }
+        let days_left = (expires_at - now).whole_days();
+        if days_left < TOKEN_EXPIRY_WARNING_DAYS {
+            Self::ExpiresSoon { days_left, on }
+        } else {
+            Self::Valid
+        }
+    }
+
+    /// The run's warning (soon) or failure (expired) in words the user can act on; `None` when valid.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            Self::Valid => None,
+            Self::ExpiresSoon { days_left, on } => Some(format!(
+                "the SentinelOne API token expires on {on} (in {days_left} day(s)): generate a new service-user \
+                 token in the console and save it in the configuration before then"
+            )),
+            Self::Expired { on } => Some(format!(
+                "the SentinelOne API token expired on {on}: generate a new service-user token in the console and \
+                 save it in the configuration"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn fourteen_days_warn_and_the_past_fails() {
+        let now = datetime!(2026-11-30 12:00 UTC);
+        assert_eq!(
+            TokenExpiry::of(datetime!(2027-01-30 00:00 UTC), now),
+            TokenExpiry::Valid
+        );
+        assert_eq!(
+            TokenExpiry::of(datetime!(2026-12-14 13:00 UTC), now),
+            TokenExpiry::Valid
+        );
+        let soon = TokenExpiry::of(datetime!(2026-12-05 12:00 UTC), now);
+        assert!(matches!(
+            soon,
+            TokenExpiry::ExpiresSoon { days_left: 5, .. }
+        ));
+        assert!(soon.message().unwrap().contains("2026-12-05"));
+        let gone = TokenExpiry::of(datetime!(2026-11-29 00:00 UTC), now);
+        assert!(matches!(gone, TokenExpiry::Expired { .. }));
+        let m = gone.message().unwrap();
+        assert!(m.contains("expired") && m.contains("generate a new"), "{m}");
+    }
+}

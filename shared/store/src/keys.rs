@@ -9,6 +9,7 @@
 //! | Config lock             | `T#<tenant>` | `CONFIGLOCK`                    |                                                              | held (60 s max) while a save or disconnect runs; `expires_at` TTL |
 //! | Source marker           | `T#<tenant>` | `SOURCE`                        |                                                              | `connected` / `disconnected` (+ when); kept after disconnect |
 //! | Asset                   | `T#<tenant>` | `ASSET#<asset key>`             |                                                              | asset key = normalised computer name; `active` false once retired |
+//! | Asset registration      | `T#<tenant>` | `ASSETREG#<asset key>`          |                                                              | what the platform registered itself (import, manual); written only by registrations, never by the sync |
 //! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>` (`T#<tenant>#UNATTACHED` while its asset does not exist), `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset, and the unattached ones |
 //! | Custom field definition | `T#<tenant>` | `CF#<lowercased name>`          |                                                              | one per name, case-insensitively |
 //! | Sync run                | `T#<tenant>` | `RUN#<run id>`                  |                                                              | run ids sort by creation time, so a reverse query is newest first |
@@ -18,7 +19,7 @@
 //! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
-//! or an export can tell entities apart without parsing keys.
+//! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
 //!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
 //! scheduler's read is spread over 16 partitions instead of one hot key.
@@ -39,6 +40,7 @@ pub(crate) const SOURCE_SK: &str = "SOURCE";
 pub(crate) const RUNSLOT_SK: &str = "RUNSLOT";
 pub(crate) const SYNC_SK: &str = "SYNC";
 pub(crate) const ASSET_PREFIX: &str = "ASSET#";
+pub(crate) const ASSET_REGISTRATION_PREFIX: &str = "ASSETREG#";
 pub(crate) const FINDING_PREFIX: &str = "FINDING#";
 pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
 pub(crate) const RUN_PREFIX: &str = "RUN#";
@@ -113,6 +115,10 @@ pub(crate) fn tenant_pk(t: &TenantId) -> String {
 
 pub(crate) fn asset_sk(key: &str) -> String {
     format!("{ASSET_PREFIX}{key}")
+}
+
+pub(crate) fn asset_registration_sk(key: &str) -> String {
+    format!("{ASSET_REGISTRATION_PREFIX}{key}")
 }
 
 pub(crate) fn finding_sk(id: &str) -> String {

@@ -27,13 +27,15 @@ pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
 pub use records::{
-    AssetFilter, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset,
-    UnattachedCursor,
+    AssetFilter, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan,
+    StoredAsset, UnattachedCursor,
 };
 pub use runs::{
     new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
 };
 pub use store::{Page, Store};
-pub use sync_state::{AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState};
+pub use sync_state::{
+    AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState, DEFAULT_FULL_THREAT_WALK_DAYS,
+};
 pub use vault::Vault;
 pub use views::MAX_PAGE_SIZE;

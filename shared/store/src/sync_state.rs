@@ -52,6 +52,10 @@ pub struct Checkpoint {
     /// meanwhile restarts the walk from the first finding.
     #[serde(default)]
     pub reevaluating_version: Option<u64>,
+    /// The threat walk so far, since its last restart: what finalize needs to decide whether it may close
+    /// findings the walk did not return.
+    #[serde(default)]
+    pub threat_walk: AgentWalkTally,
 }
 
 /// A verdict inclusion list as the configuration held it at one version.
@@ -83,6 +87,31 @@ pub struct SyncState {
     /// The verdict-list version every stored finding's status follows (set when a run's re-evaluation completes);
     /// `None` before any was recorded, which counts as version 0 (see the sync engine's `Reevaluate` phase).
     pub verdicts_applied_version: Option<u64>,
+    /// When the last complete, trusted walk of all threats ended (RFC 3339): the one that may close findings.
+    pub full_threat_walk_at: Option<String>,
+    /// How often a run walks all threats instead of those changed since the watermark
+    /// (`None`: [`DEFAULT_FULL_THREAT_WALK_DAYS`]; 0: every run).
+    pub full_threat_walk_every_days: Option<u16>,
+    /// The API token's expiry as the last run read it (RFC 3339), when the console said it.
+    pub token_expires_at: Option<String>,
+}
+
+/// Default period of the complete threat walk that closes findings whose threat SentinelOne deleted.
+pub const DEFAULT_FULL_THREAT_WALK_DAYS: u16 = 7;
+
+impl SyncState {
+    /// Whether a run starting at `now` must walk all threats (the period has passed, or none was ever walked).
+    pub fn full_threat_walk_due(&self, now: time::OffsetDateTime) -> bool {
+        let every = self
+            .full_threat_walk_every_days
+            .unwrap_or(DEFAULT_FULL_THREAT_WALK_DAYS);
+        let Some(last) = self.full_threat_walk_at.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
+            return true;
+        };
+        now - last >= time::Duration::days(i64::from(every))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +128,12 @@ struct SyncItem {
     watermark_scope: Option<String>,
     #[serde(default)]
     verdicts_applied_version: Option<u64>,
+    #[serde(default)]
+    full_threat_walk_at: Option<String>,
+    #[serde(default)]
+    full_threat_walk_every_days: Option<u16>,
+    #[serde(default)]
+    token_expires_at: Option<String>,
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -281,6 +316,66 @@ impl Store {
         self.complete_sync(tenant, lease, None).await
     }
 
+    /// Records that a complete walk of all threats ended at `at` (while holding the lease): the next one is due
+    /// a period later.
+    pub async fn record_full_threat_walk(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        at: &str,
+    ) -> Result<()> {
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("SET full_threat_walk_at = :at")
+            .condition_expression("lease_owner = :o")
+            .expression_attribute_values(":o", s(&lease.owner))
+            .expression_attribute_values(":at", s(at))
+            .send()
+            .await;
+        self.lease_write(res)
+    }
+
+    /// Sets how often a run walks all threats (days; 0: every run).
+    pub async fn set_full_threat_walk_every(&self, tenant: &TenantId, days: u16) -> Result<()> {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("SET full_threat_walk_every_days = :d")
+            .expression_attribute_values(":d", n(days))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Records the API token's expiry as a run read it (`None`: the console did not say; the stored one is
+    /// removed so the view never shows a stale date).
+    pub async fn record_token_expiry(
+        &self,
+        tenant: &TenantId,
+        expires_at: Option<&str>,
+    ) -> Result<()> {
+        let req = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)));
+        let req = match expires_at {
+            Some(at) => req
+                .update_expression("SET token_expires_at = :at")
+                .expression_attribute_values(":at", s(at)),
+            None => req.update_expression("REMOVE token_expires_at"),
+        };
+        req.send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
     pub async fn load_sync_state(&self, tenant: &TenantId) -> Result<SyncState> {
         let out = self
             .dynamodb
@@ -301,6 +396,9 @@ impl Store {
             watermark_scope: item.watermark_scope,
             checkpoint: item.checkpoint,
             verdicts_applied_version: item.verdicts_applied_version,
+            full_threat_walk_at: item.full_threat_walk_at,
+            full_threat_walk_every_days: item.full_threat_walk_every_days,
+            token_expires_at: item.token_expires_at,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The two sides of an asset against the local stack: a registration (import, manual) and the sync's description
-//! never clobber each other, in either order or at the same time, and retirement only retires SentinelOne's side of
-//! an asset a registration holds.
+//! never clobber each other, in either order or at the same time (the sync writes whole-item puts), and retirement
+//! only retires SentinelOne's side of an asset a registration holds.
 
 mod common;
 

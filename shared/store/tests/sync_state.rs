@@ -124,6 +124,7 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
             list: vec!["true_positive".into()],
         }),
         reevaluating_version: Some(3),
+        threat_walk: Default::default(),
     }
 }
 

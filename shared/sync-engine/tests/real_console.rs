@@ -581,6 +581,7 @@ async fn unknown_checkpoint_phase_fails_the_run() {
         agent_walk: AgentWalkTally::default(),
         verdicts: None,
         reevaluating_version: None,
+        threat_walk: Default::default(),
     };
     let lease = h
         .store

@@ -271,6 +271,7 @@ async fn disconnect_during_a_running_sync_fails_it_clears_its_state_and_a_new_sy
         agent_walk: Default::default(),
         verdicts: None,
         reevaluating_version: None,
+        threat_walk: Default::default(),
     };
     let lease = bench
         .store

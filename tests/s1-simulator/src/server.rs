@@ -392,6 +392,14 @@ impl SimHandle {
         write(&self.shared.tenant).delete_threat(id)
     }
 
+    /// Puts a threat record back into the console (typically one taken from [`Self::threats_snapshot`] before
+    /// [`Self::delete_threat`]), its `updatedAt` set to now: the threat came back. Returns false when the record
+    /// is not a threat or its id is listed already.
+    pub fn restore_threat(&self, record: serde_json::Value) -> bool {
+        let at = self.shared.clock.now();
+        write(&self.shared.tenant).restore_threat(record, at)
+    }
+
     /// Registers `n` agents (created and updated "now") that carry the API documentation's
     /// example strings: `computerName` is `"string"`, as are `domain`, `uuid`, `osName`,
     /// `osRevision`, `modelName`, `cpuId`, `lastLoggedInUserName`, `externalIp`, `groupIp`,

@@ -297,6 +297,16 @@ impl Tenant {
         self.threats.remove(id).is_some()
     }
 
+    /// Puts a threat record back (e.g. one [`Self::delete_threat`] removed), updated at `at`. False when the
+    /// record is not a threat or its id is already listed.
+    pub(crate) fn restore_threat(&mut self, mut record: Value, at: Micros) -> bool {
+        record["threatInfo"]["updatedAt"] = json!(fmt_micros(at));
+        match ThreatRow::from_value(&record) {
+            Ok(row) if self.threats.get(&row.id).is_none() => self.threats.insert(row).is_ok(),
+            _ => false,
+        }
+    }
+
     fn adjust_group_count(&mut self, group_id: &str, delta: i64) {
         let _ = self.update_group(group_id, |g| {
             let n = g["totalAgents"].as_i64().unwrap_or(0) + delta;

@@ -1,35 +1,36 @@
 //! Assets: loading them by key, applying a page of asset decisions, retiring the assets a run did not see, the
 //! platform's own registrations, and the assets view.
 //!
-//! One asset item has two sides with separate owners, so neither writer can clobber the other, whatever their
-//! timing (both write by UpdateItem, never by a whole-item put):
+//! What SentinelOne says about a machine and what the platform registered itself live in two items with one
+//! writer each, so neither can clobber the other, whatever their timing:
 //!
-//! | attributes                                                              | written by                      |
-//! |-------------------------------------------------------------------------|---------------------------------|
-//! | `asset`, `content_hash`, `src_sentinelone`, `last_run_id`, `retired_at`, `sentinelone_retired_at` | the sync |
-//! | `platform`, `platform_hash`, `platform_updated_at`, `src_import`, `src_manual` | registrations (import, manual) |
-//! | `created_at`, `kind` (if absent), `active`                              | both                            |
+//! | item                    | written by                          | holds                                          |
+//! |-------------------------|-------------------------------------|------------------------------------------------|
+//! | `ASSET#<key>`           | the sync (whole-item batch puts)    | the asset, `active`, SentinelOne's retirement  |
+//! | `ASSETREG#<key>`        | registrations (import, manual) only | what was registered, its sources, its digest   |
 //!
-//! A registration creates `asset` (its own description) only when the item has none; the sync's first
-//! description replaces it. Retirement marks an asset inactive only when no registration holds it; otherwise it
-//! retires the SentinelOne side alone (`sentinelone_retired_at`), and the asset stays active.
+//! A registration also creates `ASSET#<key>` when it does not exist yet (a conditional put of the registration's
+//! own description, which the sync's first description replaces), so the sync finds the machine with
+//! auto-onboard off and the views list it. Reads merge the two ([`StoredAsset::sources`],
+//! [`StoredAsset::platform`]). Retirement marks an asset inactive only when no registration holds it, checked in
+//! the same transaction as the write; otherwise it retires the SentinelOne side alone (`sentinelone_retired_at`)
+//! and the asset stays active.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use futures::future::FutureExt;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use s1_core::asset::AssetOrigin;
 use s1_core::registry::PlatformAsset;
 use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
 
-use super::{wire, PARALLEL_UPDATES};
-use crate::batch::{get_all, Projection};
+use super::{put, wire, PARALLEL_UPDATES};
+use crate::batch::{get_all, write_all, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
+use crate::keys::{asset_registration_sk, asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
 use crate::page_token::filter_digest;
 use crate::runs::WriteCounts;
 use crate::store::{s, Page, Store};
@@ -73,16 +74,28 @@ struct AssetItem {
     last_run_id: Option<String>,
     #[serde(default)]
     retired_at: Option<String>,
-    #[serde(default)]
+    /// Set by every sync write: SentinelOne described this asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     src_sentinelone: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sentinelone_retired_at: Option<String>,
+}
+
+/// The platform's own registration of an asset (`ASSETREG#<key>`), written only by registrations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RegistrationItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    platform: PlatformAsset,
+    /// Digest of `platform`: an equal registration is not written again.
+    platform_hash: String,
     #[serde(default)]
     src_import: Option<bool>,
     #[serde(default)]
     src_manual: Option<bool>,
-    #[serde(default)]
-    platform: Option<PlatformAsset>,
-    #[serde(default)]
-    sentinelone_retired_at: Option<String>,
+    created_at: String,
+    updated_at: String,
 }
 
 impl StoredAsset {
@@ -97,21 +110,20 @@ impl StoredAsset {
     }
 }
 
-impl From<AssetItem> for StoredAsset {
-    fn from(i: AssetItem) -> Self {
+impl StoredAsset {
+    fn from_items(i: AssetItem, registration: Option<RegistrationItem>) -> Self {
         let mut sources = BTreeSet::new();
-        for (flag, source) in [
-            (i.src_sentinelone, AssetSource::Sentinelone),
-            (i.src_import, AssetSource::Import),
-            (i.src_manual, AssetSource::Manual),
-        ] {
-            if flag == Some(true) {
-                sources.insert(source);
-            }
-        }
-        // Assets stored before sources were recorded were all created by the sync.
-        if sources.is_empty() && i.asset.origin != AssetOrigin::Platform {
+        // Assets stored before sources were recorded were all described by SentinelOne.
+        if i.src_sentinelone == Some(true) || i.asset.origin != AssetOrigin::Platform {
             sources.insert(AssetSource::Sentinelone);
+        }
+        if let Some(r) = &registration {
+            if r.src_import == Some(true) {
+                sources.insert(AssetSource::Import);
+            }
+            if r.src_manual == Some(true) {
+                sources.insert(AssetSource::Manual);
+            }
         }
         Self {
             asset: i.asset,
@@ -122,7 +134,7 @@ impl From<AssetItem> for StoredAsset {
             last_run_id: i.last_run_id,
             retired_at: i.retired_at,
             sources,
-            platform: i.platform,
+            platform: registration.map(|r| r.platform),
             sentinelone_retired_at: i.sentinelone_retired_at,
         }
     }
@@ -188,6 +200,35 @@ enum AssetWrite {
     Attach(String, Asset),
 }
 
+/// The attach-only UpdateItem of an existing asset: its agent-id link (and the hash that covers it), nothing else.
+fn attach_update(
+    table: &str,
+    pk: &str,
+    sk: String,
+    asset: &Asset,
+    run_id: &str,
+    now_s: &str,
+) -> Result<Update> {
+    let ids =
+        serde_dynamo::to_attribute_value(&asset.agent_ids).map_err(StoreError::item("asset"))?;
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(Store::key(pk.to_string(), sk)))
+        .update_expression(
+            "SET #as.agent_ids = :ids, content_hash = :h, active = :t, updated_at = :now, last_run_id = :r, \
+             src_sentinelone = :t REMOVE retired_at, sentinelone_retired_at",
+        )
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_names("#as", "asset")
+        .expression_attribute_values(":ids", ids)
+        .expression_attribute_values(":h", s(asset.content_hash()))
+        .expression_attribute_values(":t", AttributeValue::Bool(true))
+        .expression_attribute_values(":now", s(now_s))
+        .expression_attribute_values(":r", s(run_id))
+        .build()
+        .map_err(|e| StoreError::InvalidInput(format!("an asset update could not be built: {e}")))
+}
+
 /// A stable digest of a registration: an equal one is not written again.
 fn registration_hash(asset: &PlatformAsset) -> String {
     use sha2::{Digest, Sha256};
@@ -196,7 +237,8 @@ fn registration_hash(asset: &PlatformAsset) -> String {
 }
 
 impl Store {
-    /// The stored assets with these keys (normalised computer names), by key. Missing keys are absent.
+    /// The stored assets with these keys (normalised computer names), by key, with their registrations. Missing
+    /// keys are absent.
     pub async fn load_assets(
         &self,
         tenant: &TenantId,
@@ -205,7 +247,7 @@ impl Store {
         let unique: HashSet<&String> = keys.iter().collect();
         let pk = tenant_pk(tenant);
         let item_keys = unique
-            .into_iter()
+            .iter()
             .map(|k| Store::key(pk.clone(), asset_sk(k)))
             .collect();
         let items = get_all(
@@ -216,39 +258,115 @@ impl Store {
             self.retry,
         )
         .await?;
-        items
+        let assets = items
             .into_iter()
-            .map(|i| {
-                let item: AssetItem =
-                    serde_dynamo::from_item(i).map_err(StoreError::item("asset"))?;
-                Ok((item.asset.key.as_str().to_string(), item.into()))
+            .map(|i| serde_dynamo::from_item::<_, AssetItem>(i).map_err(StoreError::item("asset")))
+            .collect::<Result<Vec<_>>>()?;
+        self.with_registrations(tenant, assets)
+            .await
+            .map(|v| v.into_iter().map(|a| (a.key().to_string(), a)).collect())
+    }
+
+    /// Merges each asset item with its registration item (one BatchGetItem of the registrations).
+    async fn with_registrations(
+        &self,
+        tenant: &TenantId,
+        assets: Vec<AssetItem>,
+    ) -> Result<Vec<StoredAsset>> {
+        if assets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pk = tenant_pk(tenant);
+        let keys = assets
+            .iter()
+            .map(|a| Store::key(pk.clone(), asset_registration_sk(a.asset.key.as_str())))
+            .collect();
+        let mut registrations: HashMap<String, RegistrationItem> = get_all(
+            &*self.batch,
+            &self.table,
+            keys,
+            &Projection::default(),
+            self.retry,
+        )
+        .await?
+        .into_iter()
+        .map(|i| {
+            let r: RegistrationItem =
+                serde_dynamo::from_item(i).map_err(StoreError::item("asset registration"))?;
+            Ok((r.platform.key.as_str().to_string(), r))
+        })
+        .collect::<Result<_>>()?;
+        Ok(assets
+            .into_iter()
+            .map(|a| {
+                let r = registrations.remove(a.asset.key.as_str());
+                StoredAsset::from_items(a, r)
             })
-            .collect()
+            .collect())
     }
 
     /// Applies one page of asset decisions. Creates and updates are written only when the content hash differs
     /// from the stored one or the stored asset's SentinelOne side was retired (so it comes back active);
     /// `AttachOnly` updates only the agent-id link (and the hash that covers it). `Unchanged` carries no key, so a
     /// retired asset the merge rule calls unchanged stays retired: pass `Update` for assets whose
-    /// [`StoredAsset::sentinelone_active`] is false. Every write is an UpdateItem of the sync's own attributes
-    /// (see the module documentation), so a registration written at the same time is never lost.
+    /// [`StoredAsset::sentinelone_active`] is false. Registrations live in their own items, so these whole-item
+    /// puts never lose one.
     pub async fn apply_asset_decisions(
         &self,
         tenant: &TenantId,
         decisions: &[AssetDecision],
         run_id: &str,
     ) -> Result<WriteCounts> {
-        let (counts, writes) = self.plan_asset_decisions(tenant, decisions).await?;
+        let (counts, writes, created_at) = self.plan_asset_decisions(tenant, decisions).await?;
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
-        stream::iter(writes)
-            .map(|w| match w {
+        let mut puts = Vec::new();
+        let mut attaches = Vec::new();
+        for w in writes {
+            match w {
                 AssetWrite::Describe(sk, asset, _) => {
-                    self.describe_asset(&pk, sk, asset, run_id, &now_s).boxed()
+                    let item = AssetItem {
+                        pk: pk.clone(),
+                        created_at: created_at
+                            .get(&sk)
+                            .cloned()
+                            .flatten()
+                            .unwrap_or_else(|| now_s.clone()),
+                        sk,
+                        kind: "asset".into(),
+                        content_hash: asset.content_hash(),
+                        asset,
+                        active: true,
+                        updated_at: now_s.clone(),
+                        last_run_id: Some(run_id.to_string()),
+                        retired_at: None,
+                        src_sentinelone: Some(true),
+                        sentinelone_retired_at: None,
+                    };
+                    puts.push(put(
+                        serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
+                    ));
                 }
                 AssetWrite::Attach(sk, asset) => {
-                    self.attach_agents(&pk, sk, asset, run_id, &now_s).boxed()
+                    attaches.push(attach_update(&self.table, &pk, sk, &asset, run_id, &now_s)?);
                 }
+            }
+        }
+        write_all(&*self.batch, &self.table, puts, self.retry).await?;
+        stream::iter(attaches)
+            .map(|u| async move {
+                self.dynamodb
+                    .update_item()
+                    .table_name(u.table_name())
+                    .set_key(Some(u.key().clone()))
+                    .update_expression(u.update_expression())
+                    .set_condition_expression(u.condition_expression().map(str::to_string))
+                    .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                    .set_expression_attribute_values(u.expression_attribute_values().cloned())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| StoreError::dynamo("UpdateItem", e))
             })
             .buffer_unordered(PARALLEL_UPDATES)
             .try_collect::<Vec<()>>()
@@ -264,7 +382,7 @@ impl Store {
         tenant: &TenantId,
         decisions: &[AssetDecision],
     ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
-        let (counts, writes) = self.plan_asset_decisions(tenant, decisions).await?;
+        let (counts, writes, _) = self.plan_asset_decisions(tenant, decisions).await?;
         let names = writes
             .into_iter()
             .map(|w| match w {
@@ -275,11 +393,16 @@ impl Store {
         Ok((counts, names))
     }
 
+    /// The writes of a page and, by sort key, each stored asset's creation time.
     async fn plan_asset_decisions(
         &self,
         tenant: &TenantId,
         decisions: &[AssetDecision],
-    ) -> Result<(WriteCounts, Vec<AssetWrite>)> {
+    ) -> Result<(
+        WriteCounts,
+        Vec<AssetWrite>,
+        HashMap<String, Option<String>>,
+    )> {
         let mut counts = WriteCounts::default();
         // Last decision per key wins: one page must not write a key twice.
         let mut latest: HashMap<String, &AssetDecision> = HashMap::new();
@@ -352,67 +475,11 @@ impl Store {
                 AssetDecision::Unchanged | AssetDecision::Skip { .. } => {}
             }
         }
-        Ok((counts, writes))
-    }
-
-    /// Writes SentinelOne's description of an asset: only the sync's attributes (see the module documentation).
-    async fn describe_asset(
-        &self,
-        pk: &str,
-        sk: String,
-        asset: Asset,
-        run_id: &str,
-        now_s: &str,
-    ) -> Result<()> {
-        let hash = asset.content_hash();
-        let value = serde_dynamo::to_attribute_value(&asset).map_err(StoreError::item("asset"))?;
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(pk.to_string(), sk)))
-            .update_expression(
-                "SET #as = :a, content_hash = :h, active = :t, kind = :k, created_at = if_not_exists(created_at, :now), \
-                 updated_at = :now, last_run_id = :r, src_sentinelone = :t REMOVE retired_at, sentinelone_retired_at",
-            )
-            .expression_attribute_names("#as", "asset")
-            .expression_attribute_values(":a", value)
-            .expression_attribute_values(":h", s(hash))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":k", s("asset"))
-            .expression_attribute_values(":now", s(now_s))
-            .expression_attribute_values(":r", s(run_id))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
-    }
-
-    async fn attach_agents(
-        &self,
-        pk: &str,
-        sk: String,
-        asset: Asset,
-        run_id: &str,
-        now_s: &str,
-    ) -> Result<()> {
-        let ids = serde_dynamo::to_attribute_value(&asset.agent_ids)
-            .map_err(StoreError::item("asset"))?;
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(pk.to_string(), sk)))
-            .update_expression("SET #as.agent_ids = :ids, content_hash = :h, active = :t, updated_at = :now, last_run_id = :r, src_sentinelone = :t REMOVE retired_at, sentinelone_retired_at")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#as", "asset")
-            .expression_attribute_values(":ids", ids)
-            .expression_attribute_values(":h", s(asset.content_hash()))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", s(now_s))
-            .expression_attribute_values(":r", s(run_id))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        let created_at = heads
+            .into_iter()
+            .map(|(sk, h)| (sk, h.created_at))
+            .collect();
+        Ok((counts, writes, created_at))
     }
 
     /// After a complete agent walk: retires every asset whose SentinelOne side is live and that no page of
@@ -426,8 +493,8 @@ impl Store {
     }
 
     /// The assets whose SentinelOne side is live and that no page of `run_id` recorded as seen, and how many
-    /// such assets there are: nothing written. An asset only a registration holds (SentinelOne never described
-    /// it, or already retired its side) is neither.
+    /// such assets there are: nothing written. An asset SentinelOne never described (only a registration holds
+    /// it) or whose SentinelOne side is already retired is neither.
     pub async fn plan_retirement(&self, tenant: &TenantId, run_id: &str) -> Result<RetirementPlan> {
         let seen = self.seen_asset_keys(tenant, run_id).await?;
         let active = Query::partition(tenant, ASSET_PREFIX)
@@ -437,24 +504,29 @@ impl Store {
                 vec![(":t", AttributeValue::Bool(true))],
             )
             .project(
-                "#sk, #s1, #imp, #man, #srt",
+                "#sk, #s1, #as.#or, #srt",
                 &[
                     ("#sk", "sk"),
                     ("#s1", "src_sentinelone"),
-                    ("#imp", "src_import"),
-                    ("#man", "src_manual"),
+                    ("#as", "asset"),
+                    ("#or", "origin"),
                     ("#srt", "sentinelone_retired_at"),
                 ],
             );
         let mut plan = RetirementPlan::default();
         self.query_each(&active, |items| {
             for i in items {
-                let flag =
-                    |name: &str| i.get(name).and_then(|v| v.as_bool().ok()).copied() == Some(true);
-                let registered = flag("src_import") || flag("src_manual");
-                let sentinelone_live = !i.contains_key("sentinelone_retired_at")
-                    && (flag("src_sentinelone") || !registered);
-                if !sentinelone_live {
+                let described = i
+                    .get("src_sentinelone")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    == Some(true)
+                    || i.get("asset")
+                        .and_then(|a| a.as_m().ok())
+                        .and_then(|m| m.get("origin"))
+                        .and_then(|o| o.as_s().ok())
+                        .is_some_and(|o| o != "platform");
+                if !described || i.contains_key("sentinelone_retired_at") {
                     continue;
                 }
                 if let Some(sk) = i.get("sk").and_then(|v| v.as_s().ok()) {
@@ -472,8 +544,9 @@ impl Store {
     }
 
     /// Retires these assets (sort keys from a [`RetirementPlan`]), never deleting them: an asset no registration
-    /// holds is marked inactive; one a registration holds keeps `active` and only its SentinelOne side is marked
-    /// retired. The choice is made by the write's own condition, so a registration that lands meanwhile wins.
+    /// holds is marked inactive; one a registration holds stays active and only its SentinelOne side is marked
+    /// retired. Whether a registration holds it is checked in the same transaction as the write, so a
+    /// registration that lands meanwhile wins.
     pub async fn retire_assets(
         &self,
         tenant: &TenantId,
@@ -500,23 +573,53 @@ impl Store {
     }
 
     async fn retire_one(&self, pk: &str, sk: String, run_id: &str, now_s: &str) -> Result<Retired> {
-        let whole = self
-            .dynamodb
-            .update_item()
+        let key = sk.strip_prefix(ASSET_PREFIX).unwrap_or(&sk).to_string();
+        let unregistered = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(
+                pk.to_string(),
+                asset_registration_sk(&key),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| {
+                StoreError::InvalidInput(format!("a retirement could not be built: {e}"))
+            })?;
+        let retire = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Store::key(pk.to_string(), sk.clone())))
             .update_expression("SET active = :f, retired_at = :now, last_run_id = :r")
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(src_import) AND attribute_not_exists(src_manual)",
-            )
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(now_s))
             .expression_attribute_values(":r", s(run_id))
+            .build()
+            .map_err(|e| {
+                StoreError::InvalidInput(format!("a retirement could not be built: {e}"))
+            })?;
+        let whole = self
+            .dynamodb
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(unregistered)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(retire).build())
             .send()
             .await;
-        if StoreError::condition_held("UpdateItem", whole)? {
-            return Ok(Retired::Asset);
+        match whole {
+            Ok(_) => return Ok(Retired::Asset),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception());
+                if !cancelled {
+                    return Err(StoreError::dynamo("TransactWriteItems", e));
+                }
+            }
         }
+        // A registration holds it (or the item is gone): retire the SentinelOne side only.
         let side = self
             .dynamodb
             .update_item()
@@ -535,11 +638,11 @@ impl Store {
         })
     }
 
-    /// Records the platform's own registrations of these assets (`source`: import or manual), one UpdateItem
-    /// each, of the registration's attributes only: SentinelOne's description of an existing asset is never
-    /// touched, and a sync writing the same asset at the same time loses nothing either. The asset becomes (or
-    /// stays) active. A registration equal to the stored one writes nothing, so repeating an import is free.
-    /// Returns one outcome per asset, in order.
+    /// Records the platform's own registrations of these assets (`source`: import or manual). Each writes its
+    /// registration item (never SentinelOne's asset item, so a sync writing the same asset at the same time loses
+    /// nothing) and creates the asset item when the asset does not exist yet; an asset SentinelOne had retired
+    /// becomes active again with only its SentinelOne side retired. A registration equal to the stored one
+    /// writes nothing, so repeating an import is free. Returns one outcome per asset, in order.
     pub async fn register_platform_assets(
         &self,
         tenant: &TenantId,
@@ -557,8 +660,10 @@ impl Store {
         };
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
-        let outcomes = stream::iter(assets.iter())
-            .map(|a| self.register_one(&pk, a, flag, &now_s))
+        let (pk, now_s) = (&pk, &now_s);
+        // Owned rows: a stream of borrowed ones makes the handler's future not general enough to be Send.
+        let outcomes = stream::iter(assets.to_vec())
+            .map(|a| async move { self.register_one(pk, &a, flag, now_s).await })
             .buffered(PARALLEL_REGISTRATIONS)
             .try_collect::<Vec<RegistrationOutcome>>()
             .await?;
@@ -569,6 +674,9 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Three conditional writes, in an order that a crash between any two leaves repairable by repeating the
+    /// registration: the asset item when missing, then the registration item when it differs, then the revival
+    /// of an asset SentinelOne had retired. A repeat of the same registration writes nothing.
     async fn register_one(
         &self,
         pk: &str,
@@ -576,60 +684,80 @@ impl Store {
         flag: &str,
         now_s: &str,
     ) -> Result<RegistrationOutcome> {
+        let key = asset.key.as_str();
+        // 1. The asset item, with the registration's own description, only when the asset does not exist.
+        let item = AssetItem {
+            pk: pk.to_string(),
+            sk: asset_sk(key),
+            kind: "asset".into(),
+            content_hash: String::new(),
+            asset: asset.as_asset(),
+            active: true,
+            created_at: now_s.to_string(),
+            updated_at: now_s.to_string(),
+            last_run_id: None,
+            retired_at: None,
+            src_sentinelone: None,
+            sentinelone_retired_at: None,
+        };
+        let created = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(
+                serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?,
+            ))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let created = StoreError::condition_held("PutItem", created)?;
+        // 2. The registration item, unless this source already holds exactly this registration.
         let platform =
             serde_dynamo::to_attribute_value(asset).map_err(StoreError::item("registration"))?;
-        let own = serde_dynamo::to_attribute_value(asset.as_asset())
-            .map_err(StoreError::item("registration"))?;
-        let hash = registration_hash(asset);
-        let res = self
+        let registered = self
             .dynamodb
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Store::key(pk.to_string(), asset_sk(asset.key.as_str()))))
+            .set_key(Some(Store::key(pk.to_string(), asset_registration_sk(key))))
             .update_expression(
-                "SET platform = :p, platform_hash = :ph, platform_updated_at = :now, #flag = :t, active = :t, \
-                 kind = :k, #as = if_not_exists(#as, :a), content_hash = if_not_exists(content_hash, :none), \
-                 created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now) \
-                 REMOVE retired_at",
+                "SET platform = :p, platform_hash = :ph, #flag = :t, kind = :k, updated_at = :now, \
+                 created_at = if_not_exists(created_at, :now)",
             )
-            // Unchanged: this source already holds exactly this registration and the asset is active.
             .condition_expression(
-                "attribute_not_exists(#flag) OR attribute_not_exists(platform_hash) OR platform_hash <> :ph \
-                 OR active <> :t",
+                "attribute_not_exists(#flag) OR attribute_not_exists(platform_hash) OR platform_hash <> :ph",
             )
             .expression_attribute_names("#flag", flag)
-            .expression_attribute_names("#as", "asset")
             .expression_attribute_values(":p", platform)
-            .expression_attribute_values(":ph", s(hash))
-            .expression_attribute_values(":now", s(now_s))
+            .expression_attribute_values(":ph", s(registration_hash(asset)))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":k", s("asset"))
-            .expression_attribute_values(":a", own)
-            .expression_attribute_values(":none", s(""))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .expression_attribute_values(":k", s("asset_registration"))
+            .expression_attribute_values(":now", s(now_s))
             .send()
             .await;
-        match res {
-            Ok(out) => Ok(
-                if out
-                    .attributes
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key("pk"))
-                {
-                    RegistrationOutcome::Updated
-                } else {
-                    RegistrationOutcome::Created
-                },
-            ),
-            Err(e) => {
-                let err = StoreError::dynamo("UpdateItem", e);
-                if err.is_conditional_check_failed() {
-                    Ok(RegistrationOutcome::Unchanged)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let registered = StoreError::condition_held("UpdateItem", registered)?;
+        // 3. An asset SentinelOne had retired stays active once registered: only its SentinelOne side is retired.
+        let revived = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(pk.to_string(), asset_sk(key))))
+            .update_expression(
+                "SET active = :t, sentinelone_retired_at = if_not_exists(sentinelone_retired_at, :now) REMOVE retired_at",
+            )
+            .condition_expression("active = :f")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(now_s))
+            .send()
+            .await;
+        let revived = StoreError::condition_held("UpdateItem", revived)?;
+        Ok(if created {
+            RegistrationOutcome::Created
+        } else if registered || revived {
+            RegistrationOutcome::Updated
+        } else {
+            RegistrationOutcome::Unchanged
+        })
     }
 
     /// Assets of the tenant sorted by key, filtered, one page at a time.
@@ -672,9 +800,10 @@ impl Store {
             .await?;
         let assets = items
             .into_iter()
-            .map(|i| serde_dynamo::from_item::<_, AssetItem>(i).map(StoredAsset::from))
+            .map(serde_dynamo::from_item::<_, AssetItem>)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(StoreError::item("asset"))?;
+        let assets = self.with_registrations(tenant, assets).await?;
         Ok(Page {
             items: assets,
             next_page_token: next,

@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+use futures::stream::{StreamExt, TryStreamExt};
+
+use s1_core::lifecycle::{self, FindingState, Lifecycle};
+use s1_core::records::IncidentStatus;
 use s1_core::verdicts::finding_status;
 use s1_core::{normalize_computer_name, AnalystVerdict, ContentHash, Finding};
 use s1_core::{FindingStatus, Severity, VerdictInclusionList};
@@ -40,6 +44,31 @@ struct FindingItem {
     verdict: String,
     created_at: String,
     updated_at: String,
+    /// The finding's lifecycle (absent on findings stored before lifecycles existed: the next sync that returns
+    /// them records one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifecycle: Option<Lifecycle>,
+    /// Top-level copy of the lifecycle's state, in its API spelling, for the state filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+}
+
+impl FindingItem {
+    /// The finding as the views show it: with its lifecycle.
+    fn into_finding(self) -> Finding {
+        let mut f = self.finding;
+        f.lifecycle = self.lifecycle;
+        f
+    }
+}
+
+/// What closing the findings a complete walk did not return would do, before anything is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClosePlan {
+    /// Stored findings that are not closed.
+    pub live: u64,
+    /// Of those, the ones the walk did not return: sort key and current lifecycle.
+    pub absent: Vec<(String, Lifecycle)>,
 }
 
 fn yes() -> bool {
@@ -64,12 +93,39 @@ pub struct FindingFilter {
 }
 
 impl Store {
-    /// Applies one page of findings: writes only new findings and findings whose content hash changed.
+    /// Applies one page of findings: writes only new findings, findings whose content hash changed and findings
+    /// whose lifecycle changes (SentinelOne resolved or unresolved the threat, or a closed finding came back).
     pub async fn apply_findings(
         &self,
         tenant: &TenantId,
         findings: &[Finding],
     ) -> Result<WriteCounts> {
+        let (counts, writes) = self.plan_findings(tenant, findings).await?;
+        let writes = writes.into_iter().map(|w| w.item).collect();
+        write_all(&*self.batch, &self.table, writes, self.retry).await?;
+        tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, "finding page applied");
+        Ok(counts)
+    }
+
+    /// What [`Store::apply_findings`] would write and count, without writing (a dry run counts with it). Returns
+    /// the counts and, per written finding, its title and whether it would be created.
+    pub async fn preview_findings(
+        &self,
+        tenant: &TenantId,
+        findings: &[Finding],
+    ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
+        let (counts, writes) = self.plan_findings(tenant, findings).await?;
+        Ok((
+            counts,
+            writes.into_iter().map(|w| (w.title, w.created)).collect(),
+        ))
+    }
+
+    async fn plan_findings(
+        &self,
+        tenant: &TenantId,
+        findings: &[Finding],
+    ) -> Result<(WriteCounts, Vec<FindingWrite>)> {
         let mut counts = WriteCounts::default();
         let mut latest: HashMap<&str, &Finding> = HashMap::new();
         let mut order = Vec::new();
@@ -94,29 +150,144 @@ impl Store {
             let sk = finding_sk(id);
             let hash = f.content_hash();
             let stored = heads.get(&sk);
-            if stored.is_some_and(|h| h.content_hash.as_deref() == Some(hash.as_str())) {
+            let resolved = f.incident_status == Some(IncidentStatus::Resolved);
+            let before = stored.and_then(|h| h.lifecycle.as_ref());
+            let (lifecycle, entered) = lifecycle::observe(before, resolved, &now_s);
+            let same_content =
+                stored.is_some_and(|h| h.content_hash.as_deref() == Some(hash.as_str()));
+            if same_content && before.is_some() && entered.is_none() {
                 counts.unchanged += 1;
                 continue;
             }
             if stored.is_some() {
                 counts.updated += 1;
+                // A finding stored before lifecycles existed gets its first one now: not a transition.
+                match entered.filter(|_| before.is_some()) {
+                    Some(FindingState::Resolved) => counts.resolved += 1,
+                    Some(FindingState::Reopened) => counts.reopened += 1,
+                    _ => {}
+                }
             } else {
                 counts.created += 1;
             }
             let created_at = stored
                 .and_then(|h| h.created_at.clone())
                 .unwrap_or_else(|| now_s.clone());
-            writes.push(put(finding_item(
-                tenant,
-                f.clone(),
-                hash,
-                created_at,
-                now_s.clone(),
-            )?));
+            let mut stored_finding = f.clone();
+            stored_finding.lifecycle = None;
+            writes.push(FindingWrite {
+                title: f.title.clone(),
+                created: stored.is_none(),
+                item: put(finding_item(
+                    tenant,
+                    stored_finding,
+                    hash,
+                    created_at,
+                    now_s.clone(),
+                    Some(lifecycle),
+                )?),
+            });
         }
-        write_all(&*self.batch, &self.table, writes, self.retry).await?;
-        tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, "finding page applied");
-        Ok(counts)
+        Ok((counts, writes))
+    }
+
+    /// The stored findings that are not closed, and which of them `returned` (by threat id) says the walk did
+    /// not return: nothing written. Call only after a complete walk of all threats.
+    pub async fn plan_closing(
+        &self,
+        tenant: &TenantId,
+        returned: impl Fn(&str) -> bool,
+    ) -> Result<ClosePlan> {
+        let q = Query::partition(tenant, FINDING_PREFIX).project(
+            "#sk, #f.#tid, #lc",
+            &[
+                ("#sk", "sk"),
+                ("#f", "finding"),
+                ("#tid", "threat_id"),
+                ("#lc", "lifecycle"),
+            ],
+        );
+        let mut plan = ClosePlan::default();
+        let now_s = format_timestamp(now());
+        self.query_each(&q, |items| {
+            for i in items {
+                #[derive(Deserialize)]
+                struct Head {
+                    sk: String,
+                    finding: ThreatIdOnly,
+                    #[serde(default)]
+                    lifecycle: Option<Lifecycle>,
+                }
+                #[derive(Deserialize)]
+                struct ThreatIdOnly {
+                    threat_id: String,
+                }
+                let head: Head =
+                    serde_dynamo::from_item(i).map_err(StoreError::item("finding head"))?;
+                // Findings stored before lifecycles existed are open until a walk says otherwise.
+                let lifecycle = head.lifecycle.unwrap_or_else(|| Lifecycle {
+                    state: FindingState::Open,
+                    first_seen_at: now_s.clone(),
+                    resolved_at: None,
+                    closed_at: None,
+                    history: Vec::new(),
+                });
+                if lifecycle.state == FindingState::Closed {
+                    continue;
+                }
+                plan.live += 1;
+                if !returned(&head.finding.threat_id) {
+                    plan.absent.push((head.sk, lifecycle));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(plan)
+    }
+
+    /// Closes these findings (from a [`ClosePlan`]): their lifecycle and state only, one UpdateItem each; never
+    /// deleted, never their content. Returns how many closed.
+    pub async fn close_findings(
+        &self,
+        tenant: &TenantId,
+        absent: Vec<(String, Lifecycle)>,
+    ) -> Result<u64> {
+        let pk = tenant_pk(tenant);
+        let now_s = format_timestamp(now());
+        let closed = futures::stream::iter(
+            absent
+                .into_iter()
+                .filter_map(|(sk, l)| lifecycle::close(&l, &now_s).map(|l| (sk, l))),
+        )
+        .map(|(sk, l)| {
+            let pk = pk.clone();
+            let now_s = now_s.clone();
+            async move {
+                let value = serde_dynamo::to_attribute_value(&l)
+                    .map_err(StoreError::item("finding lifecycle"))?;
+                let res = self
+                    .dynamodb
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Store::key(pk, sk)))
+                    .update_expression("SET lifecycle = :lc, #st = :closed, updated_at = :now")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#st", "state")
+                    .expression_attribute_values(":lc", value)
+                    .expression_attribute_values(":closed", s(FindingState::Closed.as_str()))
+                    .expression_attribute_values(":now", s(now_s))
+                    .send()
+                    .await;
+                StoreError::condition_held("UpdateItem", res)
+            }
+        })
+        .buffer_unordered(super::PARALLEL_UPDATES)
+        .try_collect::<Vec<bool>>()
+        .await?;
+        let n = closed.into_iter().filter(|c| *c).count() as u64;
+        tracing::info!(tenant = %tenant, closed = n, "findings absent from a complete threat walk closed");
+        Ok(n)
     }
 
     /// One page of the tenant's unattached findings (their asset did not exist when they were written).
@@ -186,6 +357,20 @@ impl Store {
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<Page<Finding>> {
+        self.list_findings_in_state(tenant, filter, None, page_token, limit)
+            .await
+    }
+
+    /// [`Store::list_findings`] limited to findings in one lifecycle `state` (`None`: any). Findings stored
+    /// before lifecycles existed count as `open`. Page tokens are bound to the state as well as the filter.
+    pub async fn list_findings_in_state(
+        &self,
+        tenant: &TenantId,
+        filter: &FindingFilter,
+        state: Option<FindingState>,
+        page_token: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Finding>> {
         let mut q = match filter.asset.as_deref() {
             _ if filter.attached == Some(false) => {
                 if filter.asset.is_some() {
@@ -233,19 +418,35 @@ impl Store {
                 vec![(":ver", s(wire(verdict)))],
             );
         }
+        // The view's digest without a state is the filter's own, so page tokens issued before states existed
+        // stay valid.
+        let digest = match state {
+            None => filter_digest(filter),
+            Some(st) => filter_digest(&(filter, st.as_str())),
+        };
+        match state {
+            Some(FindingState::Open) => {
+                q = q.and_filter(
+                    "(#lst = :lst OR attribute_not_exists(#lst))",
+                    &[("#lst", "state")],
+                    vec![(":lst", s(FindingState::Open.as_str()))],
+                );
+            }
+            Some(other) => {
+                q = q.and_filter(
+                    "#lst = :lst",
+                    &[("#lst", "state")],
+                    vec![(":lst", s(other.as_str()))],
+                );
+            }
+            None => {}
+        }
         let (items, next) = self
-            .paged_query(
-                tenant,
-                "findings",
-                &filter_digest(filter),
-                q,
-                page_token,
-                limit,
-            )
+            .paged_query(tenant, "findings", &digest, q, page_token, limit)
             .await?;
         let findings = items
             .into_iter()
-            .map(|i| serde_dynamo::from_item::<_, FindingItem>(i).map(|f| f.finding))
+            .map(|i| serde_dynamo::from_item::<_, FindingItem>(i).map(FindingItem::into_finding))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(StoreError::item("finding"))?;
         Ok(Page {
@@ -255,12 +456,20 @@ impl Store {
     }
 }
 
+/// One finding to write, with what a dry run reports of it.
+struct FindingWrite {
+    title: String,
+    created: bool,
+    item: aws_sdk_dynamodb::types::WriteRequest,
+}
+
 fn finding_item(
     tenant: &TenantId,
     f: Finding,
     hash: String,
     created_at: String,
     updated_at: String,
+    lifecycle: Option<Lifecycle>,
 ) -> Result<Item> {
     let item = FindingItem {
         pk: tenant_pk(tenant),
@@ -279,6 +488,8 @@ fn finding_item(
         finding: f,
         created_at,
         updated_at,
+        state: lifecycle.as_ref().map(|l| l.state.as_str().to_string()),
+        lifecycle,
     };
     serde_dynamo::to_item(item).map_err(StoreError::item("finding"))
 }

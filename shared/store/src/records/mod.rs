@@ -22,7 +22,7 @@ use crate::keys::{tenant_pk, TenantId};
 use crate::store::Store;
 
 pub use assets::{AssetFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset};
-pub use findings::{FindingFilter, UnattachedCursor};
+pub use findings::{ClosePlan, FindingFilter, UnattachedCursor};
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
 const PARALLEL_UPDATES: usize = 8;

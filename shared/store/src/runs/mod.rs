@@ -72,6 +72,11 @@ pub struct WriteCounts {
     pub unchanged: u64,
     pub skipped: u64,
     pub skip_reasons: BTreeMap<String, u64>,
+    /// Findings this call moved to `resolved` / `reopened` (lifecycle transitions).
+    #[serde(default)]
+    pub resolved: u64,
+    #[serde(default)]
+    pub reopened: u64,
 }
 
 impl WriteCounts {
@@ -116,6 +121,18 @@ pub struct RunCounters {
     /// Stored findings whose status this run's `reevaluate` phase flipped because the verdict list changed.
     #[serde(default)]
     pub findings_reevaluated: u64,
+    /// Lifecycle transitions of this run: findings that became resolved, reopened, or closed (absent from a
+    /// complete, trusted walk of all threats).
+    #[serde(default)]
+    pub findings_resolved: u64,
+    #[serde(default)]
+    pub findings_reopened: u64,
+    #[serde(default)]
+    pub findings_closed: u64,
+    /// Findings a complete walk did not return that were kept because the walk could not be trusted (see the
+    /// run's warnings).
+    #[serde(default)]
+    pub findings_close_withheld: u64,
 }
 
 /// One sync of one tenant, as the history lists it.
@@ -179,6 +196,8 @@ impl SyncRun {
     /// Adds one apply call's counts of findings.
     pub fn record_findings(&mut self, c: &WriteCounts) {
         self.counters.findings.add(c);
+        self.counters.findings_resolved += c.resolved;
+        self.counters.findings_reopened += c.reopened;
         self.record_skip_reasons(&c.skip_reasons);
     }
 

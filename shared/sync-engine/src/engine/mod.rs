@@ -34,12 +34,14 @@
 mod agents;
 mod attach;
 mod budget;
+mod close;
 mod finish;
 mod phase;
 mod reevaluate;
 mod retire;
 mod skips;
 mod threats;
+mod token;
 mod walk;
 
 use std::time::Duration;
@@ -250,6 +252,7 @@ impl SyncEngine {
                     agent_walk: AgentWalkTally::default(),
                     verdicts: None,
                     reevaluating_version: None,
+                    threat_walk: AgentWalkTally::default(),
                 }
             }
         };

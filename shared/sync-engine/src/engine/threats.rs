@@ -16,10 +16,22 @@ use crate::tally::FindingTally;
 
 impl ApplyPage<Threat> for SyncEngine {
     async fn apply(&self, ctx: &mut RunContext, page: Page<Threat>) -> Result<(), Stop> {
-        ctx.run.counters.items_fetched += page.records.len() as u64 + page.skipped.len() as u64;
+        let returned = page.records.len() as u64 + page.skipped.len() as u64;
+        ctx.run.counters.items_fetched += returned;
         self.record_data_skips(ctx, &page.skipped);
         let mapped = findings_from_threats(&page.records, &ctx.settings);
         self.record_data_skips(ctx, &mapped.skipped);
+        // What closing needs to trust the walk: counted since its start or its last restart (a restarted walk
+        // serves every threat again).
+        let walk = &mut ctx.checkpoint.threat_walk;
+        if page.restarted || page.cursor.is_none() {
+            *walk = connector_store::AgentWalkTally {
+                expected: page.total_items,
+                ..Default::default()
+            };
+        }
+        walk.walked += returned;
+        walk.unusable += page.skipped.len() as u64 + mapped.skipped.len() as u64;
         for f in &mapped.findings {
             if let Some(at) = f.updated_at {
                 let at = format_rfc3339(at);

@@ -31,6 +31,7 @@ impl SyncEngine {
         };
         let budget = ctx.budget;
         if phase == Phase::Groups {
+            self.watch_token_expiry(ctx, client).await?;
             let groups = client.resolve_groups(&ctx.group_filter).await?;
             ctx.checkpoint.group_ids = groups
                 .iter()
@@ -59,10 +60,15 @@ impl SyncEngine {
             if !same_scope {
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "threat scope changed (or first sync): walking every threat");
             }
+            // A complete walk of all threats is due on a set period: only it may close findings.
+            let full_walk = state.full_threat_walk_due(OffsetDateTime::now_utc());
+            if full_walk && same_scope {
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "complete threat walk due: walking every threat");
+            }
             ctx.checkpoint.threats_since = state
                 .watermark
                 .as_deref()
-                .filter(|_| same_scope)
+                .filter(|_| same_scope && !full_walk)
                 .and_then(overlap_start);
             ctx.checkpoint.scope = Some(scope);
             phase = self.enter_phase(ctx, Phase::Threats).await?;
@@ -101,6 +107,8 @@ impl SyncEngine {
         }
         if phase == Phase::Finalize {
             self.within_hard_stop(budget, self.retire(ctx)).await?;
+            self.within_hard_stop(budget, self.close_absent_findings(ctx))
+                .await?;
             // Entered only when there is something to re-evaluate, so a run without a list change costs nothing
             // more than before.
             if self.reevaluation_due(ctx) {

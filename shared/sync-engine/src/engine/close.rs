@@ -1,0 +1,65 @@
+//! The finalize phase's second half: findings whose threat a complete walk of all threats did not return are
+//! closed, when the walk can be trusted (`s1_core::retirement::may_close`, the same guard as asset retirement).
+//! An incremental walk (threats changed since the watermark) closes nothing. The complete walk runs on a set
+//! period (`SyncState::full_threat_walk_due`) and after a scope change.
+
+use s1_core::retirement::{may_close, CloseWithheld, ThreatWalkSummary};
+use tracing::{info, warn};
+
+use super::{RunContext, Stop, SyncEngine};
+use crate::tally::fingerprint;
+
+impl SyncEngine {
+    /// Only reached after both walks completed.
+    pub(super) async fn close_absent_findings(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        let complete = ctx.checkpoint.threats_since.is_none() && ctx.checkpoint.scope.is_some();
+        if !complete {
+            return Ok(());
+        }
+        let seen = self
+            .store
+            .load_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no)
+            .await?;
+        let plan = self
+            .store
+            .plan_closing(&ctx.tenant, |threat_id| {
+                seen.contains_key(&fingerprint(threat_id))
+            })
+            .await?;
+        let walk = ctx.checkpoint.threat_walk;
+        let summary = ThreatWalkSummary {
+            complete,
+            walked: walk.walked,
+            unusable: walk.unusable,
+            expected: walk.expected,
+            live: plan.live,
+            absent: plan.absent.len() as u64,
+        };
+        match may_close(&summary, self.max_retire_percent) {
+            Ok(()) => {
+                let closed = self.store.close_findings(&ctx.tenant, plan.absent).await?;
+                ctx.run.counters.findings_closed += closed;
+                info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, closed, "findings whose threat SentinelOne no longer has closed");
+            }
+            Err(CloseWithheld::Incremental) => {}
+            Err(withheld) => {
+                ctx.run.counters.findings_close_withheld = summary.absent;
+                warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, absent = summary.absent, live = summary.live,
+                      walked = summary.walked, expected = ?summary.expected, reason = %withheld, "closing withheld");
+                ctx.run.record_warning(withheld.to_string());
+            }
+        }
+        let at = connector_store::clock::format_timestamp(time::OffsetDateTime::now_utc());
+        match self
+            .store
+            .record_full_threat_walk(&ctx.tenant, &ctx.lease, &at)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(connector_store::StoreError::LeaseLost) => {
+                Err(Stop::Infra(super::EngineError::LeaseLost))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
