@@ -6,7 +6,7 @@ use http_api::{json, json_body, tenant_of, ApiError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use sync_engine::{start_sync, StartError, SyncQueue};
+use sync_engine::{start_dry_run, start_sync, StartError, SyncQueue};
 use tracing::error;
 
 pub struct Deps {
@@ -15,10 +15,14 @@ pub struct Deps {
     pub tenant_claim: String,
 }
 
-/// The body is optional and has no fields today; unknown fields are refused so typos are not silently ignored.
+/// The body is optional; unknown fields are refused so typos are not silently ignored. `dryRun`: decide
+/// everything, write no asset or finding, and report what a real run would do.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncRequest {}
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SyncRequest {
+    #[serde(default)]
+    dry_run: bool,
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,8 +42,13 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 async fn accept(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
     let tenant = tenant_of(request, &deps.tenant_claim)?;
     let tenant = TenantId::new(tenant).map_err(|_| ApiError::Unauthenticated)?;
-    let _: SyncRequest = json_body(request)?;
-    match start_sync(&deps.store, &deps.queue, &tenant, Trigger::OnDemand).await {
+    let body: SyncRequest = json_body(request)?;
+    let started = if body.dry_run {
+        start_dry_run(&deps.store, &deps.queue, &tenant).await
+    } else {
+        start_sync(&deps.store, &deps.queue, &tenant, Trigger::OnDemand).await
+    };
+    match started {
         Ok(run) => Ok(json(
             StatusCode::ACCEPTED,
             &Accepted {

@@ -143,6 +143,37 @@ async fn sync_now_records_a_pending_run_queues_it_and_answers_202_with_where_to_
 }
 
 #[tokio::test]
+async fn a_dry_run_request_records_a_dry_run_and_a_misspelled_field_is_refused() {
+    let b = Bench::new().await;
+    b.configure("tenant-a").await;
+    let (status, body) = status_and_json(
+        handle(&b.deps, sync_now(Some("tenant-a"), r#"{"dryRun": true}"#))
+            .await
+            .expect("response"),
+    );
+    assert_eq!(status, 202, "{body}");
+    let run = b
+        .deps
+        .store
+        .get_run(
+            &TenantId::new("tenant-a").expect("tenant"),
+            body["runId"].as_str().unwrap(),
+        )
+        .await
+        .expect("read run")
+        .expect("the run is recorded");
+    assert!(run.dry_run, "the run is a dry run");
+    assert_eq!(b.queued().await.len(), 1);
+
+    let (status, problem) = status_and_json(
+        handle(&b.deps, sync_now(Some("tenant-b"), r#"{"dry_run": true}"#))
+            .await
+            .expect("response"),
+    );
+    assert_eq!(status, 400, "{problem}");
+}
+
+#[tokio::test]
 async fn a_second_sync_now_while_one_is_pending_is_409_naming_the_running_run_and_queues_nothing() {
     let b = Bench::new().await;
     b.configure("tenant-a").await;

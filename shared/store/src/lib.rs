@@ -31,7 +31,8 @@ pub use records::{
     StoredAsset, UnattachedCursor,
 };
 pub use runs::{
-    new_run_id, ClaimError, RunCounters, RunStatus, SyncRun, Tally, Trigger, WriteCounts,
+    new_run_id, ClaimError, DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger,
+    WriteCounts, DRY_RUN_NAMES,
 };
 pub use store::{Page, Store};
 pub use sync_state::{

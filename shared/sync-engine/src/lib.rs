@@ -15,8 +15,8 @@ pub mod worker;
 pub use engine::{Budget, EngineError, Outcome, SyncEngine};
 pub use message::SyncMessage;
 pub use on_demand::{
-    reserve_deferred_run, reserve_run, start_deferred_scheduled_run, start_pending_reevaluation,
-    start_run, start_sync, Reevaluation, ReservedRun, StartError,
+    reserve_deferred_run, reserve_run, start_deferred_scheduled_run, start_dry_run,
+    start_pending_reevaluation, start_run, start_sync, Reevaluation, ReservedRun, StartError,
 };
 pub use queue::SyncQueue;
 pub use s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT;

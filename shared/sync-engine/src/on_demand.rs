@@ -91,7 +91,11 @@ pub async fn reserve_run(
     tenant: &TenantId,
     trigger: Trigger,
 ) -> Result<ReservedRun, StartError> {
-    let run = SyncRun::new(tenant.clone(), trigger);
+    reserve(store, SyncRun::new(tenant.clone(), trigger)).await
+}
+
+async fn reserve(store: &Store, run: SyncRun) -> Result<ReservedRun, StartError> {
+    let tenant = &run.tenant.clone();
     match store
         .claim_run_slot(tenant, &run.id, RUN_SLOT_STALE_AFTER)
         .await
@@ -185,6 +189,21 @@ pub async fn start_deferred_scheduled_run(
         }
     }
     reserved.queue(store, queue).await.map(Some)
+}
+
+/// A dry run now: like [`start_run`] (same slot, so it never overlaps a real run), but the run decides everything
+/// and writes no asset or finding; its counters and report say what a real run would do.
+pub async fn start_dry_run(
+    store: &Store,
+    queue: &SyncQueue,
+    tenant: &TenantId,
+) -> Result<SyncRun, StartError> {
+    if store.get_config(tenant).await?.is_none() {
+        return Err(StartError::NotConfigured);
+    }
+    let mut run = SyncRun::new(tenant.clone(), Trigger::OnDemand);
+    run.dry_run = true;
+    reserve(store, run).await?.queue(store, queue).await
 }
 
 /// "Sync now": [`start_run`] with the caller's trigger. Kept as the name handlers and tests know.

@@ -147,7 +147,15 @@ fn summary(run: &SyncRun, duration: Duration) -> Value {
         "itemsFetched": c.items_fetched,
         "skipReasons": run.skip_reasons,
         "durationMs": duration.as_millis() as u64,
+        // Machines this run did not onboard (auto-onboard off, or no usable identity).
+        "unmatched": c.assets.skipped,
+        "findingStates": {"resolved": c.findings_resolved, "reopened": c.findings_reopened,
+                          "closed": c.findings_closed, "closeWithheld": c.findings_close_withheld},
     });
+    if run.dry_run {
+        s["dryRun"] = json!(true);
+        s["wouldWrite"] = json!(run.dry_run_report);
+    }
     if status == "failed" {
         s["error"] = json!(run
             .message
@@ -244,9 +252,12 @@ async fn run() -> Result<Value, Failure> {
         queue: queue.clone(),
         tenant_claim: "tenant_id".into(),
     };
+    // S1_DRY_RUN=1: the run decides everything and writes no asset or finding.
+    let dry_run = env("S1_DRY_RUN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let body = dry_run.then(|| json!({ "dryRun": true }));
     let resp = on_demand_sync::handle(
         &on_demand,
-        api_request("POST", "/v1/integrations/sentinelone/sync", None)?,
+        api_request("POST", "/v1/integrations/sentinelone/sync", body.as_ref())?,
     )
     .await?;
     let accepted = body_json(resp.body());
@@ -297,6 +308,21 @@ async fn run() -> Result<Value, Failure> {
     );
     for warning in &run.warnings {
         println!("Warning:  {warning}");
+    }
+    if let Some(report) = &run.dry_run_report {
+        println!("Dry run: nothing was written. The counts above are what a real run would do; first names:");
+        for (what, names) in [
+            ("assets to create", &report.assets_created),
+            ("assets to update", &report.assets_updated),
+            ("assets to retire", &report.assets_retired),
+            ("findings to create", &report.findings_created),
+            ("findings to update", &report.findings_updated),
+            ("findings to close", &report.findings_closed),
+        ] {
+            if !names.is_empty() {
+                println!("  {what}: {}", names.join(", "));
+            }
+        }
     }
     let unattached = store
         .list_findings(

@@ -145,7 +145,8 @@ impl Store {
     }
 
     /// Every asset key some page of `run_id` recorded as seen.
-    pub(super) async fn seen_asset_keys(
+    /// The asset keys every page of `run_id` recorded as seen.
+    pub async fn seen_asset_keys(
         &self,
         tenant: &TenantId,
         run_id: &str,

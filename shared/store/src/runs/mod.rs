@@ -161,6 +161,36 @@ pub struct SyncRun {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// A dry run decides everything and writes no asset or finding: its counters say what a real run would do,
+    /// and [`SyncRun::dry_run_report`] names the first of each.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run_report: Option<DryRunReport>,
+}
+
+/// Names kept per list of a dry run's report.
+pub const DRY_RUN_NAMES: usize = 10;
+
+/// The first names of what a dry run would create, update and retire (assets) or close (findings); the counts
+/// are the run's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRunReport {
+    pub assets_created: Vec<String>,
+    pub assets_updated: Vec<String>,
+    pub assets_retired: Vec<String>,
+    pub findings_created: Vec<String>,
+    pub findings_updated: Vec<String>,
+    pub findings_closed: Vec<String>,
+}
+
+impl DryRunReport {
+    /// Adds a name to a list unless it holds [`DRY_RUN_NAMES`] already.
+    pub fn note(list: &mut Vec<String>, name: impl Into<String>) {
+        if list.len() < DRY_RUN_NAMES {
+            list.push(name.into());
+        }
+    }
 }
 
 impl SyncRun {
@@ -184,6 +214,8 @@ impl SyncRun {
             created_at: format_timestamp(now()),
             started_at: None,
             finished_at: None,
+            dry_run: false,
+            dry_run_report: None,
         }
     }
 

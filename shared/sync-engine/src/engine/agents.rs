@@ -53,11 +53,53 @@ impl ApplyPage<Agent> for SyncEngine {
                 decide_walked_asset(incoming, stored, &ctx.settings)
             })
             .collect();
-        let counts = self
-            .store
-            .apply_asset_decisions(&ctx.tenant, &decisions, &ctx.run.id)
-            .await?;
+        let counts = if ctx.dry_run() {
+            // What a real run's page would leave stored, for the threat walk's decisions that follow (a
+            // continuation in another invocation falls back to the keys the walk recorded as seen).
+            let known = ctx.dry_known.get_or_insert_with(Default::default);
+            for (asset, decision) in assets.iter().zip(&decisions) {
+                if !matches!(decision, AssetDecision::Skip { .. }) {
+                    known.insert(asset.key.as_str().to_string());
+                }
+            }
+            let (counts, names) = self
+                .store
+                .preview_asset_decisions(&ctx.tenant, &decisions)
+                .await?;
+            note_assets(ctx, names);
+            counts
+        } else {
+            self.store
+                .apply_asset_decisions(&ctx.tenant, &decisions, &ctx.run.id)
+                .await?
+        };
         ctx.run.record_assets(&counts);
         Ok(())
+    }
+}
+
+/// A dry run's asset names: the first created and updated.
+pub(super) fn note_assets(ctx: &mut RunContext, names: Vec<(String, bool)>) {
+    let report = ctx.report();
+    for (name, created) in names {
+        let list = if created {
+            &mut report.assets_created
+        } else {
+            &mut report.assets_updated
+        };
+        connector_store::DryRunReport::note(list, name);
+    }
+}
+
+/// A dry run's finding names: the first created and updated.
+pub(super) fn note_findings(ctx: &mut RunContext, names: Vec<(String, bool)>) {
+    let report = ctx.report();
+    for (name, created) in names {
+        let list = if created {
+            &mut report.findings_created
+        } else {
+            &mut report.findings_updated
+        };
+        connector_store::DryRunReport::note(list, name);
     }
 }

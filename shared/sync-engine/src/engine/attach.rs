@@ -26,20 +26,32 @@ impl SyncEngine {
                 .into_iter()
                 .collect();
             let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+            if ctx.dry_run() && ctx.dry_known.is_none() {
+                ctx.dry_known = Some(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id).await?);
+            }
+            let dry_known = ctx.dry_known.clone().unwrap_or_default();
             let now_attached: Vec<Finding> = findings
                 .iter()
                 .filter(|f| {
-                    f.asset_key
-                        .as_ref()
-                        .is_some_and(|k| existing.contains_key(k.as_str()))
+                    f.asset_key.as_ref().is_some_and(|k| {
+                        existing.contains_key(k.as_str()) || dry_known.contains(k.as_str())
+                    })
                 })
                 .map(|f| decide_finding(f, true))
                 .collect();
             if !now_attached.is_empty() {
-                let counts = self
-                    .store
-                    .apply_findings(&ctx.tenant, &now_attached)
-                    .await?;
+                let counts = if ctx.dry_run() {
+                    let (counts, names) = self
+                        .store
+                        .preview_findings(&ctx.tenant, &now_attached)
+                        .await?;
+                    super::agents::note_findings(ctx, names);
+                    counts
+                } else {
+                    self.store
+                        .apply_findings(&ctx.tenant, &now_attached)
+                        .await?
+                };
                 attached += counts.written();
                 ctx.run.record_findings(&counts);
             }

@@ -36,6 +36,16 @@ impl SyncEngine {
             absent: plan.absent.len() as u64,
         };
         match may_close(&summary, self.max_retire_percent) {
+            Ok(()) if ctx.dry_run() => {
+                ctx.run.counters.findings_closed += plan.absent.len() as u64;
+                let report = ctx.report();
+                for (sk, _) in plan.absent.iter().take(connector_store::DRY_RUN_NAMES) {
+                    let id = sk.strip_prefix("FINDING#").unwrap_or(sk);
+                    connector_store::DryRunReport::note(&mut report.findings_closed, id);
+                }
+                // A dry run leaves the period of the complete walk as it was.
+                return Ok(());
+            }
             Ok(()) => {
                 let closed = self.store.close_findings(&ctx.tenant, plan.absent).await?;
                 ctx.run.counters.findings_closed += closed;
@@ -48,6 +58,9 @@ impl SyncEngine {
                       walked = summary.walked, expected = ?summary.expected, reason = %withheld, "closing withheld");
                 ctx.run.record_warning(withheld.to_string());
             }
+        }
+        if ctx.dry_run() {
+            return Ok(());
         }
         let at = connector_store::clock::format_timestamp(time::OffsetDateTime::now_utc());
         match self

@@ -12,6 +12,11 @@ impl SyncEngine {
         // The new watermark is the newest `updatedAt` this walk saw. Without threats, the old one stays when the
         // scope is unchanged; in a new scope there is none yet (the next run walks every threat again, cheaply).
         match ctx.checkpoint.scope.clone() {
+            // A dry run leaves the sync state as it found it (watermark, scope, applied verdicts), so the real run
+            // that follows decides exactly what the dry run reported.
+            _ if ctx.run.dry_run => {
+                self.store.clear_checkpoint(&ctx.tenant, &ctx.lease).await?;
+            }
             Some(scope) => {
                 let state = self.store.load_sync_state(&ctx.tenant).await?;
                 let kept = state

@@ -158,6 +158,20 @@ struct RunContext {
     verdicts_applied: u64,
     /// Set once this run's re-evaluation has walked every finding: recorded by the completing write.
     verdicts_applied_now: Option<u64>,
+    /// A dry run's assets that would exist by now without being stored (the agent walk's, and those threats
+    /// would onboard), loaded when the threat walk starts; `None` outside dry runs.
+    dry_known: Option<std::collections::HashSet<String>>,
+}
+
+impl RunContext {
+    fn dry_run(&self) -> bool {
+        self.run.dry_run
+    }
+
+    /// The dry run's report, created on first use.
+    fn report(&mut self) -> &mut connector_store::DryRunReport {
+        self.run.dry_run_report.get_or_insert_with(Default::default)
+    }
 }
 
 impl SyncEngine {
@@ -287,6 +301,7 @@ impl SyncEngine {
             current_verdicts,
             verdicts_applied: state.verdicts_applied_version.unwrap_or(0),
             verdicts_applied_now: None,
+            dry_known: None,
         };
 
         match self.drive(&mut ctx, &client, &state).await {

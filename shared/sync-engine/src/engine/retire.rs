@@ -19,6 +19,14 @@ impl SyncEngine {
             unseen: plan.unseen.len() as u64,
         };
         match may_retire(&summary, self.max_retire_percent) {
+            Ok(()) if ctx.dry_run() => {
+                ctx.run.counters.assets_retired += plan.unseen.len() as u64;
+                let report = ctx.report();
+                for sk in plan.unseen.iter().take(connector_store::DRY_RUN_NAMES) {
+                    let key = sk.strip_prefix("ASSET#").unwrap_or(sk);
+                    connector_store::DryRunReport::note(&mut report.assets_retired, key);
+                }
+            }
             Ok(()) => {
                 let counts = self
                     .store

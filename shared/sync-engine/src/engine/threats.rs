@@ -54,23 +54,31 @@ impl ApplyPage<Threat> for SyncEngine {
             .into_iter()
             .collect();
         let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+        if ctx.dry_run() && ctx.dry_known.is_none() {
+            ctx.dry_known = Some(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id).await?);
+        }
+        let dry_known = ctx.dry_known.take().unwrap_or_default();
+        let known = |key: &str| existing.contains_key(key) || dry_known.contains(key);
         // Threats whose agent was not in the agent walk: with auto-onboard on, the asset is built from the threat's
         // agentRealtimeInfo so that the finding has an asset.
-        let new_assets = assets_onboarded_by_threats(
-            &page.records,
-            &keys,
-            |key| existing.contains_key(key),
-            &ctx.settings,
-        );
+        let new_assets = assets_onboarded_by_threats(&page.records, &keys, known, &ctx.settings);
         let asset_decisions: Vec<AssetDecision> = new_assets
             .values()
             .map(|a| decide_asset(a, None, &ctx.settings))
             .collect();
         if !asset_decisions.is_empty() {
-            let counts = self
-                .store
-                .apply_asset_decisions(&ctx.tenant, &asset_decisions, &ctx.run.id)
-                .await?;
+            let counts = if ctx.dry_run() {
+                let (counts, names) = self
+                    .store
+                    .preview_asset_decisions(&ctx.tenant, &asset_decisions)
+                    .await?;
+                super::agents::note_assets(ctx, names);
+                counts
+            } else {
+                self.store
+                    .apply_asset_decisions(&ctx.tenant, &asset_decisions, &ctx.run.id)
+                    .await?
+            };
             ctx.run.record_assets(&counts);
         }
 
@@ -79,14 +87,26 @@ impl ApplyPage<Threat> for SyncEngine {
             .findings
             .iter()
             .map(|finding| {
-                let exists = finding.asset_key.as_ref().is_some_and(|k| {
-                    existing.contains_key(k.as_str()) || new_assets.contains_key(k.as_str())
-                });
+                let exists = finding
+                    .asset_key
+                    .as_ref()
+                    .is_some_and(|k| known(k.as_str()) || new_assets.contains_key(k.as_str()));
                 decide_finding(finding, exists)
             })
             .collect();
-        let counts = self.store.apply_findings(&ctx.tenant, &findings).await?;
+        let counts = if ctx.dry_run() {
+            let (counts, names) = self.store.preview_findings(&ctx.tenant, &findings).await?;
+            super::agents::note_findings(ctx, names);
+            counts
+        } else {
+            self.store.apply_findings(&ctx.tenant, &findings).await?
+        };
         ctx.run.record_findings(&counts);
+        if ctx.dry_run() {
+            let mut known_now = dry_known;
+            known_now.extend(new_assets.into_keys());
+            ctx.dry_known = Some(known_now);
+        }
         let tally = ctx.findings.get_or_insert_with(FindingTally::default);
         let entries = tally.count_page(&findings, &mut ctx.run.counters);
         // Stored after the page's writes and keyed by its page number: a page that is applied again (after a

@@ -111,7 +111,7 @@ impl SyncEngine {
                 .await?;
             // Entered only when there is something to re-evaluate, so a run without a list change costs nothing
             // more than before.
-            if self.reevaluation_due(ctx) {
+            if !ctx.dry_run() && self.reevaluation_due(ctx) {
                 phase = self.enter_phase(ctx, Phase::Reevaluate).await?;
                 if budget.exhausted() {
                     return Err(Stop::OutOfTime);
