@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use connector_store::{SourceStatus, TenantConfig};
+use connector_store::TenantConfig;
 use sentinelone_client::{CheckKind, CheckResult, CheckStatus, ConnectionReport, UrlPolicyError};
 
 /// `GET …/config` and the answer of a successful save.
@@ -38,34 +38,6 @@ impl ConfigView {
             updated_at: config.updated_at.clone(),
             next_sync_due_at: config.next_due_at.clone(),
             version: config.version,
-        }
-    }
-}
-
-/// The source of a tenant's imported data, as the views label it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceView {
-    /// `connected`, `disconnected` or `never_connected`.
-    pub state: &'static str,
-    pub disconnected_at: Option<String>,
-}
-
-impl From<&SourceStatus> for SourceView {
-    fn from(s: &SourceStatus) -> Self {
-        match s {
-            SourceStatus::Connected => Self {
-                state: "connected",
-                disconnected_at: None,
-            },
-            SourceStatus::Disconnected { at } => Self {
-                state: "disconnected",
-                disconnected_at: Some(at.clone()),
-            },
-            SourceStatus::NeverConnected => Self {
-                state: "never_connected",
-                disconnected_at: None,
-            },
         }
     }
 }

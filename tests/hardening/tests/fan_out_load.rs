@@ -173,7 +173,7 @@ fn config_item(
         ),
         (
             "due_pk".to_string(),
-            s(format!("DUE#{}", tenant.due_shard())),
+            s(format!("DUE#{}", connector_store::keys::due_shard(tenant))),
         ),
         (
             "due_sk".to_string(),
