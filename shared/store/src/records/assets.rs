@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use s1_core::{Asset, AssetDecision, ContentHash};
 
-use super::{put, wire, PARALLEL_UPDATES};
+use super::{put, PARALLEL_UPDATES};
 use crate::batch::{get_all, write_all, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
@@ -145,7 +145,7 @@ impl Store {
                     continue;
                 }
                 AssetDecision::Skip { reason, .. } => {
-                    counts.skip(&wire(reason));
+                    counts.skip(reason.as_str());
                     continue;
                 }
             };

@@ -12,7 +12,7 @@ mod seen;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use s1_core::Asset;
 
@@ -38,15 +38,6 @@ struct StoredHead {
     created_at: Option<String>,
     #[serde(default)]
     asset: Option<Asset>,
-}
-
-/// The API spelling of a serde enum value.
-fn wire<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn put(item: Item) -> WriteRequest {

@@ -59,11 +59,8 @@ impl SyncEngine {
             if !same_scope {
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "threat scope changed (or first sync): walking every threat");
             }
-            ctx.checkpoint.threats_since = state
-                .watermark
-                .as_deref()
-                .filter(|_| same_scope)
-                .and_then(overlap_start);
+            ctx.checkpoint.threats_since =
+                state.watermark.filter(|_| same_scope).map(overlap_start);
             ctx.checkpoint.scope = Some(scope);
             phase = self.enter_phase(ctx, Phase::Threats).await?;
             if budget.exhausted() {
