@@ -1,7 +1,8 @@
 //! What the test suites share, so each suite says only what it tests: every item of a table, every message of a
-//! queue, the URL policy that lets the simulator on 127.0.0.1 stand in for a console and, behind the `sync` feature,
-//! one tenant wired end to end (simulator, fresh table, queue and secret prefix, the real worker) and, behind `api`,
-//! the HTTP handlers' bench (configuration service, requests from the sample events).
+//! queue, an SDK interceptor that counts calls, the URL policy that lets the simulator on 127.0.0.1 stand in for a
+//! console and, behind the `sync` feature, one tenant wired end to end (simulator, fresh table, queue and secret
+//! prefix, the real worker) and, behind `api`, the HTTP handlers' bench (configuration service, requests from the
+//! sample events).
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use sentinelone_client::UrlPolicy;
 
 #[cfg(feature = "api")]
 pub mod api;
+pub mod counting;
 #[cfg(feature = "sync")]
 pub mod sync;
 
