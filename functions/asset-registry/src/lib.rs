@@ -11,10 +11,9 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 
 use connector_store::{RegistrationOutcome, Store, StoreError};
-use http_api::{json, path_param, ApiError, FieldError};
+use http_api::{caller_tenant, json, path_param, ApiError, FieldError};
 use s1_core::registry::{AssetRegistration, MAX_IMPORT_ROWS};
 use s1_core::AssetSource;
-use tenant_config::{caller_tenant, ConfigError};
 
 use crate::import::{Format, ImportError, RejectedRow};
 
@@ -78,7 +77,7 @@ impl Failure {
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidInput(m) => ApiError::Validation(vec![FieldError::new("body", m)]),
-        other => ConfigError::Store(other).into(),
+        other => other.into(),
     }
 }
 

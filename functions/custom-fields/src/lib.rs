@@ -7,10 +7,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 
-use connector_store::{Store, StoreError};
-use http_api::{json, json_body, path_param, ApiError, FieldError, LengthLimit};
+use connector_store::Store;
+use http_api::{caller_tenant, json, json_body, path_param, ApiError, FieldError, LengthLimit};
 use s1_core::custom_fields::{CustomFieldDefinition, CustomFieldName};
-use tenant_config::{caller_tenant, ConfigError};
 
 const COLLECTION: &str = "/v1/custom-fields";
 
@@ -41,31 +40,12 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
         .unwrap_or_else(ApiError::into_response))
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::DuplicateCustomField { .. } => ApiError::Conflict {
-            detail: e.to_string(),
-            extra: None,
-        },
-        StoreError::CustomFieldLimit { limit } => ApiError::Conflict {
-            detail: e.to_string(),
-            extra: Some(serde_json::json!({ "limit": limit })),
-        },
-        StoreError::InvalidInput(m) => ApiError::Validation(vec![FieldError::new("name", m)]),
-        other => ConfigError::Store(other).into(),
-    }
-}
-
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
     let tenant = caller_tenant(request, &deps.tenant_claim)?;
     let path = request.uri().path().trim_end_matches('/');
     let method = request.method();
     if path == COLLECTION && method == Method::GET {
-        let items = deps
-            .store
-            .list_custom_fields(&tenant)
-            .await
-            .map_err(store_error)?;
+        let items = deps.store.list_custom_fields(&tenant).await?;
         return Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })));
     }
     if path == COLLECTION && method == Method::POST {
@@ -83,8 +63,7 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
         let saved = deps
             .store
             .put_custom_field(&tenant, &CustomFieldDefinition::from(name))
-            .await
-            .map_err(store_error)?;
+            .await?;
         return Ok(json(StatusCode::CREATED, &saved));
     }
     if method == Method::DELETE {
@@ -96,12 +75,7 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
             NAME_LIMIT
                 .check("name", name.trim())
                 .map_err(|e| ApiError::Validation(vec![e]))?;
-            return if deps
-                .store
-                .delete_custom_field(&tenant, &name)
-                .await
-                .map_err(store_error)?
-            {
+            return if deps.store.delete_custom_field(&tenant, &name).await? {
                 let mut response = Response::new(Body::Empty);
                 *response.status_mut() = StatusCode::NO_CONTENT;
                 Ok(response)

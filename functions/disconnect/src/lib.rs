@@ -4,8 +4,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-use http_api::ApiError;
-use tenant_config::{caller_tenant, TenantConfigService};
+use http_api::{caller_tenant, ApiError};
+use tenant_config::TenantConfigService;
 
 /// Built once per cold start.
 #[derive(Clone)]

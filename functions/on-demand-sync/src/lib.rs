@@ -1,8 +1,8 @@
 //! Sync now: `POST /v1/integrations/sentinelone/sync` records a pending run for the caller's tenant, queues it and
 //! answers 202 with the run id and where to watch it; 409 with the running run's id while a sync runs.
 
-use connector_store::{Store, TenantId, Trigger};
-use http_api::{json, json_body, tenant_of, ApiError};
+use connector_store::{Store, Trigger};
+use http_api::{caller_tenant, json, json_body, ApiError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -40,33 +40,25 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn accept(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = tenant_of(request, &deps.tenant_claim)?;
-    let tenant = TenantId::new(tenant).map_err(|_| ApiError::Unauthenticated)?;
+    let tenant = caller_tenant(request, &deps.tenant_claim)?;
     let body: SyncRequest = json_body(request)?;
     let started = if body.dry_run {
         start_dry_run(&deps.store, &deps.queue, &tenant).await
     } else {
         start_sync(&deps.store, &deps.queue, &tenant, Trigger::OnDemand).await
     };
-    match started {
-        Ok(run) => Ok(json(
-            StatusCode::ACCEPTED,
-            &Accepted {
-                status_url: format!("/v1/integrations/sentinelone/sync-runs/{}", run.id),
-                run_id: run.id,
-                status: "pending",
-            },
-        )),
-        Err(StartError::NotConfigured) => Err(ApiError::NotFound(
-            "SentinelOne is not configured for this tenant: save a configuration first".into(),
-        )),
-        Err(StartError::AlreadyRunning { run_id }) => Err(ApiError::Conflict {
-            detail: format!("a sync is already running for this tenant (run {run_id})"),
-            extra: Some(serde_json::json!({ "runningRunId": run_id })),
-        }),
-        Err(e) => {
-            error!(tenant = %tenant.as_str(), error = %e, "could not start the sync");
-            Err(ApiError::Internal)
+    let run = started.inspect_err(|e| {
+        // Not configured and already running are answers; anything else is ours to look into.
+        if matches!(e, StartError::Store(_) | StartError::Queue(_)) {
+            error!(tenant = %tenant, error = %e, "could not start the sync");
         }
-    }
+    })?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            status_url: format!("/v1/integrations/sentinelone/sync-runs/{}", run.id),
+            run_id: run.id,
+            status: "pending",
+        },
+    ))
 }

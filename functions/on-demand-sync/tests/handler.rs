@@ -52,35 +52,11 @@ impl Bench {
 
     /// Every message on the queue (received and deleted), parsed.
     async fn queued(&self) -> Vec<SyncMessage> {
-        let mut all = Vec::new();
-        loop {
-            let out = self
-                .stack
-                .sqs
-                .receive_message()
-                .queue_url(self.deps.queue.url())
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return all;
-            }
-            for m in messages {
-                all.push(
-                    SyncMessage::from_body(m.body().unwrap_or_default()).expect("valid message"),
-                );
-                self.stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(self.deps.queue.url())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
+        test_support::drain_queue(&self.stack.sqs, self.deps.queue.url())
+            .await
+            .iter()
+            .map(|body| SyncMessage::from_body(body).expect("valid message"))
+            .collect()
     }
 }
 

@@ -5,9 +5,9 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-use http_api::{json, json_body, ApiError};
+use http_api::{caller_tenant, json, json_body, ApiError};
 use sync_engine::{start_pending_reevaluation, Reevaluation, SyncQueue};
-use tenant_config::{caller_tenant, ConfigBody, SaveOutcome, TenantConfigService};
+use tenant_config::{ConfigBody, SaveOutcome, TenantConfigService};
 
 /// Built once per cold start.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use local_stack::LocalStack;
 use s1_core::ApiToken;
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
-use sentinelone_client::{ClientOptions, UrlPolicy};
+use sentinelone_client::ClientOptions;
 use serde_json::{json, Value};
 use sync_engine::{start_sync, SyncEngine, SyncMessage, SyncQueue, Worker};
 use sync_worker::handle;
@@ -65,10 +65,7 @@ impl Bench {
             engine: SyncEngine {
                 store,
                 vault,
-                url_policy: UrlPolicy {
-                    allow_list: Vec::new(),
-                    allow_dev_loopback: true,
-                },
+                url_policy: test_support::dev_loopback_policy(),
                 client_options: ClientOptions {
                     requests_per_second: 1000.0,
                     page_limit: 25,

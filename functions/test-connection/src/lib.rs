@@ -4,8 +4,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-use http_api::{json, json_body, ApiError};
-use tenant_config::{caller_tenant, ConfigBody, TenantConfigService};
+use http_api::{caller_tenant, json, json_body, ApiError};
+use tenant_config::{ConfigBody, TenantConfigService};
 
 /// Built once per cold start.
 #[derive(Clone)]

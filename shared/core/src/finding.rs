@@ -26,6 +26,40 @@ pub enum Severity {
     Info,
 }
 
+impl FindingStatus {
+    pub const ALL: [FindingStatus; 2] = [FindingStatus::Failed, FindingStatus::Passed];
+
+    /// The spelling the API and the table use (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Failed => "failed",
+            FindingStatus::Passed => "passed",
+        }
+    }
+}
+
+impl Severity {
+    /// Most severe first, the order the API documents them in.
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// The spelling the API and the table use (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
 /// Classifications (compared case-insensitively) that raise severity one step: they mean damage is likely
 /// already under way rather than possible.
 const RAISING_CLASSIFICATIONS: &[&str] = &["ransomware", "exploit", "rootkit", "infostealer"];
@@ -124,6 +158,16 @@ mod tests {
     use super::*;
     use ConfidenceLevel::*;
     use Severity::*;
+
+    #[test]
+    fn as_str_is_the_serde_spelling() {
+        for s in FindingStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in Severity::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 
     #[test]
     fn severity_table() {

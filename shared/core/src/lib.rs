@@ -18,6 +18,8 @@
 //! - [`hash`]: content hashes for change detection.
 //! - [`links`]: console deep links.
 //! - [`secret`]: the API token type that cannot leak through logs or JSON.
+//! - [`tenant`]: the tenant id every key, log line and request is bound to.
+//! - [`input`]: field errors and the length limits request parameters are held to.
 
 /// Declares a SentinelOne string enum that keeps values it does not know as `Other(String)`, because
 /// SentinelOne keeps adding values and a new one must never fail a record.
@@ -92,6 +94,7 @@ pub mod custom_fields;
 pub mod finding;
 pub mod groups;
 pub mod hash;
+pub mod input;
 pub mod lifecycle;
 pub mod links;
 pub mod mapping;
@@ -100,13 +103,16 @@ pub mod records;
 pub mod registry;
 pub mod retirement;
 pub mod secret;
+pub mod tenant;
 pub mod verdicts;
 
 pub use asset::{normalize_computer_name, usable_computer_name, Asset, AssetKey, AssetSource};
 pub use finding::{Finding, FindingStatus, Severity};
 pub use hash::ContentHash;
+pub use input::{FieldError, LengthLimit};
 pub use mapping::MappingSettings;
 pub use merge::AssetDecision;
 pub use records::{DecodedPage, MalformedPage, SkipReason, SkippedRecord};
 pub use secret::{ApiToken, TokenError};
+pub use tenant::{InvalidTenantId, TenantId};
 pub use verdicts::{AnalystVerdict, VerdictInclusionList};

@@ -1,6 +1,9 @@
 //! The edge every HTTP handler shares: who the caller is (the tenant, from the JWT authorizer's claims only),
 //! strict JSON request bodies with a size limit, and one error shape for every failure (RFC 9457 problem+json)
-//! that never carries internals, stack traces or secrets.
+//! that never carries internals, stack traces or secrets. Domain errors become problems in one place
+//! ([`problems`]), so every handler answers the same failure the same way.
+
+mod problems;
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::request::RequestContext;
@@ -8,27 +11,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use s1_core::{FieldError, LengthLimit, TenantId};
+
 /// Request bodies above this size are refused with 413 (configuration bodies are well under 8 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The default JWT claim that names the tenant (override with `TENANT_CLAIM`).
 pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
-
-/// One invalid field of a request, named as the client sent it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Every way a request can fail at the edge, each with a stable problem `type`.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +198,12 @@ pub fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
         .ok_or(ApiError::Unauthenticated)
 }
 
+/// The caller's tenant, from the authorizer's claims only; a claim that is not a usable tenant id is refused like a
+/// missing one.
+pub fn caller_tenant(request: &Request, claim: &str) -> Result<TenantId, ApiError> {
+    TenantId::new(tenant_of(request, claim)?).map_err(|_| ApiError::Unauthenticated)
+}
+
 /// Parses a JSON body into `T` (whose serde attributes should deny unknown fields), refusing oversize bodies.
 /// An empty body parses as `{}` so that "all fields optional" bodies may be omitted.
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
@@ -235,111 +230,12 @@ pub fn query_param(request: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// How long a request parameter may be. Values reach DynamoDB keys (a prefix becomes part of a sort key, an asset
-/// name part of an index partition key) and HMAC checks; DynamoDB refuses sort keys over 1,024 bytes with an error
-/// that would otherwise surface as a 500, so every parameter is bounded here, before any I/O, and an over-long one is
-/// a 400 naming the parameter and its limit. Never the value itself: it may be megabytes of anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LengthLimit {
-    /// Characters (Unicode scalar values): the limit a user reads.
-    pub max_chars: usize,
-    /// UTF-8 bytes: what DynamoDB measures. Only binds for text of mostly 3- and 4-byte characters.
-    pub max_bytes: usize,
-}
-
-impl LengthLimit {
-    /// Names and name prefixes (computer names, custom field names): a DNS name is at most 253 characters. 1,000
-    /// bytes keep `ASSET#` + the lowercased value (lowercasing can grow a few characters by one byte each) within
-    /// DynamoDB's 1,024-byte sort key, and `T#<tenant>#ASSET#` + it within the 2,048-byte partition key.
-    pub const NAME: LengthLimit = LengthLimit {
-        max_chars: 256,
-        max_bytes: 1000,
-    };
-    /// Page tokens: the longest token the store signs (a findings cursor through the asset index, naming an asset
-    /// with the longest key DynamoDB can store, base64 and signed) is about 2.2 KB; 4,096 leaves room and still
-    /// refuses junk before it is decoded.
-    pub const PAGE_TOKEN: LengthLimit = LengthLimit::ascii(4096);
-    /// Enumerated values and numbers (`limit`, `status`, `active`, …): the longest accepted value is 14 characters.
-    pub const KEYWORD: LengthLimit = LengthLimit::ascii(32);
-
-    /// A limit for values that are ASCII when valid (bytes = characters).
-    pub const fn ascii(max: usize) -> LengthLimit {
-        LengthLimit {
-            max_chars: max,
-            max_bytes: max,
-        }
-    }
-
-    /// `Ok` when `value` is within the limit; otherwise the field error naming `field` and the limit.
-    pub fn check(&self, field: &str, value: &str) -> Result<(), FieldError> {
-        let chars = value.chars().count();
-        if chars > self.max_chars {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "is {chars} characters long; use at most {} characters",
-                    self.max_chars
-                ),
-            ));
-        }
-        if value.len() > self.max_bytes {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "is {} bytes long in UTF-8; use at most {} bytes (and {} characters)",
-                    value.len(),
-                    self.max_bytes,
-                    self.max_chars
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A query-string parameter (trimmed, empty = absent) within `limit`; an over-long one is added to `errors` (so a
-/// handler reports every bad parameter at once) and treated as absent.
-pub fn bounded_query_param(
-    request: &Request,
-    name: &str,
-    limit: LengthLimit,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = query_param(request, name)?;
-    match limit.check(name, &value) {
-        Ok(()) => Some(value),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    }
-}
-
 /// A path parameter as API Gateway extracted it from the route template.
 pub fn path_param(request: &Request, name: &str) -> Option<String> {
     request
         .path_parameters_ref()
         .and_then(|p| p.first(name))
         .map(str::to_string)
-}
-
-/// The `limit` query parameter for list views: default 50, 1..=200.
-pub fn page_limit(request: &Request) -> Result<u32, ApiError> {
-    let mut errors = Vec::new();
-    let raw = bounded_query_param(request, "limit", LengthLimit::KEYWORD, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    match raw {
-        None => Ok(50),
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if (1..=200).contains(&n) => Ok(n),
-            _ => Err(ApiError::Validation(vec![FieldError::new(
-                "limit",
-                "must be an integer from 1 to 200",
-            )])),
-        },
-    }
 }
 
 #[cfg(test)]
@@ -453,34 +349,5 @@ mod tests {
         assert_eq!(v["type"], "urn:s1-connector:problem:connection-test-failed");
         assert_eq!(v["connectionTest"]["checks"][0]["check"], "token_accepted");
         assert!(v["detail"].as_str().is_some_and(|d| d.contains("rejected")));
-    }
-
-    #[test]
-    fn lengths_are_bounded_in_characters_and_bytes() {
-        let name = LengthLimit::NAME;
-        assert!(name.check("name", &"a".repeat(256)).is_ok());
-        let e = name.check("name", &"a".repeat(257)).expect_err("too long");
-        assert_eq!(e.field, "name");
-        assert!(
-            e.message.contains("257") && e.message.contains("256"),
-            "{e:?}"
-        );
-        // 250 four-byte characters: under the character limit, over the byte limit.
-        let e = name
-            .check("name", &"😀".repeat(251))
-            .expect_err("too many bytes");
-        assert!(e.message.contains("1000 bytes"), "{e:?}");
-        assert!(LengthLimit::PAGE_TOKEN
-            .check("pageToken", &"t".repeat(4096))
-            .is_ok());
-        assert!(LengthLimit::PAGE_TOKEN
-            .check("pageToken", &"t".repeat(4097))
-            .is_err());
-    }
-
-    #[test]
-    fn limit_is_bounded() {
-        let r = request(r#"{"tenant_id":"t"}"#, "null");
-        assert!(matches!(page_limit(&r), Err(ApiError::Validation(_))));
     }
 }

@@ -122,3 +122,9 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<s1_core::InvalidTenantId> for StoreError {
+    fn from(_: s1_core::InvalidTenantId) -> Self {
+        StoreError::InvalidTenantId
+    }
+}

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::clock::now_millis;
 use crate::error::{Result, StoreError};
@@ -35,8 +36,8 @@ pub struct Checkpoint {
     /// The `updatedAt__gt` bound this run's threat walk uses (fixed at the start of the walk).
     pub threats_since: Option<String>,
     /// The newest threat `updatedAt` this run's walk has seen: the next watermark once the walk completes.
-    #[serde(default)]
-    pub threats_high_water: Option<String>,
+    #[serde(default, with = "stored_time")]
+    pub threats_high_water: Option<OffsetDateTime>,
     /// Fingerprint of what decides which threats this run imports (see the sync engine's scope); stored with the
     /// watermark when the run completes.
     #[serde(default)]
@@ -80,7 +81,7 @@ pub struct AgentWalkTally {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncState {
     /// `updatedAt` of the last complete threat walk.
-    pub watermark: Option<String>,
+    pub watermark: Option<OffsetDateTime>,
     /// The scope fingerprint the watermark belongs to; a run with another scope walks threats from the start.
     pub watermark_scope: Option<String>,
     pub checkpoint: Option<Checkpoint>,
@@ -122,8 +123,8 @@ struct SyncItem {
     lease_expires_ms: Option<i64>,
     #[serde(default)]
     checkpoint: Option<Checkpoint>,
-    #[serde(default)]
-    watermark: Option<String>,
+    #[serde(default, with = "stored_time")]
+    watermark: Option<OffsetDateTime>,
     #[serde(default)]
     watermark_scope: Option<String>,
     #[serde(default)]
@@ -134,6 +135,72 @@ struct SyncItem {
     full_threat_walk_every_days: Option<u16>,
     #[serde(default)]
     token_expires_at: Option<String>,
+}
+
+/// The sync state's timestamps (watermark, high water) as stored: RFC 3339 text, the format they had when they were
+/// kept as strings, so items written before and after read alike. Compared as times, never as text: text order is
+/// wrong once fractional seconds differ in length (`…00.5Z` sorts before `…00Z`). A stored value that does not
+/// parse reads as absent, which makes the next threat walk start from the beginning rather than fail the sync.
+mod stored_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::{OffsetDateTime, UtcOffset};
+
+    pub(super) fn format(t: OffsetDateTime) -> String {
+        // Only a year outside 0..=9999 fails; it then reads back as absent (see above).
+        t.to_offset(UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        t: &Option<OffsetDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&format(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        let raw: Option<String> = Option::deserialize(d)?;
+        Ok(raw.and_then(|r| OffsetDateTime::parse(&r, &Rfc3339).ok()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use time::macros::datetime;
+
+        #[derive(Debug, serde::Serialize, serde::Deserialize)]
+        struct Item {
+            #[serde(default, with = "super")]
+            at: Option<time::OffsetDateTime>,
+        }
+
+        #[test]
+        fn stored_text_is_unchanged_and_unreadable_text_is_absent() {
+            let at = datetime!(2026-11-25 01:20:00.123456 UTC);
+            let text = serde_json::to_value(Item { at: Some(at) }).unwrap();
+            assert_eq!(text["at"], "2026-11-25T01:20:00.123456Z");
+            let back: Item = serde_json::from_value(text).unwrap();
+            assert_eq!(back.at, Some(at));
+            let garbage: Item =
+                serde_json::from_value(serde_json::json!({"at": "garbage"})).unwrap();
+            assert_eq!(garbage.at, None);
+        }
+
+        #[test]
+        fn later_times_compare_later_whatever_their_fraction() {
+            let whole = datetime!(2026-11-25 01:20:00 UTC);
+            let half = datetime!(2026-11-25 01:20:00.5 UTC);
+            assert!(half > whole);
+            // The text order the strings had got this wrong.
+            assert!(super::format(half) < super::format(whole));
+        }
+    }
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -234,14 +301,32 @@ impl Store {
     }
 
     /// Ends a complete sync: sets the new threats watermark and clears the checkpoint, while holding the lease.
+    pub async fn complete_sync_at(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        new_watermark: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        self.finish_sync_state(tenant, lease, new_watermark.map(|w| (Some(w), None)), None)
+            .await
+    }
+
+    /// [`Store::complete_sync_at`] with the watermark as the RFC 3339 text it is stored as (what tools and tests
+    /// that seed a state hold); text that is not a timestamp is refused before anything is written.
     pub async fn complete_sync(
         &self,
         tenant: &TenantId,
         lease: &Lease,
         new_watermark: Option<&str>,
     ) -> Result<()> {
-        self.finish_sync_state(tenant, lease, new_watermark.map(|w| (Some(w), None)), None)
-            .await
+        let at = new_watermark
+            .map(|w| {
+                OffsetDateTime::parse(w, &time::format_description::well_known::Rfc3339).map_err(
+                    |_| StoreError::InvalidInput(format!("\"{w}\" is not an RFC 3339 timestamp")),
+                )
+            })
+            .transpose()?;
+        self.complete_sync_at(tenant, lease, at).await
     }
 
     /// Ends a complete sync whose threat walk ran in `scope`: the watermark (`None`: no watermark, the next run
@@ -254,7 +339,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         lease: &Lease,
-        watermark: Option<&str>,
+        watermark: Option<OffsetDateTime>,
         scope: &str,
         verdicts_applied: Option<u64>,
     ) -> Result<()> {
@@ -271,7 +356,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         lease: &Lease,
-        watermark: Option<(Option<&str>, Option<&str>)>,
+        watermark: Option<(Option<OffsetDateTime>, Option<&str>)>,
         verdicts_applied: Option<u64>,
     ) -> Result<()> {
         let mut req = self
@@ -287,7 +372,7 @@ impl Store {
             match at {
                 Some(w) => {
                     set.push("watermark = :w");
-                    req = req.expression_attribute_values(":w", s(w));
+                    req = req.expression_attribute_values(":w", s(stored_time::format(w)));
                 }
                 None => remove.push("watermark"),
             }
@@ -313,7 +398,7 @@ impl Store {
 
     /// Drops the checkpoint without moving the watermark (a failed run that must start over next time).
     pub async fn clear_checkpoint(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
-        self.complete_sync(tenant, lease, None).await
+        self.complete_sync_at(tenant, lease, None).await
     }
 
     /// Records that a complete walk of all threats ended at `at` (while holding the lease): the next one is due
@@ -373,6 +458,22 @@ impl Store {
         req.send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Forgets the recorded token expiry once a new token is saved: the date belonged to the old token, and the
+    /// next run reads the new one's. A tenant without sync state is left without one.
+    pub async fn forget_token_expiry(&self, tenant: &TenantId) -> Result<()> {
+        let res = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("REMOVE token_expires_at")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        StoreError::condition_held("UpdateItem", res)?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
+use time::macros::datetime;
 
 use connector_store::{
     Checkpoint, ClaimError, RunCounters, RunStatus, StoreError, SyncRun, Trigger,
@@ -116,7 +117,7 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
         counters,
         group_ids: vec!["225494730938493804".into(), "225494730938493915".into()],
         threats_since: Some("2026-11-24T00:55:00Z".into()),
-        threats_high_water: Some("2026-11-24T01:10:00Z".into()),
+        threats_high_water: Some(datetime!(2026-11-24 01:10:00 UTC)),
         scope: Some("scope-a".into()),
         agent_walk: Default::default(),
         verdicts: Some(connector_store::PinnedVerdicts {
@@ -169,8 +170,8 @@ async fn checkpoint_round_trips_with_the_heartbeat_and_complete_sync_clears_it()
     let state = env.store.load_sync_state(&t).await.unwrap();
     assert_eq!(state.checkpoint, None);
     assert_eq!(
-        state.watermark.as_deref(),
-        Some("2026-11-25T01:20:00.123456Z")
+        state.watermark,
+        Some(datetime!(2026-11-25 01:20:00.123456 UTC))
     );
 }
 

@@ -3,7 +3,7 @@
 //! reach every wait, checkpoints this version cannot read, over-long identities, and `lastActiveDate` churn. Each
 //! test drives the real worker (or engine) against the simulator and asserts what the previous engine got wrong.
 
-mod support;
+use test_support::sync as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

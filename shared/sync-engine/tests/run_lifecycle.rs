@@ -2,7 +2,7 @@
 //! ended in the DLQ is failed and its slot freed, a scheduled start that fails halfway is undone (slot and day),
 //! a tenant busy at the fan-out gets its scheduled run when the running one ends, and a finished run stays finished.
 
-mod support;
+use test_support::sync as support;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,6 @@
 //! The main job end to end: simulator → client → core → store, driven by the real worker over the real queue.
 
-mod support;
+use test_support::sync as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! its `reevaluate` phase then applies the current list, and a save retried after a lost re-evaluation cannot skip
 //! it (the version, not "did this save change the list", decides).
 
-mod support;
+use test_support::sync as support;
 
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use http_api::FieldError;
 use s1_core::groups::GroupFilter;
+use s1_core::FieldError;
 use s1_core::{ApiToken, VerdictInclusionList};
 use sentinelone_client::{ConsoleUrl, UrlPolicy, UrlPolicyError};
 

@@ -1,7 +1,8 @@
 //! A tenant's SentinelOne configuration use cases, so the HTTP handlers stay thin: the request body and its
 //! validation (every field error at once), the connection test (writes nothing), the save (test first, token to the
 //! vault; a verdict-list change only bumps the list's version, the sync worker re-evaluates stored findings), the
-//! configuration view (never the token) and disconnect.
+//! configuration view (never the token) and disconnect. It knows nothing of HTTP: handlers read the caller's tenant
+//! and map [`ConfigError`] to problem+json at the edge (`http-api`).
 
 mod body;
 mod error;
@@ -10,12 +11,9 @@ mod view;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_store::{
-    disconnect, save_configuration, SourceStatus, Store, TenantConfig, TenantId, Vault,
-};
-use http_api::FieldError;
+use connector_store::{disconnect, save_configuration, SourceStatus, Store, TenantConfig, Vault};
 use s1_core::groups::GroupFilter;
-use s1_core::ApiToken;
+use s1_core::{ApiToken, FieldError, TenantId};
 use sentinelone_client::{
     CheckKind, ClientOptions, ConsoleUrl, Resolve, RetryPolicy, S1Client, SystemResolver, UrlPolicy,
 };
@@ -24,9 +22,7 @@ pub use body::{
     validate, ConfigBody, UrlRule, ValidatedBody, MAX_GROUP_NAMES, MAX_GROUP_NAME_CHARS,
 };
 pub use error::ConfigError;
-pub use view::{
-    url_refused_report, CheckView, ConfigView, ConnectionTestView, GroupView, SourceView,
-};
+pub use view::{url_refused_report, CheckView, ConfigView, ConnectionTestView, GroupView};
 
 /// What the configuration use cases need; built once per cold start.
 #[derive(Clone)]
@@ -61,16 +57,6 @@ pub fn connection_test_options(resolver: Arc<dyn Resolve>) -> ClientOptions {
 pub struct SaveOutcome {
     pub config: ConfigView,
     pub connection_test: Option<ConnectionTestView>,
-}
-
-/// The caller's tenant, from the authorizer's claims only; a claim that is not a usable tenant id is refused like a
-/// missing one.
-pub fn caller_tenant(
-    request: &lambda_http::Request,
-    claim: &str,
-) -> Result<TenantId, http_api::ApiError> {
-    let raw = http_api::tenant_of(request, claim)?;
-    TenantId::new(raw).map_err(|_| http_api::ApiError::Unauthenticated)
 }
 
 impl TenantConfigService {
@@ -234,8 +220,14 @@ impl TenantConfigService {
             body.api_token.as_ref(),
         )
         .await?;
+        let token_expires_at = if body.api_token.is_some() {
+            self.store.forget_token_expiry(tenant).await?;
+            None
+        } else {
+            self.store.load_sync_state(tenant).await?.token_expires_at
+        };
         Ok(SaveOutcome {
-            config: ConfigView::new(&saved, saved.token_updated_at.is_some()),
+            config: ConfigView::new(&saved, saved.token_updated_at.is_some(), token_expires_at),
             connection_test,
         })
     }
@@ -249,7 +241,12 @@ impl TenantConfigService {
             .ok_or(ConfigError::NotConfigured)?;
         // The save sets token_updated_at exactly when it stores a token, and a config never outlives its secret (see
         // the store's save order), so the read path needs no Secrets Manager permission at all.
-        Ok(ConfigView::new(&config, config.token_updated_at.is_some()))
+        let token_expires_at = self.store.load_sync_state(tenant).await?.token_expires_at;
+        Ok(ConfigView::new(
+            &config,
+            config.token_updated_at.is_some(),
+            token_expires_at,
+        ))
     }
 
     /// Deletes the configuration and the token; imported data stays, labelled as from a disconnected source.

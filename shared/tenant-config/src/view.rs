@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use connector_store::{SourceStatus, TenantConfig};
+use connector_store::TenantConfig;
 use sentinelone_client::{CheckKind, CheckResult, CheckStatus, ConnectionReport, UrlPolicyError};
 
 /// `GET …/config` and the answer of a successful save.
@@ -22,10 +22,12 @@ pub struct ConfigView {
     pub updated_at: String,
     pub next_sync_due_at: Option<String>,
     pub version: u64,
+    /// The token's expiry as the last sync read it (RFC 3339); `null` until a run with this token read one.
+    pub token_expires_at: Option<String>,
 }
 
 impl ConfigView {
-    pub fn new(config: &TenantConfig, token_set: bool) -> Self {
+    pub fn new(config: &TenantConfig, token_set: bool, token_expires_at: Option<String>) -> Self {
         Self {
             console_url: config.console_url.clone(),
             analyst_verdicts: config.verdicts.clone(),
@@ -38,34 +40,7 @@ impl ConfigView {
             updated_at: config.updated_at.clone(),
             next_sync_due_at: config.next_due_at.clone(),
             version: config.version,
-        }
-    }
-}
-
-/// The source of a tenant's imported data, as the views label it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceView {
-    /// `connected`, `disconnected` or `never_connected`.
-    pub state: &'static str,
-    pub disconnected_at: Option<String>,
-}
-
-impl From<&SourceStatus> for SourceView {
-    fn from(s: &SourceStatus) -> Self {
-        match s {
-            SourceStatus::Connected => Self {
-                state: "connected",
-                disconnected_at: None,
-            },
-            SourceStatus::Disconnected { at } => Self {
-                state: "disconnected",
-                disconnected_at: Some(at.clone()),
-            },
-            SourceStatus::NeverConnected => Self {
-                state: "never_connected",
-                disconnected_at: None,
-            },
+            token_expires_at,
         }
     }
 }

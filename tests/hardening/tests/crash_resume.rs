@@ -10,8 +10,7 @@
 //! killed Lambda leaves behind.
 
 // The sync-engine's end-to-end harness: simulator + local stack + configured tenant.
-#[path = "../../../shared/sync-engine/tests/support/mod.rs"]
-mod support;
+use test_support::sync as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -27,10 +26,10 @@ use connector_store::{PageTokenKey, RunStatus, Store, SyncState, Trigger};
 use futures::StreamExt;
 use s1_core::FindingStatus;
 use s1_simulator::TenantSpec;
-use sentinelone_client::UrlPolicy;
 use support::Harness;
 use sync_engine::engine::Phase;
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 /// Small pages so a small tenant gives many pages: 30 agents → 2 agent pages, 150 threats → 10 threat pages.
@@ -199,10 +198,7 @@ async fn new_table(h: &Harness) -> Table {
     let engine = SyncEngine {
         store: killable,
         vault: h.vault.clone(),
-        url_policy: UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        },
+        url_policy: test_support::dev_loopback_policy(),
         client_options,
         max_retire_percent: s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT,
     };
@@ -532,7 +528,7 @@ async fn sync_state(h: &Harness, t: &Table) -> SyncState {
 }
 
 /// After a resumed run: no run slot left claimed (the next sync can start) and the watermark of the reference.
-async fn assert_settled(h: &Harness, t: &Table, k: u64, watermark: &Option<String>) {
+async fn assert_settled(h: &Harness, t: &Table, k: u64, watermark: &Option<OffsetDateTime>) {
     let state = sync_state(h, t).await;
     assert_eq!(state.checkpoint, None, "kill at write {k}: checkpoint left");
     assert_eq!(
@@ -583,7 +579,7 @@ struct Reference {
     before: Data,
     after: Data,
     status: RunStatus,
-    watermark: Option<String>,
+    watermark: Option<OffsetDateTime>,
     writes: u64,
     ops: Vec<String>,
 }

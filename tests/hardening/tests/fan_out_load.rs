@@ -6,22 +6,16 @@
 //! interceptor, together with how many were in flight at once. Calls per due tenant × a per-call latency ÷ the
 //! calls in flight bounds the handler's duration in AWS; the wall time on moto goes to docs/reliability.md.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use connector_store::{PageTokenKey, Store, TenantConfig, TenantId};
 use futures::{stream, StreamExt};
 use local_stack::LocalStack;
 use sync_engine::{schedule_due_syncs, Budget, SyncMessage, SyncQueue};
+use test_support::counting::{CallCounter, Calls};
 use time::format_description::well_known::Rfc3339;
 use time::macros::time;
 use time::{Duration, OffsetDateTime};
@@ -29,89 +23,6 @@ use time::{Duration, OffsetDateTime};
 const TENANTS: u32 = 10_000;
 /// The scheduled-sync function's `Timeout` in infra/template.yaml.
 const HANDLER_TIMEOUT_S: u64 = 300;
-
-/// Counts every call a client makes (by operation) and the most calls in flight at once.
-#[derive(Debug, Default)]
-struct Calls {
-    by_operation: Mutex<BTreeMap<String, u64>>,
-    in_flight: AtomicU64,
-    max_in_flight: AtomicU64,
-    /// Every message body in every SendMessageBatch request, as sent.
-    sent: Mutex<Vec<String>>,
-}
-
-impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.by_operation
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Counter(Arc<Calls>, &'static str);
-
-impl Intercept for Counter {
-    fn name(&self) -> &'static str {
-        "fan-out call counter"
-    }
-
-    fn read_before_execution(
-        &self,
-        _: &BeforeSerializationInterceptorContextRef<'_>,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let now = self.0.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.0.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // Both services use the JSON protocol: the operation is named in X-Amz-Target ("<Service>.<Operation>").
-        let op = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("unknown");
-        if let Ok(mut m) = self.0.by_operation.lock() {
-            *m.entry(format!("{}:{op}", self.1)).or_default() += 1;
-        }
-        if op == "SendMessageBatch" {
-            let body: serde_json::Value = context
-                .request()
-                .body()
-                .bytes()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or_default();
-            if let (Some(entries), Ok(mut sent)) = (body["Entries"].as_array(), self.0.sent.lock())
-            {
-                sent.extend(
-                    entries
-                        .iter()
-                        .filter_map(|e| e["MessageBody"].as_str().map(str::to_string)),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _: &FinalizerInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 /// How many of the 10,000 are due at the run: `HARDENING_FANOUT_DUE` (default 500; 10,000 for the worst case,
 /// every tenant on a daily schedule). Each due tenant costs the scheduler 4 DynamoDB calls, which the serialised
@@ -173,7 +84,7 @@ fn config_item(
         ),
         (
             "due_pk".to_string(),
-            s(format!("DUE#{}", tenant.due_shard())),
+            s(format!("DUE#{}", connector_store::keys::due_shard(tenant))),
         ),
         (
             "due_sk".to_string(),
@@ -296,7 +207,7 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
             .dynamodb
             .config()
             .to_builder()
-            .interceptor(Counter(calls.clone(), "dynamodb"))
+            .interceptor(CallCounter::new(calls.clone(), "dynamodb"))
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
@@ -304,7 +215,7 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
             .sqs
             .config()
             .to_builder()
-            .interceptor(Counter(calls.clone(), "sqs"))
+            .interceptor(CallCounter::new(calls.clone(), "sqs"))
             .build(),
     );
     let store = Store::new(dynamodb, table.clone(), PageTokenKey::random());
@@ -322,8 +233,9 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
         .await
         .expect("fan-out");
     let fan_out_took = fan_out_started.elapsed();
-    let calls_made = calls.snapshot();
-    let max_in_flight = calls.max_in_flight.load(Ordering::SeqCst);
+    let snapshot = calls.snapshot();
+    let max_in_flight = snapshot.max_in_flight;
+    let calls_made = snapshot.by_operation;
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(report.enqueued as usize, expected.len(), "{report:?}");
     assert_eq!(report.already_scheduled as usize, today_count, "{report:?}");
@@ -373,10 +285,7 @@ async fn ten_thousand_tenants_in_the_due_index_queue_exactly_the_due_ones_once_w
     // The messages as the scheduler sent them, captured in its requests (receiving them back from moto took 70 s
     // for 500 here, more than the fan-out), and the queue's own count of what it accepted.
     let messages: Vec<SyncMessage> = calls
-        .sent
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default()
+        .sent_messages()
         .iter()
         .map(|b| SyncMessage::from_body(b).expect("valid message"))
         .collect();

@@ -2,8 +2,7 @@
 //! followed by a resume, emptied or failing consoles, partial passes. Runs against moto and the simulator.
 
 // The sync-engine's own end-to-end harness: one wiring of simulator + local stack + worker for every suite.
-#[path = "../../../shared/sync-engine/tests/support/mod.rs"]
-mod support;
+use test_support::sync as support;
 
 use connector_store::{RunStatus, Trigger};
 use s1_simulator::TenantSpec;
@@ -18,24 +17,9 @@ fn spec() -> TenantSpec {
 }
 
 async fn table_items(h: &Harness) -> usize {
-    let mut n = 0;
-    let mut start = None;
-    loop {
-        let out = h
-            .store
-            .dynamodb()
-            .scan()
-            .table_name(h.store.table_name())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        n += out.items().len();
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return n,
-        }
-    }
+    test_support::scan_table(h.store.dynamodb(), h.store.table_name())
+        .await
+        .len()
 }
 
 async fn queue_depth(h: &Harness) -> Vec<String> {

@@ -8,8 +8,7 @@
 //!
 //! Also here: a forged queue message for a tenant without configuration is logged with the tenant and the reason.
 
-#[path = "../../../shared/sync-engine/tests/support/mod.rs"]
-mod support;
+use test_support::sync as support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,7 +22,7 @@ use connector_store::{
 use s1_core::groups::GroupFilter;
 use s1_core::ApiToken;
 use s1_simulator::{SimConfig, Simulator, TenantSpec};
-use sentinelone_client::{ConsoleUrl, RetryPolicy, S1Client, UrlPolicy};
+use sentinelone_client::{ConsoleUrl, RetryPolicy, S1Client};
 use support::Harness;
 use sync_engine::{
     schedule_due_syncs, start_sync, Disposition, Outcome, QueuedMessage, SyncMessage,
@@ -295,14 +294,8 @@ async fn point_console_at(h: &Harness, url: &str) {
 
 /// A client exactly as the engine builds it, for the connection test and for the raw errors of each console.
 fn client(h: &Harness, url: &str) -> S1Client {
-    let console = ConsoleUrl::parse(
-        url,
-        &UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        },
-    )
-    .expect("loopback console allowed");
+    let console = ConsoleUrl::parse(url, &test_support::dev_loopback_policy())
+        .expect("loopback console allowed");
     S1Client::new(
         console,
         ApiToken::new(CANARY.to_string()).expect("token"),
@@ -312,24 +305,11 @@ fn client(h: &Harness, url: &str) -> S1Client {
 }
 
 async fn table_items(h: &Harness) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut start = None;
-    loop {
-        let out = h
-            .store
-            .dynamodb()
-            .scan()
-            .table_name(h.store.table_name())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        all.extend(out.items().iter().map(|i| format!("{i:?}")));
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return all,
-        }
-    }
+    test_support::scan_table(h.store.dynamodb(), h.store.table_name())
+        .await
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect()
 }
 
 async fn views(h: &Harness, seen: &mut Seen) {

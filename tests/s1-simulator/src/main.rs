@@ -188,24 +188,65 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, CliError> {
     Ok(Args { spec, config })
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The shutdown signals, installed before the ready line is printed: a SIGTERM sent as soon as that line is read
+/// must find its handler in place, or the default action kills the process instead of a clean shutdown.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
-            Err(_) => ctrl_c.await,
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Until SIGTERM or SIGINT (Ctrl-C); a signal that could not be installed is waited for through Ctrl-C.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                mut term,
+                mut interrupt,
+            } = self;
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(i) => {
+                        i.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = interrupt => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }
 
 #[tokio::main]
@@ -249,11 +290,12 @@ async fn main() -> ExitCode {
         url = %handle.base_url(),
         "simulator ready"
     );
+    let signals = ShutdownSignals::install();
     println!(
         "{}",
         serde_json::json!({"url": handle.base_url(), "token": handle.token()})
     );
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down");
     handle.shutdown().await;
     ExitCode::SUCCESS

@@ -2,7 +2,6 @@
 //! and prints wall time, pages, items/s, peak RSS, DynamoDB items read/written and SentinelOne requests for a
 //! first sync, an unchanged re-sync and a re-sync after 1% of threats changed, plus fetch-only and write-only runs.
 
-mod ddb;
 mod heap;
 mod memory;
 
@@ -25,6 +24,7 @@ use s1_core::{AnalystVerdict, ApiToken, AssetDecision, MappingSettings};
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{AgentQuery, ClientOptions, ConsoleUrl, S1Client, ThreatQuery, UrlPolicy};
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage, SyncQueue};
+use test_support::counting::{CallCounter, Calls};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -216,7 +216,9 @@ struct Bench {
     stack: LocalStack,
     /// The DynamoDB client every store of the bench uses, with the timing interceptor installed.
     dynamodb: aws_sdk_dynamodb::Client,
-    ddb: Arc<ddb::DdbTimes>,
+    /// Every DynamoDB call the store makes (batch and direct), counted and timed, so a phase's wall can be split
+    /// into time waiting on DynamoDB and the rest.
+    ddb: Arc<Calls>,
     table: Option<Arc<memory::MemoryBatch>>,
     sim: SimHandle,
     store: Store,
@@ -236,10 +238,7 @@ fn options(rps: f64) -> ClientOptions {
 }
 
 fn policy() -> UrlPolicy {
-    UrlPolicy {
-        allow_list: vec![],
-        allow_dev_loopback: true,
-    }
+    test_support::dev_loopback_policy()
 }
 
 type FreshStore = (Store, Arc<Counting>, Option<Arc<memory::MemoryBatch>>);
@@ -281,13 +280,13 @@ impl Bench {
             mib(hwm)
         );
         let stack = LocalStack::connect().await?;
-        let ddb = Arc::new(ddb::DdbTimes::default());
+        let ddb = Arc::new(Calls::default());
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             stack
                 .dynamodb
                 .config()
                 .to_builder()
-                .interceptor(ddb::Timing(ddb.clone()))
+                .interceptor(CallCounter::new(ddb.clone(), ""))
                 .build(),
         );
         let (store, counting, table) = fresh_store(&stack, &dynamodb, args.backend).await?;

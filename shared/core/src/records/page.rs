@@ -30,6 +30,20 @@ pub enum SkipReason {
     AutoOnboardDisabled,
 }
 
+impl SkipReason {
+    /// The key runs and the store count this reason under (the serde name).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NotAnObject => "not_an_object",
+            Self::Undecodable => "undecodable",
+            Self::MissingId => "missing_id",
+            Self::MissingComputerName => "missing_computer_name",
+            Self::MissingGroupName => "missing_group_name",
+            Self::AutoOnboardDisabled => "auto_onboard_disabled",
+        }
+    }
+}
+
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -307,4 +321,23 @@ fn probe_id(text: &str) -> Option<String> {
         .ok()
         .and_then(|p| p.id)
         .filter(|id| usable_id(id))
+}
+
+#[cfg(test)]
+mod skip_reason_tests {
+    use super::SkipReason;
+
+    #[test]
+    fn as_str_is_the_serde_spelling() {
+        for r in [
+            SkipReason::NotAnObject,
+            SkipReason::Undecodable,
+            SkipReason::MissingId,
+            SkipReason::MissingComputerName,
+            SkipReason::MissingGroupName,
+            SkipReason::AutoOnboardDisabled,
+        ] {
+            assert_eq!(serde_json::to_value(&r).unwrap(), r.as_str());
+        }
+    }
 }

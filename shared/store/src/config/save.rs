@@ -114,7 +114,9 @@ async fn save_locked(
         sk: CONFIG_SK.to_string(),
         kind: "config".into(),
         config: saved.clone(),
-        due_pk: next_due_at.as_ref().map(|_| due_pk(tenant.due_shard())),
+        due_pk: next_due_at
+            .as_ref()
+            .map(|_| due_pk(crate::keys::due_shard(tenant))),
         due_sk: next_due_at.as_deref().map(|n| due_sk(n, tenant)),
         scheduled_day: existing.as_ref().and_then(|e| e.scheduled_day.clone()),
     };

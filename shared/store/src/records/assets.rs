@@ -26,7 +26,7 @@ use s1_core::asset::AssetOrigin;
 use s1_core::registry::PlatformAsset;
 use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
 
-use super::{put, wire, PARALLEL_UPDATES};
+use super::{put, PARALLEL_UPDATES};
 use crate::batch::{get_all, write_all, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
@@ -420,7 +420,7 @@ impl Store {
                     continue;
                 }
                 AssetDecision::Skip { reason, .. } => {
-                    counts.skip(&wire(reason));
+                    counts.skip(reason.as_str());
                     continue;
                 }
             };

@@ -12,7 +12,7 @@ use s1_core::{normalize_computer_name, AnalystVerdict, ContentHash, Finding};
 use s1_core::{FindingStatus, Severity, VerdictInclusionList};
 use serde::{Deserialize, Serialize};
 
-use super::{put, wire};
+use super::put;
 use crate::batch::{write_all, Item};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
@@ -332,7 +332,7 @@ impl Store {
             let status = finding_status(&item.finding.analyst_verdict, list);
             if status != item.finding.status {
                 item.finding.status = status;
-                item.status = wire(&status);
+                item.status = status.as_str().to_string();
                 item.content_hash = item.finding.content_hash();
                 item.updated_at = format_timestamp(now());
                 flipped.push(put(
@@ -394,14 +394,14 @@ impl Store {
             q = q.and_filter(
                 "#st = :st",
                 &[("#st", "status")],
-                vec![(":st", s(wire(status)))],
+                vec![(":st", s(status.as_str()))],
             );
         }
         if let Some(severity) = &filter.severity {
             q = q.and_filter(
                 "#sev = :sev",
                 &[("#sev", "severity")],
-                vec![(":sev", s(wire(severity)))],
+                vec![(":sev", s(severity.as_str()))],
             );
         }
         if filter.attached == Some(true) {
@@ -415,7 +415,7 @@ impl Store {
             q = q.and_filter(
                 "#ver = :ver",
                 &[("#ver", "verdict")],
-                vec![(":ver", s(wire(verdict)))],
+                vec![(":ver", s(verdict.as_str()))],
             );
         }
         // The view's digest without a state is the filter's own, so page tokens issued before states existed
@@ -481,9 +481,9 @@ fn finding_item(
         },
         gsi1sk: finding_sk(&f.id),
         attached: f.attached,
-        status: wire(&f.status),
-        severity: wire(&f.severity),
-        verdict: wire(&f.analyst_verdict),
+        status: f.status.as_str().to_string(),
+        severity: f.severity.as_str().to_string(),
+        verdict: f.analyst_verdict.as_str().to_string(),
         content_hash: hash,
         finding: f,
         created_at,

@@ -12,7 +12,7 @@ mod seen;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use s1_core::Asset;
 
@@ -44,15 +44,6 @@ struct StoredHead {
     /// The finding's lifecycle (findings only; absent on findings stored before lifecycles existed).
     #[serde(default)]
     lifecycle: Option<s1_core::lifecycle::Lifecycle>,
-}
-
-/// The API spelling of a serde enum value.
-fn wire<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn put(item: Item) -> WriteRequest {

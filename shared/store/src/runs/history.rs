@@ -79,9 +79,9 @@ impl Store {
             req = req
                 .expression_attribute_names("#run", "run")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":succeeded", s(status_name(RunStatus::Succeeded)))
-                .expression_attribute_values(":failed", s(status_name(RunStatus::Failed)))
-                .expression_attribute_values(":partial", s(status_name(RunStatus::Partial)));
+                .expression_attribute_values(":succeeded", s(RunStatus::Succeeded.as_str()))
+                .expression_attribute_values(":failed", s(RunStatus::Failed.as_str()))
+                .expression_attribute_values(":partial", s(RunStatus::Partial.as_str()));
         }
         req.send()
             .await
@@ -133,13 +133,5 @@ impl Store {
             items: runs,
             next_page_token: next,
         })
-    }
-}
-
-/// A status as stored (its serde name), for condition expressions.
-fn status_name(status: RunStatus) -> String {
-    match serde_json::to_value(status) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{status:?}").to_lowercase(),
     }
 }

@@ -40,7 +40,28 @@ pub enum RunStatus {
     Partial,
 }
 
+impl Trigger {
+    /// The spelling stored and shown (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::OnDemand => "on_demand",
+            Trigger::Scheduled => "scheduled",
+        }
+    }
+}
+
 impl RunStatus {
+    /// The spelling stored and shown (the serde name), also used in condition expressions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Partial => "partial",
+        }
+    }
+
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Partial)
     }
@@ -303,6 +324,22 @@ fn valid_run_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_str_is_the_serde_spelling() {
+        for s in [
+            RunStatus::Pending,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Partial,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for t in [Trigger::OnDemand, Trigger::Scheduled] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
 
     #[test]
     fn run_ids_sort_by_time_and_are_url_safe() {

@@ -34,24 +34,9 @@ pub fn tenant(name: &str) -> TenantId {
 
 /// Every item of the table, as JSON text (for "no token anywhere" checks).
 pub async fn scan_all(env: &Env) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = env
-            .stack
-            .dynamodb
-            .scan()
-            .table_name(&env.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        for item in page.items.unwrap_or_default() {
-            out.push(format!("{item:?}"));
-        }
-        match page.last_evaluated_key {
-            Some(k) => start = Some(k),
-            None => return out,
-        }
-    }
+    test_support::scan_table(&env.stack.dynamodb, &env.table)
+        .await
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect()
 }

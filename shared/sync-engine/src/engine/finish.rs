@@ -22,12 +22,12 @@ impl SyncEngine {
                 let kept = state
                     .watermark
                     .filter(|_| state.watermark_scope.as_deref() == Some(scope.as_str()));
-                let watermark = ctx.checkpoint.threats_high_water.clone().or(kept);
+                let watermark = ctx.checkpoint.threats_high_water.or(kept);
                 self.store
                     .complete_sync_in_scope(
                         &ctx.tenant,
                         &ctx.lease,
-                        watermark.as_deref(),
+                        watermark,
                         &scope,
                         ctx.verdicts_applied_now,
                     )
@@ -36,9 +36,8 @@ impl SyncEngine {
             // Only checkpoints from before scopes existed; a re-evaluation they did is not recorded and the next
             // run does it again (it then flips nothing).
             None => {
-                let watermark = ctx.checkpoint.threats_high_water.clone();
                 self.store
-                    .complete_sync(&ctx.tenant, &ctx.lease, watermark.as_deref())
+                    .complete_sync_at(&ctx.tenant, &ctx.lease, ctx.checkpoint.threats_high_water)
                     .await?;
             }
         }

@@ -137,7 +137,17 @@ impl From<S1Error> for Stop {
     }
 }
 
-type Prepared = (S1Client, MappingSettings, Vec<CustomFieldDefinition>);
+/// What preparing a run comes to, in one flat outcome: ready to walk; a failure the run ends with (the user
+/// reads it in the history); or an infrastructure error, which leaves the run as it is so the message is retried.
+enum Preparation {
+    Ready {
+        client: S1Client,
+        settings: MappingSettings,
+        custom_fields: Vec<CustomFieldDefinition>,
+    },
+    Failed(RunFailure),
+    Infra(EngineError),
+}
 
 /// Per-invocation state of a run.
 struct RunContext {
@@ -283,11 +293,18 @@ impl SyncEngine {
         run.phase = Some(checkpoint.phase.clone());
         self.store.update_run(&run).await?;
 
-        let (client, settings, custom_fields) =
-            match self.prepare(&tenant, &config, &pinned, budget).await? {
-                Ok(prepared) => prepared,
-                Err(failure) => return self.fail(tenant, &lease, run, failure).await,
-            };
+        let (client, settings, custom_fields) = match self
+            .prepare(&tenant, &config, &pinned, budget)
+            .await
+        {
+            Preparation::Ready {
+                client,
+                settings,
+                custom_fields,
+            } => (client, settings, custom_fields),
+            Preparation::Failed(failure) => return self.fail(tenant, &lease, run, failure).await,
+            Preparation::Infra(e) => return Err(e),
+        };
         let mut ctx = RunContext {
             tenant,
             lease,
@@ -317,30 +334,31 @@ impl SyncEngine {
     }
 
     /// Token, console URL, client, mapping settings and custom fields: everything that can fail before any page.
-    /// The outer error is infrastructure (retry the message); the inner one ends the run as failed.
     async fn prepare(
         &self,
         tenant: &TenantId,
         config: &TenantConfig,
         verdicts: &PinnedVerdicts,
         budget: Budget,
-    ) -> Result<Result<Prepared, RunFailure>, EngineError> {
-        let Some(token) = self.vault.get_token(tenant).await? else {
-            return Ok(Err(RunFailure(
+    ) -> Preparation {
+        let token = match self.vault.get_token(tenant).await {
+            Ok(Some(token)) => token,
+            Ok(None) => return Preparation::Failed(RunFailure(
                 "no SentinelOne API token is stored for this tenant: save the configuration again with a token".into(),
-            )));
+            )),
+            Err(e) => return Preparation::Infra(e.into()),
         };
         let console = match ConsoleUrl::parse(&config.console_url, &self.url_policy) {
             Ok(c) => c,
             Err(e) => {
-                return Ok(Err(RunFailure(format!(
+                return Preparation::Failed(RunFailure(format!(
                     "the configured console URL is refused: {e}"
-                ))))
+                )))
             }
         };
         let verdicts = match verdict_list(verdicts) {
             Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Preparation::Failed(e),
         };
         let settings = MappingSettings {
             auto_onboard: config.auto_onboard,
@@ -354,10 +372,16 @@ impl SyncEngine {
             .with_deadline(budget.hard_stop());
         let client = match S1Client::new(console, token, options) {
             Ok(c) => c,
-            Err(e) => return Ok(Err(e.into())),
+            Err(e) => return Preparation::Failed(e.into()),
         };
-        let custom_fields = self.store.list_custom_fields(tenant).await?;
-        Ok(Ok((client, settings, custom_fields)))
+        match self.store.list_custom_fields(tenant).await {
+            Ok(custom_fields) => Preparation::Ready {
+                client,
+                settings,
+                custom_fields,
+            },
+            Err(e) => Preparation::Infra(e.into()),
+        }
     }
 }
 

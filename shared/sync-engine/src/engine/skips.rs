@@ -16,7 +16,7 @@ impl SyncEngine {
         }
         let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
         for s in skipped {
-            *reasons.entry(reason_key(&s.reason)).or_default() += 1;
+            *reasons.entry(s.reason.as_str().to_string()).or_default() += 1;
             warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, record = s.id.as_deref().unwrap_or("-"),
                   reason = %s.reason, "record skipped");
         }
@@ -24,14 +24,6 @@ impl SyncEngine {
     }
 }
 
-/// The skip reason as runs record it: its API spelling, the same key the store uses for the skips it counts.
-fn reason_key(reason: &SkipReason) -> String {
-    match serde_json::to_value(reason) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => reason.to_string(),
-    }
-}
-
 pub(super) fn is_data_reason(reason: &str) -> bool {
-    reason != reason_key(&SkipReason::AutoOnboardDisabled)
+    reason != SkipReason::AutoOnboardDisabled.as_str()
 }

@@ -34,13 +34,7 @@ impl ApplyPage<Threat> for SyncEngine {
         walk.unusable += page.skipped.len() as u64 + mapped.skipped.len() as u64;
         for f in &mapped.findings {
             if let Some(at) = f.updated_at {
-                let at = format_rfc3339(at);
-                if ctx
-                    .checkpoint
-                    .threats_high_water
-                    .as_deref()
-                    .is_none_or(|hw| hw < at.as_str())
-                {
+                if ctx.checkpoint.threats_high_water.is_none_or(|hw| hw < at) {
                     ctx.checkpoint.threats_high_water = Some(at);
                 }
             }
@@ -123,11 +117,9 @@ fn format_rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// `watermark − THREAT_OVERLAP`, as RFC 3339; `None` (take everything) when the watermark is unreadable.
-pub(super) fn overlap_start(watermark: &str) -> Option<String> {
-    let at =
-        OffsetDateTime::parse(watermark, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(format_rfc3339(at - THREAT_OVERLAP))
+/// `watermark − THREAT_OVERLAP`, as the RFC 3339 text the checkpoint keeps for the walk's `updatedAt__gt`.
+pub(super) fn overlap_start(watermark: OffsetDateTime) -> String {
+    format_rfc3339(watermark - THREAT_OVERLAP)
 }
 
 #[cfg(test)]
@@ -137,9 +129,9 @@ mod tests {
     #[test]
     fn overlap_goes_back_five_minutes() {
         assert_eq!(
-            overlap_start("2026-01-02T00:03:00Z").as_deref(),
-            Some("2026-01-01T23:58:00Z")
+            overlap_start(time::macros::datetime!(2026-01-02 00:03:00 UTC)),
+            "2026-01-01T23:58:00Z"
         );
-        assert_eq!(overlap_start("garbage"), None);
+        // An unreadable stored watermark never reaches here: the store reads it as absent (its `stored_time`).
     }
 }

@@ -67,9 +67,8 @@ impl SyncEngine {
             }
             ctx.checkpoint.threats_since = state
                 .watermark
-                .as_deref()
                 .filter(|_| same_scope && !full_walk)
-                .and_then(overlap_start);
+                .map(overlap_start);
             ctx.checkpoint.scope = Some(scope);
             phase = self.enter_phase(ctx, Phase::Threats).await?;
             if budget.exhausted() {

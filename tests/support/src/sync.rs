@@ -1,8 +1,6 @@
 //! One tenant wired end to end for tests: the simulator as its console, a fresh table, queue and secret prefix on
 //! the local AWS stack, and the real worker draining the real queue.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +11,7 @@ use connector_store::{
 use local_stack::LocalStack;
 use s1_core::{ApiToken, ContentHash, Finding};
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
-use sentinelone_client::{ClientOptions, UrlPolicy};
+use sentinelone_client::ClientOptions;
 use sync_engine::{start_sync, Disposition, QueuedMessage, SyncEngine, SyncQueue, Worker};
 
 /// The worker's safety margin in tests: the deadline a test gives is `budget + TEST_SAFETY_MARGIN`.
@@ -82,10 +80,7 @@ impl Harness {
         let engine = SyncEngine {
             store: store.clone(),
             vault: vault.clone(),
-            url_policy: UrlPolicy {
-                allow_list: Vec::new(),
-                allow_dev_loopback: true,
-            },
+            url_policy: crate::dev_loopback_policy(),
             client_options: client_options(),
             max_retire_percent: s1_core::retirement::DEFAULT_MAX_RETIRE_PERCENT,
         };
@@ -397,12 +392,11 @@ impl Harness {
     /// Every agent the console serves right now, read through a fresh client (as a sync would see them), by id.
     pub async fn console_agents(&self) -> BTreeMap<String, s1_core::records::Agent> {
         use futures::StreamExt;
-        let policy = UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        };
-        let console =
-            sentinelone_client::ConsoleUrl::parse(&self.sim.base_url(), &policy).expect("url");
+        let console = sentinelone_client::ConsoleUrl::parse(
+            &self.sim.base_url(),
+            &crate::dev_loopback_policy(),
+        )
+        .expect("url");
         let token = ApiToken::new(self.sim.token()).expect("token");
         let client =
             sentinelone_client::S1Client::new(console, token, client_options()).expect("client");

@@ -1,0 +1,138 @@
+//! What a tenant reads of the data the sync imported: its assets, findings and sync runs, each as a typed camelCase
+//! view, with the query rules of each listing (every invalid parameter reported at once, before any I/O).
+//!
+//! A crate of its own rather than a module of `tenant-config`: these are views of imported data, not of the
+//! configuration, and they need neither the SentinelOne client nor the vault. Like every use-case crate it knows
+//! nothing of HTTP: the edge hands it query parameters by name and turns its errors into problem+json.
+
+mod query;
+mod view;
+
+use connector_store::{Store, StoreError};
+use s1_core::{FieldError, LengthLimit, TenantId};
+
+pub use query::{AssetQuery, FindingQuery, RunQuery};
+pub use view::{
+    AssetView, DryRunReportView, FindingView, LifecycleView, ListPage, PlatformAssetView, RunView,
+    RunsPage, SourceView, StateChangeView,
+};
+
+/// Run ids are 1 to 64 characters of A-Z, a-z, 0-9 and '-' (the store's rule); a longer one is a bad request rather
+/// than an unknown run.
+const RUN_ID_LIMIT: LengthLimit = LengthLimit::ascii(64);
+
+/// Why a view could not be answered. Display is a sentence for the caller; store causes stay in `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("one or more fields are invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("no sync run {0} exists for this tenant")]
+    RunNotFound(String),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for ViewError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The store refuses some filter combinations itself; the caller can fix them, so they are field errors.
+            StoreError::InvalidInput(message) => {
+                ViewError::Invalid(vec![FieldError::new("query", message)])
+            }
+            StoreError::InvalidPageToken => {
+                ViewError::Invalid(vec![FieldError::new("pageToken", e.to_string())])
+            }
+            other => ViewError::Store(other),
+        }
+    }
+}
+
+/// The read views of one tenant's data. Borrows the store, so building one per request costs nothing.
+#[derive(Clone, Copy)]
+pub struct ReadViews<'a> {
+    store: &'a Store,
+}
+
+impl<'a> ReadViews<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// One page of the tenant's assets, labelled with the source of the data.
+    pub async fn assets(
+        &self,
+        tenant: &TenantId,
+        query: AssetQuery,
+    ) -> Result<ListPage<AssetView>, ViewError> {
+        let page = self
+            .store
+            .list_assets(
+                tenant,
+                &query.filter,
+                query.page_token.as_deref(),
+                query.limit,
+            )
+            .await?;
+        self.labelled(tenant, page.items, page.next_page_token)
+            .await
+    }
+
+    /// One page of the tenant's findings (in id order), labelled with the source of the data.
+    pub async fn findings(
+        &self,
+        tenant: &TenantId,
+        query: FindingQuery,
+    ) -> Result<ListPage<FindingView>, ViewError> {
+        let page = self
+            .store
+            .list_findings_in_state(
+                tenant,
+                &query.filter,
+                query.state,
+                query.page_token.as_deref(),
+                query.limit,
+            )
+            .await?;
+        self.labelled(tenant, page.items, page.next_page_token)
+            .await
+    }
+
+    /// One page of the tenant's sync runs, newest first.
+    pub async fn runs(&self, tenant: &TenantId, query: RunQuery) -> Result<RunsPage, ViewError> {
+        let page = self
+            .store
+            .list_runs(tenant, query.page_token.as_deref(), query.limit)
+            .await?;
+        Ok(RunsPage {
+            items: page.items.into_iter().map(RunView::from).collect(),
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    /// One sync run of the tenant.
+    pub async fn run(&self, tenant: &TenantId, id: &str) -> Result<RunView, ViewError> {
+        RUN_ID_LIMIT
+            .check("id", id)
+            .map_err(|e| ViewError::Invalid(vec![e]))?;
+        match self.store.get_run(tenant, id).await? {
+            Some(run) => Ok(RunView::from(run)),
+            None => Err(ViewError::RunNotFound(id.to_string())),
+        }
+    }
+
+    async fn labelled<S, V: From<S>>(
+        &self,
+        tenant: &TenantId,
+        items: Vec<S>,
+        next_page_token: Option<String>,
+    ) -> Result<ListPage<V>, ViewError> {
+        // Read after the page: a disconnect between the two reads labels the page disconnected, which is what the
+        // data is by the time the caller sees it.
+        let source = self.store.source_status(tenant).await?;
+        Ok(ListPage {
+            items: items.into_iter().map(V::from).collect(),
+            next_page_token,
+            source: SourceView::from(&source),
+        })
+    }
+}
