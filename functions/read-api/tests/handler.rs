@@ -192,3 +192,83 @@ async fn unknown_routes_and_missing_tenants_are_problems() {
         .expect("response");
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn the_token_expiry_a_run_read_is_shown_until_a_new_token_is_saved() {
+    let b = ConfigBench::new().await;
+    b.configure("tenant-a").await;
+    let tenant = connector_store::TenantId::new("tenant-a").expect("tenant");
+    let view = |b: &ConfigBench| {
+        let deps = deps(b);
+        async move {
+            let (status, text, view) = parts(
+                handle(&deps, request(CONFIG, Some("tenant-a"), |_| {}))
+                    .await
+                    .expect("response"),
+            );
+            assert_eq!(status, 200, "{text}");
+            view
+        }
+    };
+    assert_eq!(view(&b).await["tokenExpiresAt"], Value::Null);
+
+    b.store
+        .record_token_expiry(&tenant, Some("2027-01-01T00:00:00Z"))
+        .await
+        .expect("expiry recorded");
+    assert_eq!(view(&b).await["tokenExpiresAt"], "2027-01-01T00:00:00Z");
+
+    // A save without a token keeps the date; a new token makes it unknown until a run reads the new one's.
+    let body = |v: Value| serde_json::from_value(v).expect("body");
+    b.service
+        .save(
+            &tenant,
+            body(json!({ "autoSyncDays": 3, "skipConnectionTest": true })),
+        )
+        .await
+        .expect("saved without a token");
+    assert_eq!(view(&b).await["tokenExpiresAt"], "2027-01-01T00:00:00Z");
+    let saved = b
+        .service
+        .save(
+            &tenant,
+            body(json!({ "apiToken": b.sim.token(), "skipConnectionTest": true })),
+        )
+        .await
+        .expect("saved with a new token");
+    assert_eq!(saved.config.token_expires_at, None);
+    assert_eq!(view(&b).await["tokenExpiresAt"], Value::Null);
+}
+
+#[tokio::test]
+async fn findings_filter_by_lifecycle_state() {
+    let b = ConfigBench::new().await;
+    b.configure("tenant-a").await;
+    let response = handle(
+        &deps(&b),
+        request(
+            FINDINGS,
+            Some("tenant-a"),
+            query(json!({ "state": "closed" })),
+        ),
+    )
+    .await
+    .expect("response");
+    let (status, text, page) = parts(response);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(page["items"], json!([]));
+
+    let response = handle(
+        &deps(&b),
+        request(
+            FINDINGS,
+            Some("tenant-a"),
+            query(json!({ "state": "fixed" })),
+        ),
+    )
+    .await
+    .expect("response");
+    let (status, text, problem) = parts(response);
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
+}
