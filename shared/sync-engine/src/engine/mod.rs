@@ -308,7 +308,9 @@ impl SyncEngine {
             asset_ids: None,
         };
 
-        match self.drive(&mut ctx, &client, &state).await {
+        // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a
+        // Lambda runtime task) must not hold them inline.
+        match Box::pin(self.drive(&mut ctx, &client, &state)).await {
             Ok(()) => self.succeed(ctx).await,
             Err(Stop::OutOfTime) => {
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = %ctx.checkpoint.phase,
