@@ -27,6 +27,10 @@ pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
 pub use records::{
+    unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
+    UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
+};
+pub use records::{
     AssetFilter, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan,
     StoredAsset, UnattachedCursor,
 };

@@ -147,8 +147,8 @@ fn summary(run: &SyncRun, duration: Duration) -> Value {
         "itemsFetched": c.items_fetched,
         "skipReasons": run.skip_reasons,
         "durationMs": duration.as_millis() as u64,
-        // Machines this run did not onboard (auto-onboard off, or no usable identity).
-        "unmatched": c.assets.skipped,
+        // Agents this run did not onboard (auto-onboard off and no asset of that name, or no usable identity).
+        "unmatched": c.agents_unmatched,
         "findingStates": {"resolved": c.findings_resolved, "reopened": c.findings_reopened,
                           "closed": c.findings_closed, "closeWithheld": c.findings_close_withheld},
     });

@@ -8,6 +8,7 @@
 mod assets;
 mod findings;
 mod seen;
+mod unmatched;
 
 use std::collections::HashMap;
 
@@ -23,6 +24,10 @@ use crate::store::Store;
 
 pub use assets::{AssetFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset};
 pub use findings::{ClosePlan, FindingFilter, UnattachedCursor};
+pub use unmatched::{
+    unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
+    UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
+};
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
 const PARALLEL_UPDATES: usize = 8;

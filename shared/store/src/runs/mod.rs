@@ -154,6 +154,10 @@ pub struct RunCounters {
     /// run's warnings).
     #[serde(default)]
     pub findings_close_withheld: u64,
+    /// Agents this run did not onboard (auto-onboard off and no asset of that name, or no usable identity); the
+    /// first `MAX_UNMATCHED_PER_RUN` are listed per run.
+    #[serde(default)]
+    pub agents_unmatched: u64,
 }
 
 /// One sync of one tenant, as the history lists it.

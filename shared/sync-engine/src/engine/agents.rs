@@ -53,6 +53,8 @@ impl ApplyPage<Agent> for SyncEngine {
                 decide_walked_asset(incoming, stored, &ctx.settings)
             })
             .collect();
+        self.record_unmatched(ctx, &assets, &decisions, &page.skipped)
+            .await?;
         let counts = if ctx.dry_run() {
             // What a real run's page would leave stored, for the threat walk's decisions that follow (a
             // continuation in another invocation falls back to the keys the walk recorded as seen).

@@ -42,6 +42,7 @@ mod retire;
 mod skips;
 mod threats;
 mod token;
+mod unmatched;
 mod walk;
 
 use std::time::Duration;
@@ -171,6 +172,8 @@ struct RunContext {
     /// A dry run's assets that would exist by now without being stored (the agent walk's, and those threats
     /// would onboard), loaded when the threat walk starts; `None` outside dry runs.
     dry_known: Option<std::collections::HashSet<String>>,
+    /// Serial numbers and MAC addresses of the tenant's assets, loaded when the first unmatched agent needs them.
+    asset_ids: Option<connector_store::AssetIdentifiers>,
 }
 
 impl RunContext {
@@ -319,9 +322,12 @@ impl SyncEngine {
             verdicts_applied: state.verdicts_applied_version.unwrap_or(0),
             verdicts_applied_now: None,
             dry_known: None,
+            asset_ids: None,
         };
 
-        match self.drive(&mut ctx, &client, &state).await {
+        // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a
+        // Lambda runtime task) must not hold them inline.
+        match Box::pin(self.drive(&mut ctx, &client, &state)).await {
             Ok(()) => self.succeed(ctx).await,
             Err(Stop::OutOfTime) => {
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = %ctx.checkpoint.phase,

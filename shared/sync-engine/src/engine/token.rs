@@ -1,4 +1,5 @@
-//! Every run reads the API token's expiry first (the same call the connection test makes): within
+//! Every run reads the API token's expiry once the console has accepted the token (the same call the connection
+//! test makes, after the agent walk): within
 //! `TOKEN_EXPIRY_WARNING_DAYS` the run carries a warning, past it the run fails with a message that says to
 //! generate a new token, and the expiry is kept in the sync state for the configuration view.
 

@@ -31,7 +31,6 @@ impl SyncEngine {
         };
         let budget = ctx.budget;
         if phase == Phase::Groups {
-            self.watch_token_expiry(ctx, client).await?;
             let groups = client.resolve_groups(&ctx.group_filter).await?;
             ctx.checkpoint.group_ids = groups
                 .iter()
@@ -48,7 +47,10 @@ impl SyncEngine {
                 resume_cursor: ctx.checkpoint.cursor.clone(),
                 ..AgentQuery::default()
             };
-            self.walk(ctx, client.agents(query), budget).await?;
+            Box::pin(self.walk(ctx, client.agents(query), budget)).await?;
+            // Once the console has served the agent walk with the token in the header: the token-details call
+            // carries the token in its body, which must only go to a console that has accepted it.
+            self.watch_token_expiry(ctx, client).await?;
             // Fixed once per run, so a resumed threat walk re-sends the same filter with its cursor. The watermark
             // counts only in the scope it was earned in; otherwise every threat is walked again.
             let scope = threat_scope(
@@ -90,7 +92,7 @@ impl SyncEngine {
                 resume_cursor: ctx.checkpoint.cursor.clone(),
                 ..ThreatQuery::default()
             };
-            self.walk(ctx, client.threats(query), budget).await?;
+            Box::pin(self.walk(ctx, client.threats(query), budget)).await?;
             phase = self.enter_phase(ctx, Phase::Attach).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
@@ -106,7 +108,7 @@ impl SyncEngine {
         }
         if phase == Phase::Finalize {
             self.within_hard_stop(budget, self.retire(ctx)).await?;
-            self.within_hard_stop(budget, self.close_absent_findings(ctx))
+            self.within_hard_stop(budget, Box::pin(self.close_absent_findings(ctx)))
                 .await?;
             // Entered only when there is something to re-evaluate, so a run without a list change costs nothing
             // more than before.
