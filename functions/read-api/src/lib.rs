@@ -8,8 +8,8 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
-use http_api::{caller_tenant, json, path_param, query_param, ApiError};
-use read_views::{AssetQuery, FindingQuery, ReadViews, RunQuery};
+use http_api::{caller_tenant, csv, json, path_param, query_param, ApiError};
+use read_views::{AssetQuery, FindingQuery, ReadViews, RunQuery, UnmatchedAnswer, UnmatchedQuery};
 use tenant_config::TenantConfigService;
 
 const PREFIX: &str = "/v1/integrations/sentinelone";
@@ -35,6 +35,7 @@ enum Route {
     Findings,
     Runs,
     Run(String),
+    Unmatched(String),
 }
 
 fn route(request: &Request) -> Option<Route> {
@@ -57,10 +58,23 @@ fn route(request: &Request) -> Option<Route> {
         "/findings" => Some(Route::Findings),
         "/sync-runs" => Some(Route::Runs),
         "/sync-runs/{id}" => path_param(request, "id").map(Route::Run),
-        other => other
-            .strip_prefix("/sync-runs/")
-            .filter(|id| !id.is_empty() && !id.contains('/'))
-            .map(|id| Route::Run(id.to_string())),
+        "/sync-runs/{id}/unmatched" => path_param(request, "id").map(Route::Unmatched),
+        other => {
+            let rest = other.strip_prefix("/sync-runs/")?;
+            let (id, unmatched) = match rest.strip_suffix("/unmatched") {
+                Some(id) => (id, true),
+                None => (rest, false),
+            };
+            if id.is_empty() || id.contains('/') {
+                return None;
+            }
+            let id = id.to_string();
+            Some(if unmatched {
+                Route::Unmatched(id)
+            } else {
+                Route::Run(id)
+            })
+        }
     }
 }
 
@@ -95,5 +109,13 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
             json(StatusCode::OK, &views.runs(&tenant, query).await?)
         }
         Route::Run(id) => json(StatusCode::OK, &views.run(&tenant, &id).await?),
+        Route::Unmatched(id) => {
+            let query = UnmatchedQuery::parse(&params).map_err(ApiError::Validation)?;
+            match views.unmatched(&tenant, &id, query).await? {
+                UnmatchedAnswer::Page(page) => json(StatusCode::OK, &page),
+                // The id passed the run-id rule (A-Z, a-z, 0-9, '-') before the run was found.
+                UnmatchedAnswer::Csv(text) => csv(&format!("unmatched-{id}.csv"), text),
+            }
+        }
     })
 }

@@ -272,3 +272,116 @@ async fn findings_filter_by_lifecycle_state() {
     assert_eq!(status, 400, "{text}");
     assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
 }
+
+const UNMATCHED: &str = include_str!("../events/list-unmatched-agents.json");
+
+#[tokio::test]
+async fn a_runs_unmatched_agents_page_as_json_and_download_as_csv_within_the_tenant() {
+    let b = ConfigBench::new().await;
+    b.configure("tenant-a").await;
+    let tenant = connector_store::TenantId::new("tenant-a").expect("tenant");
+    let run = connector_store::SyncRun::new(tenant.clone(), connector_store::Trigger::OnDemand);
+    b.store.create_run(&run).await.expect("run recorded");
+    let agents: Vec<connector_store::UnmatchedAgent> = (0..3)
+        .map(|i| {
+            serde_json::from_value(json!({
+                "name": if i == 0 { "=cmd|calc".to_string() } else { format!("LAPTOP-{i}") },
+                "agentId": format!("{i}"),
+                "lastActive": "2026-11-20T10:00:00Z",
+                "reason": "auto_onboard_disabled",
+                "possibleMatch": if i == 1 {
+                    json!({ "assetKey": "web-01", "name": "WEB-01", "matchedBy": "serial_number" })
+                } else {
+                    Value::Null
+                }
+            }))
+            .expect("agent")
+        })
+        .collect();
+    b.store
+        .record_unmatched_agents(&tenant, &run.id, 0, agents)
+        .await
+        .expect("recorded");
+    let at = |id: String, params: Value| {
+        move |event: &mut Value| {
+            event["pathParameters"]["id"] = id.clone().into();
+            event["rawPath"] =
+                format!("/v1/integrations/sentinelone/sync-runs/{id}/unmatched").into();
+            query(params)(event);
+        }
+    };
+
+    let (status, text, page) = parts(
+        handle(
+            &deps(&b),
+            request(
+                UNMATCHED,
+                Some("tenant-a"),
+                at(run.id.clone(), json!({ "limit": "2" })),
+            ),
+        )
+        .await
+        .expect("response"),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "{page}");
+    assert_eq!(
+        page["items"][1]["possibleMatch"]["matchedBy"],
+        "serial_number"
+    );
+    let next = page["nextPageToken"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let (_, _, second) = parts(
+        handle(
+            &deps(&b),
+            request(
+                UNMATCHED,
+                Some("tenant-a"),
+                at(run.id.clone(), json!({ "limit": "2", "pageToken": next })),
+            ),
+        )
+        .await
+        .expect("response"),
+    );
+    assert_eq!(second["items"][0]["name"], "LAPTOP-2", "{second}");
+
+    let response = handle(
+        &deps(&b),
+        request(
+            UNMATCHED,
+            Some("tenant-a"),
+            at(run.id.clone(), json!({ "format": "csv" })),
+        ),
+    )
+    .await
+    .expect("response");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("text/csv; charset=utf-8")
+    );
+    let text = String::from_utf8(response.body().to_vec()).expect("utf-8");
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "a header and three agents: {text}");
+    assert!(lines[0].starts_with("name,agentId"), "{text}");
+    assert!(
+        lines[1].starts_with("'=cmd|calc,"),
+        "a formula reached the CSV: {text}"
+    );
+
+    // Another tenant cannot name the run; an unknown run is a 404, not an empty list.
+    for (tenant, id) in [
+        ("tenant-b", run.id.clone()),
+        ("tenant-a", "20990101T000000000Z-00000000".into()),
+    ] {
+        let response = handle(
+            &deps(&b),
+            request(UNMATCHED, Some(tenant), at(id, json!({}))),
+        )
+        .await
+        .expect("response");
+        assert_eq!(response.status(), 404);
+    }
+}

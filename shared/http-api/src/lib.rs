@@ -129,6 +129,24 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     respond(status, "application/json", body)
 }
 
+/// A CSV download (`filename` must be plain ASCII without quotes; callers build it from checked ids).
+pub fn csv(filename: &str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ),
+        (header::CACHE_CONTROL, "no-store".to_string()),
+    ] {
+        if let Ok(v) = value.parse() {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
+}
+
 fn respond<T: Serialize>(status: StatusCode, content_type: &str, body: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Body::from(bytes));

@@ -8,13 +8,13 @@
 mod query;
 mod view;
 
-use connector_store::{Store, StoreError};
+use connector_store::{unmatched_agents_csv, Store, StoreError, MAX_UNMATCHED_PER_RUN};
 use s1_core::{FieldError, LengthLimit, TenantId};
 
-pub use query::{AssetQuery, FindingQuery, RunQuery};
+pub use query::{AssetQuery, FindingQuery, RunQuery, UnmatchedFormat, UnmatchedQuery};
 pub use view::{
     AssetView, DryRunReportView, FindingView, LifecycleView, ListPage, PlatformAssetView, RunView,
-    RunsPage, SourceView, StateChangeView,
+    RunsPage, SourceView, StateChangeView, UnmatchedAgentView, UnmatchedPage,
 };
 
 /// Run ids are 1 to 64 characters of A-Z, a-z, 0-9 and '-' (the store's rule); a longer one is a bad request rather
@@ -45,6 +45,14 @@ impl From<StoreError> for ViewError {
             other => ViewError::Store(other),
         }
     }
+}
+
+/// The unmatched agents of a run, as the caller asked for them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnmatchedAnswer {
+    Page(UnmatchedPage),
+    /// RFC 4180 text with a header line; formula-like cells defused.
+    Csv(String),
 }
 
 /// The read views of one tenant's data. Borrows the store, so building one per request costs nothing.
@@ -117,6 +125,52 @@ impl<'a> ReadViews<'a> {
         match self.store.get_run(tenant, id).await? {
             Some(run) => Ok(RunView::from(run)),
             None => Err(ViewError::RunNotFound(id.to_string())),
+        }
+    }
+
+    /// The agents a run of the tenant did not onboard, in the order the run met them: one page, or (CSV) every
+    /// kept one (at most [`MAX_UNMATCHED_PER_RUN`], so a download is bounded).
+    pub async fn unmatched(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        query: UnmatchedQuery,
+    ) -> Result<UnmatchedAnswer, ViewError> {
+        // The run itself first: an unknown run is a 404, not an empty list.
+        self.run(tenant, run_id).await?;
+        match query.format {
+            UnmatchedFormat::Json => {
+                let page = self
+                    .store
+                    .list_unmatched_agents(tenant, run_id, query.page_token.as_deref(), query.limit)
+                    .await?;
+                Ok(UnmatchedAnswer::Page(UnmatchedPage {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(UnmatchedAgentView::from)
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                }))
+            }
+            UnmatchedFormat::Csv => {
+                const PAGE: u32 = 200;
+                let mut csv = String::new();
+                let mut token: Option<String> = None;
+                // Bounded by what a run keeps; the extra rounds allow for a last, empty page.
+                for round in 0..(MAX_UNMATCHED_PER_RUN / PAGE as u64 + 2) {
+                    let page = self
+                        .store
+                        .list_unmatched_agents(tenant, run_id, token.as_deref(), PAGE)
+                        .await?;
+                    csv.push_str(&unmatched_agents_csv(&page.items, round == 0));
+                    match page.next_page_token {
+                        Some(next) => token = Some(next),
+                        None => break,
+                    }
+                }
+                Ok(UnmatchedAnswer::Csv(csv))
+            }
         }
     }
 

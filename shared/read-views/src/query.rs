@@ -36,6 +36,21 @@ pub struct RunQuery {
     pub page_token: Option<String>,
 }
 
+/// `GET …/sync-runs/{id}/unmatched`: `format` (`json`, the default, one page; `csv`, every kept agent of the
+/// run), `limit`, `pageToken`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnmatchedQuery {
+    pub format: UnmatchedFormat,
+    pub limit: u32,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmatchedFormat {
+    Json,
+    Csv,
+}
+
 /// Reads parameters by name and collects what is wrong with them.
 struct Params<'p, F> {
     get: &'p F,
@@ -201,6 +216,34 @@ impl RunQuery {
     }
 }
 
+impl UnmatchedQuery {
+    /// The query from parameters looked up by name.
+    pub fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Self, Vec<FieldError>> {
+        let mut p = Params::new(get);
+        let format = p
+            .one_of(
+                "format",
+                &[
+                    ("json", UnmatchedFormat::Json),
+                    ("csv", UnmatchedFormat::Csv),
+                ],
+            )
+            .unwrap_or(UnmatchedFormat::Json);
+        let (limit, page_token) = (p.limit(), p.page_token());
+        if format == UnmatchedFormat::Csv && page_token.is_some() {
+            p.errors.push(FieldError::new(
+                "pageToken",
+                "a CSV download holds every kept agent of the run: drop the page token",
+            ));
+        }
+        p.finish(Self {
+            format,
+            limit,
+            page_token,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +342,18 @@ mod tests {
             errors[0].message,
             "must be one of: open, resolved, closed, reopened"
         );
+    }
+
+    #[test]
+    fn unmatched_agents_come_as_json_pages_or_one_csv() {
+        let q = UnmatchedQuery::parse(&params(&[])).expect("default");
+        assert_eq!(q.format, UnmatchedFormat::Json);
+        let q = UnmatchedQuery::parse(&params(&[("format", "CSV")])).expect("csv");
+        assert_eq!(q.format, UnmatchedFormat::Csv);
+        let errors = UnmatchedQuery::parse(&params(&[("format", "xml")])).expect_err("xml");
+        assert_eq!(errors[0].field, "format");
+        let errors = UnmatchedQuery::parse(&params(&[("format", "csv"), ("pageToken", "t")]))
+            .expect_err("csv pages");
+        assert_eq!(errors[0].field, "pageToken");
     }
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use connector_store::{
-    DryRunReport, RunCounters, RunStatus, SourceStatus, StoredAsset, SyncRun, Tally, Trigger,
+    DryRunReport, PossibleMatch, RunCounters, RunStatus, SourceStatus, StoredAsset, SyncRun, Tally,
+    Trigger, UnmatchedAgent,
 };
 use s1_core::asset::{Asset, AssetKey, AssetOrigin, AssetSource};
 use s1_core::finding::Finding;
@@ -448,6 +449,7 @@ pub struct CountersView {
     pub findings_reopened: u64,
     pub findings_closed: u64,
     pub findings_close_withheld: u64,
+    pub agents_unmatched: u64,
 }
 
 impl From<SyncRun> for RunView {
@@ -487,6 +489,7 @@ impl From<SyncRun> for RunView {
             findings_reopened,
             findings_closed,
             findings_close_withheld,
+            agents_unmatched,
         } = counters;
         Self {
             id,
@@ -510,6 +513,7 @@ impl From<SyncRun> for RunView {
                 findings_reopened,
                 findings_closed,
                 findings_close_withheld,
+                agents_unmatched,
             },
             skip_reasons,
             errors,
@@ -521,6 +525,63 @@ impl From<SyncRun> for RunView {
             finished_at,
             dry_run,
             dry_run_report: dry_run_report.map(DryRunReportView::from),
+        }
+    }
+}
+
+/// A page of the agents a run did not onboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedPage {
+    pub items: Vec<UnmatchedAgentView>,
+    pub next_page_token: Option<String>,
+}
+
+/// An agent a run did not onboard, why, and the asset it may be under another name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedAgentView {
+    pub name: String,
+    pub agent_id: Option<String>,
+    pub last_active: Option<String>,
+    pub reason: String,
+    pub possible_match: Option<PossibleMatchView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PossibleMatchView {
+    pub asset_key: String,
+    pub name: String,
+    /// `serial_number` or `mac_address`.
+    pub matched_by: String,
+}
+
+impl From<UnmatchedAgent> for UnmatchedAgentView {
+    fn from(a: UnmatchedAgent) -> Self {
+        let UnmatchedAgent {
+            name,
+            agent_id,
+            last_active,
+            reason,
+            possible_match,
+        } = a;
+        Self {
+            name,
+            agent_id,
+            last_active,
+            reason,
+            possible_match: possible_match.map(
+                |PossibleMatch {
+                     asset_key,
+                     name,
+                     matched_by,
+                 }| PossibleMatchView {
+                    asset_key,
+                    name,
+                    matched_by,
+                },
+            ),
         }
     }
 }
