@@ -11,7 +11,9 @@ mod view;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_store::{disconnect, save_configuration, SourceStatus, Store, TenantConfig, Vault};
+use connector_store::{
+    disconnect, save_configuration, SourceStatus, Store, StoreError, TenantConfig, Vault,
+};
 use s1_core::groups::GroupFilter;
 use s1_core::{ApiToken, FieldError, TenantId};
 use sentinelone_client::{
@@ -282,7 +284,20 @@ impl TenantConfigService {
         }
         match stored {
             Some(c) if c.console_url == console.as_str() => {
-                self.vault.get_token(tenant).await?.ok_or_else(|| ConfigError::field("apiToken", "is required: no token is stored for this tenant"))
+                if let Some(token) = self.vault.get_token(tenant).await? {
+                    return Ok(token);
+                }
+                // A configuration never outlives its token, so a missing token under a configuration this save
+                // read means a disconnect (or another save) changed it meanwhile: the caller reloads and retries,
+                // like any other lost race, rather than being told to send a token.
+                let found = self.store.get_config(tenant).await?.map_or(0, |now| now.version);
+                if found != c.version {
+                    return Err(ConfigError::Store(StoreError::VersionConflict {
+                        expected: c.version,
+                        found,
+                    }));
+                }
+                Err(ConfigError::field("apiToken", "is required: no token is stored for this tenant"))
             }
             Some(_) => Err(ConfigError::field(
                 "apiToken",
