@@ -69,7 +69,13 @@ async function show() {
   const heading = h("h1", { tabindex: "-1" }, screen.title);
   main.append(heading);
   main.dataset.screen = route || "overview";
-  cleanup = (await screen.render(main, { params, navigate })) ?? null;
+  try {
+    cleanup = (await screen.render(main, { params, navigate })) ?? null;
+  } catch (error) {
+    // A refused token re-renders the sign-in screen itself (onUnauthorized); anything else is said on the screen.
+    if (error?.status === 401) return;
+    main.append(h("p", { class: "message bad", role: "alert" }, `This screen could not load: ${error.message}`));
+  }
   // Keyboard and screen-reader users land on the new screen's heading, not on the link they left.
   if (document.activeElement === document.body || nav.contains(document.activeElement)) heading.focus();
 }
