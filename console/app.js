@@ -2,7 +2,7 @@
 // vulnerabilities) is one more module in screens/ and one more line in SCREENS; nothing else changes.
 import { adoptTokenFromFragment, clearToken, getToken } from "./auth.js";
 import { onUnauthorized } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, h, put } from "./dom.js";
 import * as signIn from "./screens/sign-in.js";
 import * as overview from "./screens/overview.js";
 import * as settings from "./screens/settings.js";
@@ -37,7 +37,7 @@ function currentRoute() {
 function renderNav(active) {
   clear(nav);
   for (const [route, screen] of SCREENS) {
-    nav.append(
+    put(nav,
       h("a", { href: `#/${route}`, "aria-current": route === active ? "page" : null }, screen.title),
     );
   }
@@ -67,14 +67,14 @@ async function show() {
   renderNav(route);
   document.title = `${screen.title} · SentinelOne connector`;
   const heading = h("h1", { tabindex: "-1" }, screen.title);
-  main.append(heading);
+  put(main, heading);
   main.dataset.screen = route || "overview";
   try {
     cleanup = (await screen.render(main, { params, navigate })) ?? null;
   } catch (error) {
     // A refused token re-renders the sign-in screen itself (onUnauthorized); anything else is said on the screen.
     if (error?.status === 401) return;
-    main.append(h("p", { class: "message bad", role: "alert" }, `This screen could not load: ${error.message}`));
+    put(main, h("p", { class: "message bad", role: "alert" }, `This screen could not load: ${error.message}`));
   }
   // Keyboard and screen-reader users land on the new screen's heading, not on the link they left.
   if (document.activeElement === document.body || nav.contains(document.activeElement)) heading.focus();

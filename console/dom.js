@@ -78,3 +78,9 @@ export function clearFieldErrors(container) {
   }
   for (const i of container.querySelectorAll("[aria-invalid]")) i.removeAttribute("aria-invalid");
 }
+
+// Element.append with the same rules as h(): null, undefined and false children are skipped (the DOM's own append
+// would print them as text).
+export function put(el, ...children) {
+  return append(el, children);
+}

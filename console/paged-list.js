@@ -2,7 +2,7 @@
 // "Next" sends the last page's nextPageToken, "Previous" goes back through the tokens already seen (the API has no
 // backwards token). Changing a filter starts again at page 1, since a token is valid only for its filters.
 import { api, ApiError } from "./api.js";
-import { clear, clearFieldErrors, field, h, showFieldError } from "./dom.js";
+import { clear, clearFieldErrors, field, h, showFieldError, put } from "./dom.js";
 
 const PAGE_SIZE = 25;
 
@@ -18,16 +18,16 @@ export function pagedList(main, { path, filters, columns, caption, initial = {} 
         : h("input", { type: "text", autocomplete: "off" });
     input.value = initial[f.name] ?? "";
     inputs[f.name] = input;
-    form.append(field({ id: `filter-${f.name}`, label: f.label, input }));
+    put(form, field({ id: `filter-${f.name}`, label: f.label, input }));
   }
-  form.append(h("button", { type: "submit", class: "primary" }, "Apply filters"));
+  put(form, h("button", { type: "submit", class: "primary" }, "Apply filters"));
 
   const status = h("p", { role: "status", "aria-live": "polite", class: "muted", id: "list-status" });
   const table = h("table", {});
   const prev = h("button", { type: "button", id: "prev-page" }, "Previous page");
   const next = h("button", { type: "button", id: "next-page" }, "Next page");
   const pageLabel = h("span", { id: "page-number" });
-  main.append(form, status, table, h("nav", { class: "pager", "aria-label": "Pages" }, prev, pageLabel, next));
+  put(main, form, status, table, h("nav", { class: "pager", "aria-label": "Pages" }, prev, pageLabel, next));
 
   // tokens[i] is the token that fetches page i+1 (page 1 needs none).
   let tokens = [null];
@@ -58,7 +58,7 @@ export function pagedList(main, { path, filters, columns, caption, initial = {} 
     status.setAttribute("role", "status");
     nextToken = data.nextPageToken ?? null;
     const items = data.items ?? [];
-    clear(table).append(
+    put(clear(table),
       h("caption", { class: "muted" }, `${caption}, page ${page + 1}`, data.source?.state === "disconnected" ? " (from a disconnected source)" : ""),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.label)))),
       h("tbody", {}, items.map((item) => h("tr", {}, columns.map((c) => h("td", { class: c.num ? "num" : null }, c.cell(item)))))),

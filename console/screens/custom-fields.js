@@ -1,6 +1,6 @@
 // Custom fields (SentinelOne tags land in the field named like the tag key): list, add, delete.
 import { api, ApiError } from "../api.js";
-import { clear, clearFieldErrors, field, h, showFieldError } from "../dom.js";
+import { clear, clearFieldErrors, field, h, showFieldError, put } from "../dom.js";
 
 export const title = "Custom fields";
 
@@ -16,12 +16,12 @@ export async function render(main) {
   );
   const status = h("div", { role: "status", "aria-live": "polite" });
   const list = h("section", { "aria-label": "Defined custom fields" });
-  main.append(form, status, list);
+  put(main, form, status, list);
 
   async function load() {
     const data = await api("GET", PATH);
     const items = data.items ?? [];
-    clear(list).append(
+    put(clear(list),
       h("h2", {}, `${items.length} field(s)`),
       items.length
         ? h("table", { id: "fields" },
@@ -36,9 +36,9 @@ export async function render(main) {
     clear(status);
     try {
       await api("DELETE", `${PATH}/${encodeURIComponent(fieldName)}`);
-      status.append(h("p", { class: "message ok" }, `Deleted ${fieldName}.`));
+      put(status, h("p", { class: "message ok" }, `Deleted ${fieldName}.`));
     } catch (e) {
-      status.append(h("p", { class: "message bad", role: "alert" }, `Delete failed: ${e.message}`));
+      put(status, h("p", { class: "message bad", role: "alert" }, `Delete failed: ${e.message}`));
     }
     await load();
   }
@@ -50,7 +50,7 @@ export async function render(main) {
     try {
       const created = await api("POST", PATH, { body: { name: name.value } });
       name.value = "";
-      status.append(h("p", { class: "message ok" }, `Added ${created.name}.`));
+      put(status, h("p", { class: "message ok" }, `Added ${created.name}.`));
       await load();
     } catch (e) {
       const placed = e instanceof ApiError && e.fieldErrors.some((err) => showFieldError(form, err.field, err.message));

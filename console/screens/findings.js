@@ -7,6 +7,13 @@ import { pagedList } from "../paged-list.js";
 
 export const title = "Findings";
 
+const VERDICTS = {
+  true_positive: "true positive",
+  suspicious: "suspicious",
+  undefined: "undefined (no verdict)",
+  false_positive: "false positive",
+};
+
 export function render(main, { params }) {
   return pagedList(main, {
     path: `${S1}/findings`,
@@ -15,7 +22,7 @@ export function render(main, { params }) {
     filters: [
       { name: "status", label: "Status", kind: "select", options: [["failed", "failed"], ["passed", "passed"]] },
       { name: "severity", label: "Severity", kind: "select", options: ["critical", "high", "medium", "low", "info"].map((s) => [s, s]) },
-      { name: "verdict", label: "Analyst verdict", kind: "select", options: [["true_positive", "true positive"], ["suspicious", "suspicious"], ["undefined", "undefined"], ["false_positive", "false positive"]] },
+      { name: "verdict", label: "Analyst verdict", kind: "select", options: [["true_positive", "true positive"], ["suspicious", "suspicious"], ["undefined", "undefined (no verdict)"], ["false_positive", "false positive"]] },
       { name: "asset", label: "Asset (computer name)", kind: "text" },
       { name: "attached", label: "Asset exists", kind: "select", options: [["true", "yes"], ["false", "not yet (unattached)"]] },
     ],
@@ -23,7 +30,7 @@ export function render(main, { params }) {
       { label: "Title", cell: (f) => f.title },
       { label: "Status", cell: (f) => badge(f.status) },
       { label: "Severity", cell: (f) => f.severity },
-      { label: "Verdict", cell: (f) => String(f.analystVerdict ?? "").replaceAll("_", " ") },
+      { label: "Verdict", cell: (f) => VERDICTS[f.analystVerdict] ?? String(f.analystVerdict ?? "–").replaceAll("_", " ") },
       { label: "Asset", cell: (f) => [f.assetName || "–", f.attached === false ? " (unattached)" : ""] },
       { label: "Last seen", cell: (f) => when(f.lastSeen) },
       { label: "SentinelOne", cell: (f) => consoleLink(f.consoleUrl, `Open threat ${f.threatId} in SentinelOne`) },

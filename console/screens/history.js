@@ -1,6 +1,6 @@
 // Sync history: the last runs as a table and a small bar chart of findings created / updated / failed per run.
 import { api, S1 } from "../api.js";
-import { h, svg } from "../dom.js";
+import { h, svg, put } from "../dom.js";
 import { badge, count, runCounts, when } from "../format.js";
 
 export const title = "Sync history";
@@ -11,10 +11,10 @@ export async function render(main) {
   const data = await api("GET", `${S1}/sync-runs`, { query: { limit: RUNS } });
   const runs = data.items ?? [];
   if (!runs.length) {
-    main.append(h("p", { id: "no-runs" }, "No sync has run yet."));
+    put(main, h("p", { id: "no-runs" }, "No sync has run yet."));
     return;
   }
-  main.append(
+  put(main,
     h("h2", { id: "chart-title" }, "Findings per run"),
     chart(runs.slice().reverse()),
     h("h2", {}, `Last ${runs.length} runs`),

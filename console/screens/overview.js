@@ -1,7 +1,7 @@
 // The integration card: connected or not, console URL, token, schedule, last sync; Sync now with live progress of
 // the run (polled from its sync-run view) and Disconnect behind a confirmation.
 import { api, ApiError, S1 } from "../api.js";
-import { clear, h } from "../dom.js";
+import { clear, h, put } from "../dom.js";
 import { badge, count, isFinished, runCounts, when } from "../format.js";
 
 export const title = "Overview";
@@ -15,7 +15,7 @@ export async function render(main, { navigate }) {
   const card = h("section", { class: "card", "aria-labelledby": "card-title" });
   const progress = h("section", { class: "card progress", "aria-labelledby": "progress-title", hidden: true });
   const status = h("div", { role: "status", "aria-live": "polite" });
-  main.append(card, progress, status);
+  put(main, card, progress, status);
   let timer = null;
   let stopped = false;
 
@@ -33,9 +33,9 @@ export async function render(main, { navigate }) {
     } catch {
       last = null;
     }
-    card.append(h("h2", { id: "card-title" }, "SentinelOne"));
+    put(card, h("h2", { id: "card-title" }, "SentinelOne"));
     if (!config) {
-      card.append(
+      put(card,
         h("p", {}, badge("not connected"), " No SentinelOne console is configured for this tenant."),
         h("div", { class: "actions" }, h("button", { type: "button", class: "primary", onclick: () => navigate("settings") }, "Configure")),
       );
@@ -43,7 +43,7 @@ export async function render(main, { navigate }) {
       return null;
     }
     const expiry = sessionStorage.getItem(EXPIRY_KEY);
-    card.append(
+    put(card,
       h("p", { id: "connection-state" }, badge("connected")),
       h(
         "dl",
@@ -58,7 +58,7 @@ export async function render(main, { navigate }) {
     );
     appendLastSync(card, last);
     const syncButton = h("button", { type: "button", class: "primary", id: "sync-now", onclick: () => syncNow(syncButton) }, "Sync now");
-    card.append(
+    put(card,
       h(
         "div",
         { class: "actions" },
@@ -71,13 +71,13 @@ export async function render(main, { navigate }) {
   }
 
   function appendLastSync(el, run) {
-    el.append(h("h2", {}, "Last sync"));
+    put(el, h("h2", {}, "Last sync"));
     if (!run) {
-      el.append(h("p", { id: "last-sync" }, "No sync has run yet."));
+      put(el, h("p", { id: "last-sync" }, "No sync has run yet."));
       return;
     }
     const c = runCounts(run);
-    el.append(
+    put(el,
       h(
         "p",
         { id: "last-sync" },
@@ -96,10 +96,10 @@ export async function render(main, { navigate }) {
       follow(accepted.runId);
     } catch (e) {
       if (e instanceof ApiError && e.status === 409 && e.problem.runningRunId) {
-        status.append(h("p", { class: "message" }, "A sync is already running; following it."));
+        put(status, h("p", { class: "message" }, "A sync is already running; following it."));
         follow(e.problem.runningRunId);
       } else {
-        status.append(h("p", { class: "message bad", role: "alert" }, `Sync now failed: ${e.message}`));
+        put(status, h("p", { class: "message bad", role: "alert" }, `Sync now failed: ${e.message}`));
         button.disabled = false;
       }
     }
@@ -113,7 +113,7 @@ export async function render(main, { navigate }) {
       try {
         run = await api("GET", `${S1}/sync-runs/${encodeURIComponent(runId)}`);
       } catch (e) {
-        clear(progress).append(h("p", { class: "message bad", role: "alert" }, `Could not read the run: ${e.message}`));
+        put(clear(progress), h("p", { class: "message bad", role: "alert" }, `Could not read the run: ${e.message}`));
         return;
       }
       drawProgress(run);
@@ -130,7 +130,7 @@ export async function render(main, { navigate }) {
   function drawProgress(run) {
     const c = runCounts(run);
     const done = isFinished(run);
-    clear(progress).append(
+    put(clear(progress),
       h("h2", { id: "progress-title" }, done ? "Sync finished" : "Sync in progress"),
       h("p", { id: "run-status", "data-status": run.status }, badge(run.status), " run ", h("code", {}, run.id)),
       done ? null : h("progress", { "aria-label": "Sync running" }),
@@ -170,14 +170,14 @@ export async function render(main, { navigate }) {
       try {
         await api("DELETE", `${S1}/config`);
         sessionStorage.removeItem(EXPIRY_KEY);
-        status.append(h("p", { class: "message ok" }, "Disconnected. Imported data was kept."));
+        put(status, h("p", { class: "message ok" }, "Disconnected. Imported data was kept."));
         progress.hidden = true;
         await load();
       } catch (e) {
-        status.append(h("p", { class: "message bad", role: "alert" }, `Disconnect failed: ${e.message}`));
+        put(status, h("p", { class: "message bad", role: "alert" }, `Disconnect failed: ${e.message}`));
       }
     });
-    main.append(dialog);
+    put(main, dialog);
     dialog.showModal();
   }
 

@@ -2,7 +2,7 @@
 // Save. Field errors come from the API's problem+json (`errors[].field`) and are shown beside their field; the API
 // token is write-only: the form shows only whether one is set and never receives it back.
 import { api, ApiError, S1 } from "../api.js";
-import { clear, clearFieldErrors, field, h, showFieldError } from "../dom.js";
+import { clear, clearFieldErrors, field, h, showFieldError, put } from "../dom.js";
 import { badge, when } from "../format.js";
 import { EXPIRY_KEY } from "./overview.js";
 
@@ -48,6 +48,8 @@ export async function render(main) {
   const consoleUrl = h("input", { type: "text", inputmode: "url", autocomplete: "off", spellcheck: "false", value: current.consoleUrl });
   const apiToken = h("input", { type: "password", autocomplete: "new-password", spellcheck: "false" });
   const tokenState = h("span", { id: "token-state" }, current.tokenSet ? "set" : "not set");
+  const advice = (set) => (set ? "; leave blank to keep it." : "; required for the first save.");
+  const tokenAdvice = h("span", {}, advice(current.tokenSet));
   const verdictBoxes = VERDICTS.map(([value, label]) =>
     h("label", {}, h("input", { type: "checkbox", name: "analystVerdicts", value, checked: current.analystVerdicts.includes(value) }), label),
   );
@@ -67,7 +69,7 @@ export async function render(main) {
       input: apiToken,
       hint: h("span", {}, "Service-user token with the Viewer role. Currently ", tokenState,
         current.tokenUpdatedAt ? [" (changed ", when(current.tokenUpdatedAt), ")"] : null,
-        current.tokenSet ? "; leave blank to keep it." : "; required for the first save."),
+        tokenAdvice),
     }),
     h(
       "div",
@@ -97,10 +99,10 @@ export async function render(main) {
 
   const testButton = h("button", { type: "button", id: "test-connection" }, "Test connection");
   const saveButton = h("button", { type: "submit", class: "primary", id: "save" }, "Save");
-  form.append(h("div", { class: "actions" }, testButton, saveButton));
+  put(form, h("div", { class: "actions" }, testButton, saveButton));
   const outcome = h("div", { id: "outcome", role: "status", "aria-live": "polite" });
   const report = h("section", { id: "connection-report", "aria-label": "Connection test" });
-  main.append(form, outcome, report);
+  put(main, form, outcome, report);
 
   function autoSyncValue() {
     const raw = autoSyncDays.value.trim();
@@ -130,7 +132,7 @@ export async function render(main) {
       if (!showFieldError(form, err.field, err.message)) unplaced.push(`${err.field}: ${err.message}`);
     }
     const first = form.querySelector("[aria-invalid=true]");
-    outcome.append(
+    put(outcome,
       h("p", { class: "message bad", role: "alert" }, `${action} failed: ${e.message}`, unplaced.length ? h("ul", {}, unplaced.map((u) => h("li", {}, u))) : null),
     );
     if (first) first.focus();
@@ -139,7 +141,7 @@ export async function render(main) {
   function showReport(result) {
     clear(report);
     if (!result) return;
-    report.append(
+    put(report,
       h("h2", {}, "Connection test ", badge(result.passed ? "passed" : "failed")),
       h(
         "ul",
@@ -185,8 +187,9 @@ export async function render(main) {
         // The typed token has done its job: drop it from the page at once.
         apiToken.value = "";
         tokenState.textContent = saved.config?.tokenSet ? "set" : "not set";
+        tokenAdvice.textContent = advice(saved.config?.tokenSet);
         showReport(saved.connectionTest);
-        outcome.append(
+        put(outcome,
           h("p", { class: "message ok", id: "saved" }, "Saved.", saved.reevaluation?.runId ? " Stored findings are re-evaluated under the new verdict list by the queued run." : ""),
         );
       } catch (e) {

@@ -1,6 +1,6 @@
 // Fallback when the platform handed no token over (see ../auth.js): paste one. It is kept in sessionStorage only.
 import { setToken } from "../auth.js";
-import { field, h } from "../dom.js";
+import { field, h, put } from "../dom.js";
 
 export const title = "Sign in";
 
@@ -24,7 +24,7 @@ export function render(main, { reason, done }) {
     input.value = "";
     done();
   });
-  main.append(
+  put(main,
     h("h1", { id: "sign-in-title", tabindex: "-1" }, title),
     reason ? h("p", { class: "message bad", role: "alert" }, reason) : null,
     form,

@@ -144,7 +144,8 @@ impl Console {
             .unwrap_or(Value::Null)
     }
 
-    /// Polls `js` (an expression) until it is true.
+    /// Polls `js` (an expression) until it is true. Waits are generous (60 s): under `scripts/test` the local AWS
+    /// emulator serves every test of the workspace one request at a time, so a page of a view can take seconds.
     async fn wait(&self, js: &str, what: &str, timeout: Duration) {
         let started = Instant::now();
         loop {
@@ -163,7 +164,7 @@ impl Console {
         let js = format!(
             "(() => {{ const e = document.querySelector({selector:?}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0; }})()"
         );
-        self.wait(&js, what, Duration::from_secs(15)).await;
+        self.wait(&js, what, Duration::from_secs(60)).await;
     }
 
     async fn go(&self, route: &str, ready: &str) {
@@ -243,6 +244,21 @@ impl Console {
     async fn shot(&mut self, name: &str, typed_in_password: bool) {
         self.assert_token_absent(&format!("screenshot {name}"), typed_in_password)
             .await;
+        // A missing value must read as a dash or a sentence: no text node may be JavaScript's spelling of nothing
+        // (what Element.append makes of a null child).
+        let stray = self
+            .eval(
+                "(() => { const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); const bad = [];
+                   while (w.nextNode()) { const t = w.currentNode.nodeValue.trim();
+                     if (['null', 'undefined', 'NaN'].includes(t) || t.includes('[object ')) bad.push(t); }
+                   return bad; })()",
+            )
+            .await;
+        assert_eq!(
+            stray,
+            serde_json::json!([]),
+            "screenshot {name}: stray values on the page"
+        );
         let png = self
             .page
             .screenshot(ScreenshotParams::builder().full_page(true).build())
@@ -255,7 +271,8 @@ impl Console {
         }
         for dir in dirs {
             std::fs::create_dir_all(&dir).expect("screenshot dir");
-            std::fs::write(dir.join(format!("console-{name}.png")), &png).expect("write screenshot");
+            std::fs::write(dir.join(format!("console-{name}.png")), &png)
+                .expect("write screenshot");
         }
         self.shots.push(name.to_string());
     }
@@ -295,18 +312,42 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
 
     // Settings: every field, with the API's defaults.
     c.go("settings", "#consoleUrl").await;
-    assert_eq!(c.eval("document.querySelector('#token-state').textContent").await, "not set");
+    assert_eq!(
+        c.eval("document.querySelector('#token-state').textContent")
+            .await,
+        "not set"
+    );
     let verdicts = c
         .eval("[...document.querySelectorAll('input[name=analystVerdicts]')].map(i => [i.value, i.checked])")
         .await;
     assert_eq!(
         verdicts,
-        serde_json::json!([["true_positive", true], ["suspicious", true], ["undefined", true], ["false_positive", false]])
+        serde_json::json!([
+            ["true_positive", true],
+            ["suspicious", true],
+            ["undefined", true],
+            ["false_positive", false]
+        ])
     );
-    assert_eq!(c.eval("document.querySelector('#autoOnboard').checked").await, true);
-    assert_eq!(c.eval("document.querySelector('#updateMetadata').checked").await, true);
-    assert_eq!(c.eval("document.querySelector('#autoSyncDays').value").await, "");
-    assert_eq!(c.eval("document.querySelector('#groupNames').value").await, "");
+    assert_eq!(
+        c.eval("document.querySelector('#autoOnboard').checked")
+            .await,
+        true
+    );
+    assert_eq!(
+        c.eval("document.querySelector('#updateMetadata').checked")
+            .await,
+        true
+    );
+    assert_eq!(
+        c.eval("document.querySelector('#autoSyncDays').value")
+            .await,
+        ""
+    );
+    assert_eq!(
+        c.eval("document.querySelector('#groupNames').value").await,
+        ""
+    );
     // Every input has a label.
     assert_eq!(
         c.eval("[...document.querySelectorAll('main input, main select')].filter(i => !i.labels || i.labels.length === 0).length").await,
@@ -318,7 +359,8 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
 
     // Test connection: one line per check, each with its status and message.
     c.click("#test-connection").await;
-    c.visible("#connection-report li[data-check]", "the connection report").await;
+    c.visible("#connection-report li[data-check]", "the connection report")
+        .await;
     let checks = c
         .eval("[...document.querySelectorAll('#connection-report li')].map(l => [l.dataset.check, l.dataset.status, l.textContent])")
         .await;
@@ -330,7 +372,12 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
             "a check failed against the simulator: {check:?}"
         );
     }
-    for name in ["url_allowed", "console_reachable", "token_accepted", "permission_threats"] {
+    for name in [
+        "url_allowed",
+        "console_reachable",
+        "token_accepted",
+        "permission_threats",
+    ] {
         assert!(
             checks.iter().any(|c| c[0] == name && c[1] == "passed"),
             "{name} passed: {checks:?}"
@@ -341,19 +388,29 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     // Save: the token leaves the page; only "set" stays.
     c.click("#save").await;
     c.visible("#saved", "the saved message").await;
-    assert_eq!(c.eval("document.querySelector('#token-state').textContent").await, "set");
-    assert_eq!(c.eval("document.querySelector('#apiToken').value").await, "");
+    assert_eq!(
+        c.eval("document.querySelector('#token-state').textContent")
+            .await,
+        "set"
+    );
+    assert_eq!(
+        c.eval("document.querySelector('#apiToken').value").await,
+        ""
+    );
     c.shot("settings", false).await;
 
     // Sync now, with progress polled from the run until it ends.
     c.go("", "#sync-now").await;
     assert_eq!(
-        c.eval("document.querySelector('#card-console-url').textContent").await,
+        c.eval("document.querySelector('#card-console-url').textContent")
+            .await,
         Value::String(local.s1_url.clone())
     );
     c.click("#sync-now").await;
     c.visible("#run-status", "the run's progress").await;
-    let first = c.eval("document.querySelector('#run-status').dataset.status").await;
+    let first = c
+        .eval("document.querySelector('#run-status').dataset.status")
+        .await;
     assert!(
         matches!(first.as_str(), Some("pending" | "running")),
         "the progress shows the run before it ends, got {first}"
@@ -362,8 +419,14 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     let mut phases = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let status = c.eval("document.querySelector('#run-status')?.dataset.status").await;
-        if let Some(p) = c.eval("document.querySelector('#run-phase')?.textContent").await.as_str() {
+        let status = c
+            .eval("document.querySelector('#run-status')?.dataset.status")
+            .await;
+        if let Some(p) = c
+            .eval("document.querySelector('#run-phase')?.textContent")
+            .await
+            .as_str()
+        {
             phases.insert(p.to_string());
         }
         if matches!(status.as_str(), Some("succeeded" | "partial" | "failed")) {
@@ -373,24 +436,32 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
         assert!(Instant::now() < deadline, "the sync did not end in 180 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(phases.len() >= 2, "progress showed more than one phase: {phases:?}");
-    let findings = c.eval("document.querySelector('#run-findings').textContent").await;
+    assert!(
+        phases.len() >= 2,
+        "progress showed more than one phase: {phases:?}"
+    );
+    let findings = c
+        .eval("document.querySelector('#run-findings').textContent")
+        .await;
     assert!(
         findings.as_str().unwrap_or("").starts_with("150 created"),
         "run findings: {findings}"
     );
-    c.visible("#last-sync .badge.succeeded", "the card's last sync").await;
+    c.visible("#last-sync .badge.succeeded", "the card's last sync")
+        .await;
     c.shot("overview", false).await;
 
     // History: the run in the table and three bars (created, updated, failed) in the chart.
     c.go("history", "#runs tbody tr").await;
     assert_eq!(c.texts("#runs tbody tr").await.len(), 1);
     assert_eq!(
-        c.eval("document.querySelectorAll('#runs-chart rect').length").await,
+        c.eval("document.querySelectorAll('#runs-chart rect').length")
+            .await,
         3
     );
     assert_eq!(
-        c.eval("document.querySelector('#runs-chart rect.created').dataset.value").await,
+        c.eval("document.querySelector('#runs-chart rect.created').dataset.value")
+            .await,
         "150"
     );
     c.shot("history", false).await;
@@ -404,24 +475,30 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
         .await;
     let links: Vec<String> = serde_json::from_value(links).unwrap_or_default();
     assert_eq!(links.len(), 25, "a SentinelOne link per asset");
-    assert!(links.iter().all(|l| l.starts_with(&local.s1_url)), "{links:?}");
+    assert!(
+        links.iter().all(|l| l.starts_with(&local.s1_url)),
+        "{links:?}"
+    );
     c.click("#next-page").await;
     c.wait(
         "document.querySelector('#page-number').textContent === 'Page 2' && !document.querySelector('#list-status').textContent.startsWith('Loading')",
         "assets page 2",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     let page2 = c.texts("table tbody tr td:first-child").await;
     assert!(!page2.is_empty());
-    assert!(page2.iter().all(|n| !page1.contains(n)), "page 2 repeats page 1");
+    assert!(
+        page2.iter().all(|n| !page1.contains(n)),
+        "page 2 repeats page 1"
+    );
     let prefix: String = page1[0].chars().take(3).collect();
     c.type_into("#filter-name", &prefix).await;
     c.click("form.filters button[type=submit]").await;
     c.wait(
         "document.querySelector('#page-number').textContent === 'Page 1' && !document.querySelector('#list-status').textContent.startsWith('Loading')",
         "filtered assets",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     let filtered = c.texts("table tbody tr td:first-child").await;
@@ -441,7 +518,7 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     c.wait(
         "!document.querySelector('#list-status').textContent.startsWith('Loading') && !document.querySelector('#next-page').disabled",
         "failed findings",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     let statuses = c.texts("table tbody tr td:nth-child(2)").await;
@@ -453,7 +530,7 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     c.wait(
         "document.querySelector('#page-number').textContent === 'Page 2' && !document.querySelector('#list-status').textContent.startsWith('Loading')",
         "failed findings page 2",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     let statuses = c.texts("table tbody tr td:nth-child(2)").await;
@@ -463,20 +540,25 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
         .eval("[...document.querySelectorAll('table tbody tr td:last-child a')].map(a => a.href)")
         .await;
     let links: Vec<String> = serde_json::from_value(links).unwrap_or_default();
-    assert_eq!(links.len(), statuses.len(), "a SentinelOne link per finding");
+    assert_eq!(
+        links.len(),
+        statuses.len(),
+        "a SentinelOne link per finding"
+    );
     assert_ne!(c.texts("table tbody tr td:first-child").await, first_titles);
 
     // Custom fields: add one, see it listed, delete it.
     c.go("custom-fields", "#name").await;
     c.type_into("#name", "Cost center").await;
     c.click("#add-field").await;
-    c.visible("button[aria-label='Delete Cost center']", "the new field").await;
+    c.visible("button[aria-label='Delete Cost center']", "the new field")
+        .await;
     c.shot("custom-fields", false).await;
     c.click("button[aria-label='Delete Cost center']").await;
     c.wait(
         "!document.querySelector(\"button[aria-label='Delete Cost center']\")",
         "the deleted field to go",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
 
@@ -484,7 +566,8 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     c.go("settings", "#autoSyncDays").await;
     c.type_into("#autoSyncDays", "45").await;
     c.click("#save").await;
-    c.visible("#autoSyncDays-error", "the auto-sync field's error").await;
+    c.visible("#autoSyncDays-error", "the auto-sync field's error")
+        .await;
     let beside = c
         .eval(
             "(() => { const e = document.querySelector('#autoSyncDays-error');
@@ -494,10 +577,19 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
                        [...document.querySelectorAll('.field .error')].filter(x => !x.hidden).length]; })()",
         )
         .await;
-    assert_eq!(beside[0], true, "the error sits in the field's own block: {beside}");
+    assert_eq!(
+        beside[0], true,
+        "the error sits in the field's own block: {beside}"
+    );
     assert_eq!(beside[1], "true");
-    assert_eq!(beside[2], "autoSyncDays", "focus moves to the invalid field");
-    assert!(beside[3].as_str().unwrap_or("").contains("1 to 30"), "{beside}");
+    assert_eq!(
+        beside[2], "autoSyncDays",
+        "focus moves to the invalid field"
+    );
+    assert!(
+        beside[3].as_str().unwrap_or("").contains("1 to 30"),
+        "{beside}"
+    );
     assert_eq!(beside[4], 1, "only that field has an error");
     c.shot("validation-error", false).await;
 
@@ -506,10 +598,15 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     c.click("#disconnect").await;
     c.visible("#disconnect-dialog", "the confirmation").await;
     c.click("#disconnect-dialog button:not(.danger)").await;
-    c.wait("!document.querySelector('#disconnect-dialog')", "the dialog to close", Duration::from_secs(5))
-        .await;
+    c.wait(
+        "!document.querySelector('#disconnect-dialog')",
+        "the dialog to close",
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(
-        c.eval("document.querySelector('#connection-state').textContent").await,
+        c.eval("document.querySelector('#connection-state').textContent")
+            .await,
         "connected"
     );
     c.click("#disconnect").await;
@@ -518,14 +615,18 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     c.wait(
         "document.body.innerText.includes('not connected') && document.body.innerText.includes('Imported data was kept')",
         "the disconnected card",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     c.assert_token_absent("after disconnect", false).await;
 
     // Nothing the server answered and nothing it logged holds the token.
     let exchanges = local.exchanges();
-    assert!(exchanges.len() > 30, "{} responses recorded", exchanges.len());
+    assert!(
+        exchanges.len() > 30,
+        "{} responses recorded",
+        exchanges.len()
+    );
     for e in &exchanges {
         assert!(
             !e.body.contains(&secret),
@@ -535,10 +636,17 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
             e.status
         );
     }
-    assert!(exchanges.iter().any(|e| e.path.ends_with("/config") && e.method == "PUT" && e.status == 200));
-    assert!(exchanges.iter().any(|e| e.path.ends_with("/config") && e.method == "PUT" && e.status == 400));
+    assert!(exchanges
+        .iter()
+        .any(|e| e.path.ends_with("/config") && e.method == "PUT" && e.status == 200));
+    assert!(exchanges
+        .iter()
+        .any(|e| e.path.ends_with("/config") && e.method == "PUT" && e.status == 400));
     let log_text = String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned();
-    assert!(log_text.contains("\"request\""), "the server's logs were captured");
+    assert!(
+        log_text.contains("\"request\""),
+        "the server's logs were captured"
+    );
     assert!(!log_text.contains(&secret), "the token is in the logs");
     assert_eq!(c.shots.len(), 9);
 
@@ -565,13 +673,14 @@ async fn without_a_handed_over_token_the_console_asks_for_one_and_refuses_a_wron
     };
     c.visible("#platform-token", "the sign-in form").await;
     assert_eq!(c.eval("document.activeElement.id").await, "platform-token");
-    c.type_into("#platform-token", "not-the-session-token").await;
+    c.type_into("#platform-token", "not-the-session-token")
+        .await;
     c.click("form button[type=submit]").await;
     // The API (the local authorizer) refuses it: back to sign-in, with the reason.
     c.wait(
         "!!document.querySelector('#platform-token') && !!document.querySelector('[role=alert]')",
         "the refusal",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
     )
     .await;
     assert!(c
