@@ -46,7 +46,8 @@ export function consoleLink(url, label = "Open in SentinelOne") {
   try {
     const parsed = new URL(url);
     if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return h("span", { class: "muted" }, "–");
-    return h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer" }, label);
+    // Short visible text in a narrow column; the accessible name says which record it opens.
+    return h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer", "aria-label": label, title: label }, "Open ↗");
   } catch {
     return h("span", { class: "muted" }, "–");
   }

@@ -17,7 +17,7 @@ export async function render(main) {
   put(main,
     h("h2", { id: "chart-title" }, "Findings per run"),
     chart(runs.slice().reverse()),
-    h("h2", {}, `Last ${runs.length} runs`),
+    h("h2", {}, `Runs, newest first (${runs.length})`),
     h(
       "table",
       { id: "runs" },
@@ -69,14 +69,18 @@ function chart(runs) {
     svg("text", { x: left - 6, y: y(0) + 4, "text-anchor": "end" }, "0"),
     runs.map((r, i) => {
       const x0 = left + i * slot + (slot - 3 * bar) / 2;
-      return series.map(([name, f], k) => {
+      const started = new Date(r.startedAt ?? r.createdAt);
+      const label = Number.isNaN(started.getTime()) ? "" : started.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+      // Dates under the bars while they fit; the table below names every run anyway.
+      const caption = runs.length <= 10 ? svg("text", { x: x0 + 1.5 * bar, y: height - 6, "text-anchor": "middle" }, label) : null;
+      return [caption, ...series.map(([name, f], k) => {
         const v = f(r);
         return svg(
           "rect",
           { class: name, x: x0 + k * bar, y: y(v), width: bar - 1, height: Math.max(0, y(0) - y(v)), "data-value": v },
           svg("title", {}, `${r.id}: ${v} findings ${name}`),
         );
-      });
+      })];
     }),
   );
   const legend = h("p", { class: "legend", "aria-hidden": "true" },
