@@ -299,6 +299,13 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
 
     // Signed in from the URL fragment, which is then removed from the address bar; not configured yet.
     c.visible("#card-title", "the integration card").await;
+    // Anything the page's Content-Security-Policy blocks from here on (an inline style, a foreign request) is
+    // recorded; the screens are hash routes of this one document, so the listener sees every one of them.
+    c.eval(
+        "window.cspViolations = []; document.addEventListener('securitypolicyviolation',
+           e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI))",
+    )
+    .await;
     assert_eq!(c.eval("location.hash").await, "#/");
     assert_eq!(
         c.eval("sessionStorage.getItem('s1-console.token')").await,
@@ -619,6 +626,20 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
     )
     .await;
     c.assert_token_absent("after disconnect", false).await;
+    assert_eq!(
+        c.eval("window.cspViolations").await,
+        serde_json::json!([]),
+        "the Content-Security-Policy blocked something the console needs"
+    );
+    // The recorder works: an image from another origin is blocked (before any request) and recorded.
+    c.eval("document.body.append(Object.assign(document.createElement('img'), {src: 'https://example.invalid/x.png'}))")
+        .await;
+    c.wait(
+        "window.cspViolations.some(v => v.startsWith('img-src'))",
+        "the recorded violation",
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Nothing the server answered and nothing it logged holds the token.
     let exchanges = local.exchanges();
