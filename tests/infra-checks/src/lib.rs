@@ -10,8 +10,17 @@ use serde_yaml::{Mapping, Value};
 /// The only daily schedule the connector has: 01:15 UTC (EventBridge cron is always UTC).
 pub const SCHEDULE: &str = "cron(15 1 * * ? *)";
 
-/// Prefixes every API route lives under (see docs/openapi.yaml).
-pub const ROUTE_PREFIXES: [&str; 2] = ["/v1/integrations/sentinelone/", "/v1/custom-fields"];
+/// Prefixes every route lives under (see docs/openapi.yaml): the API's two, and the web console's static files.
+pub const ROUTE_PREFIXES: [&str; 3] = [
+    "/v1/integrations/sentinelone/",
+    "/v1/custom-fields",
+    CONSOLE_PREFIX,
+];
+
+/// The web console's static files: the only routes outside the JWT authorizer (see [`check_public_routes`]).
+pub const CONSOLE_PREFIX: &str = "/console";
+/// The function that serves them.
+pub const CONSOLE_BINARY: &str = "console-assets";
 
 /// Actions that may be granted on `Resource: "*"`, with the reason: these services offer no resource-level
 /// permissions for them, so AWS accepts nothing narrower.
@@ -582,6 +591,81 @@ pub fn check_routes(t: &Template, documented: &BTreeSet<(String, String)>) -> Ve
             "{} {} is routed in the template but not in the API document",
             extra.0, extra.1
         ));
+    }
+    problems
+}
+
+/// Routes that opt out of the JWT authorizer (`Auth.Authorizer: NONE`).
+pub fn public_routes(t: &Template) -> Vec<Route> {
+    let mut public = Vec::new();
+    for f in t.functions() {
+        for (_, e) in t.events(&f) {
+            let p = e.get("Properties");
+            let authorizer = p
+                .and_then(|p| p.get("Auth"))
+                .and_then(|a| a.get("Authorizer"))
+                .and_then(Value::as_str);
+            if e.get("Type").and_then(Value::as_str) == Some("HttpApi")
+                && authorizer == Some("NONE")
+            {
+                let get = |k: &str| {
+                    p.and_then(|p| p.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                public.push(Route {
+                    method: get("Method").to_ascii_uppercase(),
+                    path: get("Path"),
+                    function: f.id.clone(),
+                    binary: f.binary.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    public
+}
+
+/// Only the console's static files are served without the JWT authorizer: GET routes under `/console`, served by
+/// `console-assets`, whose role can do nothing but write its own logs and traces. Every console route is public
+/// (a browser cannot send a bearer token with a page load), and no API route is.
+pub fn check_public_routes(t: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let public = public_routes(t);
+    let under_console = |path: &str| path == CONSOLE_PREFIX || path.starts_with("/console/");
+    for r in &public {
+        if r.method != "GET" || !under_console(&r.path) || r.binary != CONSOLE_BINARY {
+            problems.push(format!(
+                "{} ({}) is outside the JWT authorizer but is not a console file route",
+                r.key(),
+                r.binary
+            ));
+        }
+    }
+    for r in t.routes() {
+        if (under_console(&r.path) || r.binary == CONSOLE_BINARY) && !public.contains(&r) {
+            problems.push(format!(
+                "{} ({}) is a console route behind the JWT authorizer: a browser cannot load it",
+                r.key(),
+                r.binary
+            ));
+        }
+    }
+    for f in t.functions() {
+        if f.binary.as_deref() != Some(CONSOLE_BINARY) {
+            continue;
+        }
+        let Some(role) = t.role_of(&f) else { continue };
+        for s in t.statements().iter().filter(|s| s.owner == role) {
+            for a in &s.actions {
+                if !(a.starts_with("logs:") || a.starts_with("xray:")) {
+                    problems.push(format!(
+                        "{role}/{}: the console's function may only log and trace, not {a}",
+                        s.sid
+                    ));
+                }
+            }
+        }
     }
     problems
 }

@@ -38,7 +38,7 @@ fn assert_flags(problems: Vec<String>, needle: &str) {
 fn every_function_binary_is_a_bin_crate_under_functions_in_the_workspace() {
     let packages = workspace_packages(&workspace_root()).expect("cargo metadata runs");
     let t = template();
-    assert_eq!(t.functions().len(), 10, "one function per handler");
+    assert_eq!(t.functions().len(), 11, "one function per handler");
     assert_clean(check_handlers(&t, &packages));
 
     let renamed = edited("Binary: read-api", "Binary: read-apis");
@@ -312,5 +312,44 @@ fn the_loopback_switch_appears_nowhere_in_the_template() {
     assert_flags(
         check_no_loopback_switch(&set),
         "must not appear in the template",
+    );
+}
+
+#[test]
+fn only_the_console_files_are_served_outside_the_authorizer() {
+    let t = template();
+    assert_clean(check_public_routes(&t));
+    assert_eq!(
+        public_routes(&t).len(),
+        3,
+        "/console, /console/{{file}}, /console/screens/{{file}}"
+    );
+
+    // An API route that opts out of the authorizer is flagged.
+    let open_api = edited(
+        "            Path: /v1/integrations/sentinelone/assets\n",
+        "            Path: /v1/integrations/sentinelone/assets\n            Auth:\n              Authorizer: NONE\n",
+    );
+    assert_flags(
+        check_public_routes(&open_api),
+        "GET /v1/integrations/sentinelone/assets (read-api) is outside the JWT authorizer",
+    );
+    // A console route left behind the authorizer could never load in a browser.
+    let closed = edited(
+        "            Path: /console\n            Auth:\n              Authorizer: NONE\n",
+        "            Path: /console\n",
+    );
+    assert_flags(
+        check_public_routes(&closed),
+        "GET /console (console-assets) is a console route behind the JWT authorizer",
+    );
+    // The public function's role reading data is flagged.
+    let reading = edited(
+        "Action: [logs:CreateLogStream, logs:PutLogEvents]\n                Resource: !GetAtt ConsoleAssetsLogs.Arn",
+        "Action: [logs:CreateLogStream, logs:PutLogEvents, dynamodb:GetItem]\n                Resource: !GetAtt ConsoleAssetsLogs.Arn",
+    );
+    assert_flags(
+        check_public_routes(&reading),
+        "may only log and trace, not dynamodb:GetItem",
     );
 }
