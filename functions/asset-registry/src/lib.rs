@@ -11,7 +11,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 
 use connector_store::{RegistrationOutcome, Store, StoreError};
-use http_api::{caller_tenant, json, path_param, ApiError, FieldError};
+use http_api::{caller_tenant, json, path_param, percent_decode, ApiError, FieldError};
 use s1_core::registry::{AssetRegistration, MAX_IMPORT_ROWS};
 use s1_core::AssetSource;
 
@@ -221,24 +221,4 @@ async fn import(
     };
     tracing::info!(tenant = %tenant, rows = report.rows, accepted = report.accepted, rejected = report.rejected.len(), "asset import applied");
     Ok(json(StatusCode::OK, &report))
-}
-
-/// Decodes `%XX` escapes of a path segment; malformed escapes stay as they are.
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

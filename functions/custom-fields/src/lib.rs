@@ -8,7 +8,9 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 
 use connector_store::Store;
-use http_api::{caller_tenant, json, json_body, path_param, ApiError, FieldError, LengthLimit};
+use http_api::{
+    caller_tenant, json, json_body, path_param, percent_decode, ApiError, FieldError, LengthLimit,
+};
 use s1_core::custom_fields::{CustomFieldDefinition, CustomFieldName};
 
 const COLLECTION: &str = "/v1/custom-fields";
@@ -90,36 +92,4 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
     Err(ApiError::NotFound(
         "no such route: check the method and path against the API document".into(),
     ))
-}
-
-/// Decodes `%XX` escapes of a path segment (names may hold spaces); malformed escapes stay as they are.
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn path_segments_are_decoded() {
-        assert_eq!(percent_decode("Cost%20center"), "Cost center");
-        assert_eq!(percent_decode("bad%2"), "bad%2");
-        assert_eq!(percent_decode("a%zz"), "a%zz");
-    }
 }

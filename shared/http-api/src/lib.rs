@@ -129,6 +129,27 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     respond(status, "application/json", body)
 }
 
+/// Decodes the `%XX` escapes of a path segment (names may hold spaces); malformed escapes stay as they are. For
+/// requests that carry no decoded path parameter (local runs), and for the local server's own routing.
+pub fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A CSV download (`filename` must be plain ASCII without quotes; callers build it from checked ids).
 pub fn csv(filename: &str, body: String) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
@@ -367,5 +388,17 @@ mod tests {
         assert_eq!(v["type"], "urn:s1-connector:problem:connection-test-failed");
         assert_eq!(v["connectionTest"]["checks"][0]["check"], "token_accepted");
         assert!(v["detail"].as_str().is_some_and(|d| d.contains("rejected")));
+    }
+}
+
+#[cfg(test)]
+mod percent_decode_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_segments_are_decoded() {
+        assert_eq!(percent_decode("Cost%20center"), "Cost center");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+        assert_eq!(percent_decode("a%zz"), "a%zz");
     }
 }

@@ -2,6 +2,7 @@
 //! again here, so the local server answers exactly the routes a deployment has, with the same function behind each
 //! and the same authorizer choice.
 
+use http_api::percent_decode;
 use serde_yaml::Value;
 
 /// The template, as compiled into this binary.
@@ -107,26 +108,6 @@ pub fn select<'a>(
         .filter(|r| r.method == method)
         .filter_map(|r| r.matches(path).map(|p| (r, p)))
         .max_by_key(|(r, _)| r.literal_segments())
-}
-
-/// `%XX` escapes of a path segment (custom field names may hold spaces); malformed escapes stay as they are.
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
