@@ -2,11 +2,13 @@
 //! without rewriting unchanged assets, re-deriving finding statuses, and the two listings.
 //!
 //! This file holds what both kinds share (reading the stored heads an apply compares against, the API spelling of
-//! enum values, put requests); [`assets`], [`findings`] and [`seen`] (the per-page markers of what a run saw) hold
-//! the rest.
+//! enum values, put requests); [`assets`], [`registrations`], [`retirement`], [`findings`], [`unmatched`] and
+//! [`seen`] (the per-page markers of what a run saw) hold the rest.
 
 mod assets;
 mod findings;
+mod registrations;
+mod retirement;
 mod seen;
 mod unmatched;
 
@@ -22,8 +24,10 @@ use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId};
 use crate::store::Store;
 
-pub use assets::{AssetFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset};
+pub use assets::{AssetFilter, StoredAsset};
 pub use findings::{ClosePlan, FindingFilter, UnattachedCursor};
+pub use registrations::RegistrationOutcome;
+pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,

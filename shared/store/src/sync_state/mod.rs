@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+mod facts;
+mod stored_time;
+
 use crate::clock::now_millis;
 use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId, SYNC_SK};
@@ -135,72 +138,6 @@ struct SyncItem {
     full_threat_walk_every_days: Option<u16>,
     #[serde(default)]
     token_expires_at: Option<String>,
-}
-
-/// The sync state's timestamps (watermark, high water) as stored: RFC 3339 text, the format they had when they were
-/// kept as strings, so items written before and after read alike. Compared as times, never as text: text order is
-/// wrong once fractional seconds differ in length (`…00.5Z` sorts before `…00Z`). A stored value that does not
-/// parse reads as absent, which makes the next threat walk start from the beginning rather than fail the sync.
-mod stored_time {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::format_description::well_known::Rfc3339;
-    use time::{OffsetDateTime, UtcOffset};
-
-    pub(super) fn format(t: OffsetDateTime) -> String {
-        // Only a year outside 0..=9999 fails; it then reads back as absent (see above).
-        t.to_offset(UtcOffset::UTC)
-            .format(&Rfc3339)
-            .unwrap_or_default()
-    }
-
-    pub(super) fn serialize<S: Serializer>(
-        t: &Option<OffsetDateTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&format(*t)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<OffsetDateTime>, D::Error> {
-        let raw: Option<String> = Option::deserialize(d)?;
-        Ok(raw.and_then(|r| OffsetDateTime::parse(&r, &Rfc3339).ok()))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use time::macros::datetime;
-
-        #[derive(Debug, serde::Serialize, serde::Deserialize)]
-        struct Item {
-            #[serde(default, with = "super")]
-            at: Option<time::OffsetDateTime>,
-        }
-
-        #[test]
-        fn stored_text_is_unchanged_and_unreadable_text_is_absent() {
-            let at = datetime!(2026-11-25 01:20:00.123456 UTC);
-            let text = serde_json::to_value(Item { at: Some(at) }).unwrap();
-            assert_eq!(text["at"], "2026-11-25T01:20:00.123456Z");
-            let back: Item = serde_json::from_value(text).unwrap();
-            assert_eq!(back.at, Some(at));
-            let garbage: Item =
-                serde_json::from_value(serde_json::json!({"at": "garbage"})).unwrap();
-            assert_eq!(garbage.at, None);
-        }
-
-        #[test]
-        fn later_times_compare_later_whatever_their_fraction() {
-            let whole = datetime!(2026-11-25 01:20:00 UTC);
-            let half = datetime!(2026-11-25 01:20:00.5 UTC);
-            assert!(half > whole);
-            // The text order the strings had got this wrong.
-            assert!(super::format(half) < super::format(whole));
-        }
-    }
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -399,82 +336,6 @@ impl Store {
     /// Drops the checkpoint without moving the watermark (a failed run that must start over next time).
     pub async fn clear_checkpoint(&self, tenant: &TenantId, lease: &Lease) -> Result<()> {
         self.complete_sync_at(tenant, lease, None).await
-    }
-
-    /// Records that a complete walk of all threats ended at `at` (while holding the lease): the next one is due
-    /// a period later.
-    pub async fn record_full_threat_walk(
-        &self,
-        tenant: &TenantId,
-        lease: &Lease,
-        at: &str,
-    ) -> Result<()> {
-        let res = self
-            .dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
-            .update_expression("SET full_threat_walk_at = :at")
-            .condition_expression("lease_owner = :o")
-            .expression_attribute_values(":o", s(&lease.owner))
-            .expression_attribute_values(":at", s(at))
-            .send()
-            .await;
-        self.lease_write(res)
-    }
-
-    /// Sets how often a run walks all threats (days; 0: every run).
-    pub async fn set_full_threat_walk_every(&self, tenant: &TenantId, days: u16) -> Result<()> {
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
-            .update_expression("SET full_threat_walk_every_days = :d")
-            .expression_attribute_values(":d", n(days))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
-    }
-
-    /// Records the API token's expiry as a run read it (`None`: the console did not say; the stored one is
-    /// removed so the view never shows a stale date).
-    pub async fn record_token_expiry(
-        &self,
-        tenant: &TenantId,
-        expires_at: Option<&str>,
-    ) -> Result<()> {
-        let req = self
-            .dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)));
-        let req = match expires_at {
-            Some(at) => req
-                .update_expression("SET token_expires_at = :at")
-                .expression_attribute_values(":at", s(at)),
-            None => req.update_expression("REMOVE token_expires_at"),
-        };
-        req.send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
-    }
-
-    /// Forgets the recorded token expiry once a new token is saved: the date belonged to the old token, and the
-    /// next run reads the new one's. A tenant without sync state is left without one.
-    pub async fn forget_token_expiry(&self, tenant: &TenantId) -> Result<()> {
-        let res = self
-            .dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
-            .update_expression("REMOVE token_expires_at")
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        StoreError::condition_held("UpdateItem", res)?;
-        Ok(())
     }
 
     pub async fn load_sync_state(&self, tenant: &TenantId) -> Result<SyncState> {

@@ -1,0 +1,200 @@
+//! Retiring the assets a complete agent walk did not see: planned first, then written one conditional
+//! transaction per asset, so a registration that lands meanwhile keeps its asset active.
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+
+use super::PARALLEL_UPDATES;
+use crate::clock::{format_timestamp, now};
+use crate::error::{Result, StoreError};
+use crate::keys::{asset_registration_sk, tenant_pk, TenantId, ASSET_PREFIX};
+use crate::store::{s, Store};
+use crate::views::Query;
+
+/// What retiring the assets a run did not see would do, before anything is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetirementPlan {
+    /// Sort keys of the assets whose SentinelOne side is live and that no page of the run recorded as seen.
+    pub unseen: Vec<String>,
+    /// Assets of the tenant whose SentinelOne side is live, before retirement.
+    pub active: u64,
+}
+
+/// How a retirement ended for one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retired {
+    /// Marked inactive.
+    Asset,
+    /// A registration holds it: only its SentinelOne side was retired; it stays active.
+    SentinelOneSide,
+    /// The item is gone (disconnect cleanup): nothing to retire.
+    Gone,
+}
+
+/// Retirement counts of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetirementCounts {
+    /// Assets marked inactive.
+    pub retired: u64,
+    /// Assets a registration holds, of which only the SentinelOne side was retired.
+    pub kept_by_platform: u64,
+}
+
+impl Store {
+    /// After a complete agent walk: retires every asset whose SentinelOne side is live and that no page of
+    /// `run_id` recorded as seen. Returns how many it retired (both kinds, see [`Store::retire_assets`]). Call
+    /// only after a complete walk: an empty walk retires all. The sync engine plans first
+    /// ([`Store::plan_retirement`]) and retires only when the walk can be trusted.
+    pub async fn retire_unseen_assets(&self, tenant: &TenantId, run_id: &str) -> Result<u64> {
+        let plan = self.plan_retirement(tenant, run_id).await?;
+        let c = self.retire_assets(tenant, run_id, plan.unseen).await?;
+        Ok(c.retired + c.kept_by_platform)
+    }
+
+    /// The assets whose SentinelOne side is live and that no page of `run_id` recorded as seen, and how many
+    /// such assets there are: nothing written. An asset SentinelOne never described (only a registration holds
+    /// it) or whose SentinelOne side is already retired is neither.
+    pub async fn plan_retirement(&self, tenant: &TenantId, run_id: &str) -> Result<RetirementPlan> {
+        let seen = self.seen_asset_keys(tenant, run_id).await?;
+        let active = Query::partition(tenant, ASSET_PREFIX)
+            .and_filter(
+                "#act = :t",
+                &[("#act", "active")],
+                vec![(":t", AttributeValue::Bool(true))],
+            )
+            .project(
+                "#sk, #s1, #as.#or, #srt",
+                &[
+                    ("#sk", "sk"),
+                    ("#s1", "src_sentinelone"),
+                    ("#as", "asset"),
+                    ("#or", "origin"),
+                    ("#srt", "sentinelone_retired_at"),
+                ],
+            );
+        let mut plan = RetirementPlan::default();
+        self.query_each(&active, |items| {
+            for i in items {
+                let described = i
+                    .get("src_sentinelone")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    == Some(true)
+                    || i.get("asset")
+                        .and_then(|a| a.as_m().ok())
+                        .and_then(|m| m.get("origin"))
+                        .and_then(|o| o.as_s().ok())
+                        .is_some_and(|o| o != "platform");
+                if !described || i.contains_key("sentinelone_retired_at") {
+                    continue;
+                }
+                if let Some(sk) = i.get("sk").and_then(|v| v.as_s().ok()) {
+                    plan.active += 1;
+                    let key = sk.strip_prefix(ASSET_PREFIX).unwrap_or(sk);
+                    if !seen.contains(key) {
+                        plan.unseen.push(sk.clone());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(plan)
+    }
+
+    /// Retires these assets (sort keys from a [`RetirementPlan`]), never deleting them: an asset no registration
+    /// holds is marked inactive; one a registration holds stays active and only its SentinelOne side is marked
+    /// retired. Whether a registration holds it is checked in the same transaction as the write, so a
+    /// registration that lands meanwhile wins.
+    pub async fn retire_assets(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+        unseen: Vec<String>,
+    ) -> Result<RetirementCounts> {
+        let pk = tenant_pk(tenant);
+        let now_s = format_timestamp(now());
+        let outcomes = stream::iter(unseen)
+            .map(|sk| self.retire_one(&pk, sk, run_id, &now_s))
+            .buffer_unordered(PARALLEL_UPDATES)
+            .try_collect::<Vec<Retired>>()
+            .await?;
+        let mut counts = RetirementCounts::default();
+        for o in outcomes {
+            match o {
+                Retired::Asset => counts.retired += 1,
+                Retired::SentinelOneSide => counts.kept_by_platform += 1,
+                Retired::Gone => {}
+            }
+        }
+        tracing::info!(tenant = %tenant, run = run_id, retired = counts.retired, kept_by_platform = counts.kept_by_platform, "unseen assets retired");
+        Ok(counts)
+    }
+
+    async fn retire_one(&self, pk: &str, sk: String, run_id: &str, now_s: &str) -> Result<Retired> {
+        let key = sk.strip_prefix(ASSET_PREFIX).unwrap_or(&sk).to_string();
+        let unregistered = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(
+                pk.to_string(),
+                asset_registration_sk(&key),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| {
+                StoreError::InvalidInput(format!("a retirement could not be built: {e}"))
+            })?;
+        let retire = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(pk.to_string(), sk.clone())))
+            .update_expression("SET active = :f, retired_at = :now, last_run_id = :r")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(now_s))
+            .expression_attribute_values(":r", s(run_id))
+            .build()
+            .map_err(|e| {
+                StoreError::InvalidInput(format!("a retirement could not be built: {e}"))
+            })?;
+        let whole = self
+            .dynamodb
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(unregistered)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(retire).build())
+            .send()
+            .await;
+        match whole {
+            Ok(_) => return Ok(Retired::Asset),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception());
+                if !cancelled {
+                    return Err(StoreError::dynamo("TransactWriteItems", e));
+                }
+            }
+        }
+        // A registration holds it (or the item is gone): retire the SentinelOne side only.
+        let side = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(pk.to_string(), sk)))
+            .update_expression("SET sentinelone_retired_at = :now, last_run_id = :r")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(now_s))
+            .expression_attribute_values(":r", s(run_id))
+            .send()
+            .await;
+        Ok(if StoreError::condition_held("UpdateItem", side)? {
+            Retired::SentinelOneSide
+        } else {
+            Retired::Gone
+        })
+    }
+}
