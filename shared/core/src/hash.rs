@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::asset::Asset;
 use crate::finding::Finding;
+use crate::vulnerability::Vulnerability;
 
 /// A stable hash of everything that was mapped.
 pub trait ContentHash {
@@ -100,6 +101,17 @@ impl ContentHash for Finding {
         let mut tree = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut tree {
             map.remove("lifecycle");
+        }
+        hash_of(&tree)
+    }
+}
+
+impl ContentHash for Vulnerability {
+    /// What a scan moves on every pass (`scan`) is left out: a re-scan that found nothing new writes nothing.
+    fn content_hash(&self) -> String {
+        let mut tree = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut tree {
+            map.remove("scan");
         }
         hash_of(&tree)
     }

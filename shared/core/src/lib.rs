@@ -3,9 +3,10 @@
 //! Nothing here does I/O, so every rule can be tested and benchmarked on its own.
 //!
 //! Where each rule lives:
-//! - [`records`]: the SentinelOne payloads (agents, threats, groups, tags) and page decoding.
+//! - [`records`]: the SentinelOne payloads (agents, threats, groups, tags, risk rows) and page decoding.
 //! - [`asset`]: the asset identity rule ([`asset::normalize_computer_name`]) and the mapped [`asset::Asset`].
 //! - [`finding`]: the mapped EDR [`finding::Finding`] and its severity table.
+//! - [`vulnerability`]: an application-risk row as a vulnerability finding, its severity and what a scan moves.
 //! - [`verdicts`]: the analyst-verdict inclusion list and the failed/passed rule.
 //! - [`groups`]: the group-name filter and its resolution to group ids.
 //! - [`mapping`]: agents to assets, threats to findings, de-duplication within a run.
@@ -105,6 +106,7 @@ pub mod retirement;
 pub mod secret;
 pub mod tenant;
 pub mod verdicts;
+pub mod vulnerability;
 
 pub use asset::{normalize_computer_name, usable_computer_name, Asset, AssetKey, AssetSource};
 pub use finding::{Finding, FindingStatus, Severity};

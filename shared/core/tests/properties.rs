@@ -11,7 +11,10 @@ use s1_core::mapping::{
     MappingSettings,
 };
 use s1_core::merge::{decide_asset, decide_finding};
-use s1_core::records::{decode_agents_page, decode_groups_page, decode_threats_page, Tag};
+use s1_core::records::{
+    decode_agents_page, decode_groups_page, decode_risks_page, decode_threats_page, Tag,
+};
+use s1_core::vulnerability::{map_risk, Vulnerability};
 use s1_core::{Asset, ContentHash, Finding};
 use serde_json::{json, Value};
 
@@ -106,6 +109,9 @@ fn all_sample_records() -> Vec<(&'static str, Value)> {
     for name in GROUP_SAMPLES {
         out.extend(sample_records(name).into_iter().map(|v| ("group", v)));
     }
+    for (name, _) in RISK_SAMPLES {
+        out.extend(sample_records(name).into_iter().map(|v| ("risk", v)));
+    }
     out
 }
 
@@ -126,6 +132,7 @@ fn touches_identity(kind: &str, path: &[PathStep]) -> bool {
             },
             _ => false,
         },
+        "risk" => first == "id",
         _ => matches!(first, "id" | "name"),
     }
 }
@@ -173,6 +180,17 @@ fn run_everything(kind: &str, body: &[u8]) -> usize {
                     let _ = a.content_hash();
                 }
                 let _ = map_threat(t, &settings);
+            }
+            page.records.len()
+        }
+        "risk" => {
+            let Ok(page) = decode_risks_page(body) else {
+                return 0;
+            };
+            for r in &page.records {
+                let v = map_risk(r, &settings.console_base_url);
+                let _ = v.content_hash();
+                serde_json::to_string(&v).expect("vulnerabilities always serialize");
             }
             page.records.len()
         }
@@ -230,14 +248,14 @@ proptest! {
 
     #[test]
     fn any_record_value_never_panics(value in arb_json()) {
-        for kind in ["agent", "threat", "group"] {
+        for kind in ["agent", "threat", "group", "risk"] {
             run_everything(kind, &page(std::slice::from_ref(&value)));
         }
     }
 
     #[test]
     fn any_body_never_panics(body in prop::collection::vec(any::<u8>(), 0..256), value in arb_json()) {
-        for kind in ["agent", "threat", "group"] {
+        for kind in ["agent", "threat", "group", "risk"] {
             run_everything(kind, &body);
             run_everything(kind, value.to_string().as_bytes());
             run_everything(kind, json!({"data": value, "pagination": value}).to_string().as_bytes());
@@ -471,6 +489,99 @@ fn finding_hash_changes_when_any_mapped_field_changes() {
             edit(&mut changed);
             assert_ne!(changed, base, "edit {name} changed nothing");
             assert_ne!(changed.content_hash(), h, "hash ignores {name}");
+        }
+    }
+}
+
+type VulnerabilityEdit = (&'static str, fn(&mut Vulnerability));
+
+#[test]
+fn vulnerability_hash_changes_when_any_mapped_field_changes_and_never_with_the_scan() {
+    use s1_core::vulnerability::{Cvss, Detection, ScoreSource};
+    let edits: &[VulnerabilityEdit] = &[
+        ("id", |v| v.id.push('x')),
+        ("cve_id", |v| v.cve_id = Some("CVE-1999-0001".into())),
+        ("application", |v| v.application.version = Some("0".into())),
+        ("severity", |v| v.severity = s1_core::Severity::Info),
+        ("severity_raw", |v| v.severity_raw = Some("NONE".into())),
+        ("cvss", |v| {
+            v.cvss = Some(Cvss {
+                base_score: 1.5,
+                version: Some("2.0".into()),
+                source: ScoreSource::Base,
+            })
+        }),
+        ("risk_score", |v| v.risk_score = Some(0.5)),
+        ("exploit_code_maturity", |v| {
+            v.exploit_code_maturity = Some("High".into())
+        }),
+        ("remediation_level", |v| {
+            v.remediation_level = Some("Workaround".into())
+        }),
+        ("report_confidence", |v| {
+            v.report_confidence = Some("Unknown".into())
+        }),
+        ("published_at", |v| {
+            v.published_at = Some(time::OffsetDateTime::UNIX_EPOCH)
+        }),
+        ("detected_at", |v| {
+            v.detected_at = Some(time::OffsetDateTime::UNIX_EPOCH)
+        }),
+        ("detection", |v| v.detection = Detection::Removed),
+        ("status_raw", |v| v.status_raw = Some("Other".into())),
+        ("mitigation_status", |v| {
+            v.mitigation_status = Some("On hold".into())
+        }),
+        ("endpoint_id", |v| v.endpoint_id = Some("other".into())),
+        ("endpoint_name", |v| v.endpoint_name = Some("other".into())),
+        ("endpoint_key", |v| {
+            v.endpoint_key = s1_core::normalize_computer_name("other")
+        }),
+        ("endpoint_type", |v| v.endpoint_type = Some("server".into())),
+        ("os_type", |v| v.os_type = Some("linux".into())),
+        ("mark_type", |v| v.mark_type = json!({"description": "x"})),
+        ("marked_by", |v| v.marked_by = Some("analyst".into())),
+        ("console_url", |v| v.console_url = Some("https://x".into())),
+    ];
+    let scan_only: &[VulnerabilityEdit] = &[
+        ("scan.last_scan_at", |v| {
+            v.scan.last_scan_at = Some(time::OffsetDateTime::UNIX_EPOCH)
+        }),
+        ("scan.last_scan_result", |v| {
+            v.scan.last_scan_result = Some("Failed".into())
+        }),
+        ("scan.days_detected", |v| v.scan.days_detected = Some(9999)),
+    ];
+    for (name, _) in RISK_SAMPLES {
+        let page = decode_risks_page(&page(&sample_records(name))).unwrap();
+        for base in page
+            .records
+            .iter()
+            .map(|r| map_risk(r, "https://c.example"))
+        {
+            let fields: Vec<String> = match serde_json::to_value(&base).unwrap() {
+                Value::Object(m) => m.keys().cloned().collect(),
+                _ => unreachable!(),
+            };
+            for f in fields.iter().filter(|f| *f != "scan") {
+                assert!(
+                    edits.iter().any(|(n, _)| n == f),
+                    "no edit covers Vulnerability field {f}: add one"
+                );
+            }
+            let h = base.content_hash();
+            for (field, edit) in edits {
+                let mut changed = base.clone();
+                edit(&mut changed);
+                assert_ne!(changed, base, "edit {field} changed nothing");
+                assert_ne!(changed.content_hash(), h, "hash ignores {field}");
+            }
+            for (field, edit) in scan_only {
+                let mut changed = base.clone();
+                edit(&mut changed);
+                assert_ne!(changed, base, "edit {field} changed nothing");
+                assert_eq!(changed.content_hash(), h, "{field} counted as a change");
+            }
         }
     }
 }

@@ -5,7 +5,10 @@ mod common;
 use common::*;
 use s1_core::custom_fields::{apply_tags_to_custom_fields, CustomFieldDefinition};
 use s1_core::mapping::{asset_from_threat, assets_from_agents, findings_from_threats, map_threat};
-use s1_core::records::{decode_agents_page, decode_groups_page, decode_threats_page};
+use s1_core::records::{
+    decode_agents_page, decode_groups_page, decode_risks_page, decode_threats_page,
+};
+use s1_core::vulnerability::map_risk;
 use s1_core::ContentHash;
 
 #[test]
@@ -17,16 +20,31 @@ fn committed_fixtures_match_the_shared_samples_when_present() {
         return;
     };
     let mut compared = 0;
-    // Sub-folders (e.g. `risks/`) hold samples of endpoints this mapping does not read.
-    for entry in entries.flatten().filter(|e| e.path().is_file()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let original = std::fs::read(entry.path()).unwrap();
+    // Risk samples this mapping reads are compared too; other sub-folders' files are not copied.
+    let risks: Vec<_> = std::fs::read_dir(shared.join("risks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| fixtures_dir().join("risks").join(e.file_name()).exists())
+        .map(|e| {
+            (
+                e.path(),
+                format!("risks/{}", e.file_name().to_string_lossy()),
+            )
+        })
+        .collect();
+    let top = entries
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()));
+    for (path, name) in top.chain(risks) {
+        let original = std::fs::read(path).unwrap();
         let copy = std::fs::read(fixtures_dir().join(&name))
             .unwrap_or_else(|_| panic!("{name} is missing from tests/fixtures/samples"));
         assert_eq!(original, copy, "{name} differs from the shared sample");
         compared += 1;
     }
-    assert!(compared >= 5);
+    assert!(compared >= 5 + RISK_SAMPLES.len());
 }
 
 #[test]
@@ -103,5 +121,31 @@ fn group_samples_decode_without_skips() {
             .unwrap();
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].id, "1234567890123456789");
+    }
+}
+
+#[test]
+fn risk_samples_of_both_tiers_map_without_skips() {
+    for (name, rows) in RISK_SAMPLES {
+        let decoded = decode_risks_page(&page(&sample_records(name))).unwrap();
+        assert!(decoded.skipped.is_empty(), "{name}: {:?}", decoded.skipped);
+        assert_eq!(decoded.field_warnings, 0, "{name}");
+        assert_eq!(decoded.records.len(), *rows, "{name}");
+        let vulnerabilities: Vec<_> = decoded
+            .records
+            .iter()
+            .map(|r| map_risk(r, &settings().console_base_url))
+            .collect();
+        assert!(
+            vulnerabilities.iter().all(|v| v.cvss.is_some()),
+            "{name}: every sample row carries a score under one tier's key"
+        );
+        let hashes: Vec<String> = vulnerabilities
+            .iter()
+            .map(ContentHash::content_hash)
+            .collect();
+        let stem = name.trim_start_matches("risks/");
+        insta::assert_json_snapshot!(format!("vulnerabilities__{stem}"), vulnerabilities);
+        insta::assert_json_snapshot!(format!("vulnerability_hashes__{stem}"), hashes);
     }
 }

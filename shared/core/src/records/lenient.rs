@@ -293,6 +293,44 @@ impl Leniency for Timestamp {
     }
 }
 
+/// Scores (CVSS base scores, SentinelOne's risk score): decimal strings as the API sends them (`"7.00"`), or JSON
+/// numbers. Empty means absent; anything that is not a finite, non-negative number is a warning.
+pub(crate) struct Score;
+impl Leniency for Score {
+    type Out = f64;
+    fn from_str(s: &str) -> Option<f64> {
+        let t = s.trim();
+        if t.is_empty() {
+            return None;
+        }
+        let parsed = t.parse::<f64>().ok().and_then(Self::from_number);
+        if parsed.is_none() {
+            warn();
+        }
+        parsed
+    }
+    fn from_u64(v: u64) -> Option<f64> {
+        // Scores are small; a count this large is not a score.
+        u32::try_from(v).ok().map(f64::from).or_else(|| {
+            warn();
+            None
+        })
+    }
+    fn from_f64(v: f64) -> Option<f64> {
+        let kept = Self::from_number(v);
+        if kept.is_none() {
+            warn();
+        }
+        kept
+    }
+}
+
+impl Score {
+    fn from_number(v: f64) -> Option<f64> {
+        (v.is_finite() && v >= 0.0).then_some(v)
+    }
+}
+
 /// String enums that keep unknown values (`Other`) but treat placeholders as unknown.
 pub(crate) trait WireEnum: Sized {
     fn from_wire(s: &str) -> Self;
@@ -363,6 +401,10 @@ pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
 
 pub(crate) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Lenient::<Count>::deserialize(d).map(|l| l.0)
+}
+
+pub(crate) fn score<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Lenient::<Score>::deserialize(d).map(|l| l.0)
 }
 
 pub(crate) fn timestamp<'de, D: Deserializer<'de>>(

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::lenient;
-use super::{Agent, Group, Threat};
+use super::{Agent, Group, Risk, Threat};
 use crate::asset::usable_computer_name;
 
 /// Why a record was not imported. Display is a sentence for a sync report.
@@ -154,6 +154,21 @@ impl PageRecord for Group {
     }
 }
 
+impl PageRecord for Risk {
+    fn check_identity(&mut self) -> Result<(), SkipReason> {
+        // Without its id a row could not be told apart from the next scan's, so it could never be updated or fixed.
+        // A row without an endpoint is kept: it becomes an unattached finding, like a threat.
+        if usable_id(&self.id) {
+            Ok(())
+        } else {
+            Err(SkipReason::MissingId)
+        }
+    }
+    fn set_field_warnings(&mut self, n: u64) {
+        self.field_warnings = n;
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
@@ -190,6 +205,11 @@ pub fn decode_threats_page(body: &[u8]) -> Result<DecodedPage<Threat>, Malformed
 
 /// Decodes one `GET /groups` response body.
 pub fn decode_groups_page(body: &[u8]) -> Result<DecodedPage<Group>, MalformedPage> {
+    decode_page(body)
+}
+
+/// Decodes one `GET /application-management/risks` response body.
+pub fn decode_risks_page(body: &[u8]) -> Result<DecodedPage<Risk>, MalformedPage> {
     decode_page(body)
 }
 

@@ -35,6 +35,13 @@ pub const AGENT_SAMPLES: &[&str] = &[
     "agent_elastic_test_pipeline_agent.ndjson",
 ];
 pub const THREAT_SAMPLES: &[&str] = &["threats_elastic_test_pipeline_threat_lines1-2.ndjson"];
+/// Risk rows: the real base-tier records (Elastic), the Vulnerability Management tier (a hand-written fixture of
+/// that tier's key set) and a synthetic fixture with numeric scores; with how many rows each holds.
+pub const RISK_SAMPLES: &[(&str, usize)] = &[
+    ("risks/elastic_risks_pipeline_test.json", 5),
+    ("risks/fixture_full_tier_risk_record_HANDWRITTEN.json", 1),
+    ("risks/cartography_finding_fixture_SYNTHETIC.json", 3),
+];
 pub const GROUP_SAMPLES: &[&str] = &["group_elastic_test_pipeline_group.ndjson"];
 
 pub fn page(records: &[Value]) -> Vec<u8> {
