@@ -12,6 +12,8 @@ pub struct Permissions {
     pub endpoints_view: bool,
     pub threats_view: bool,
     pub groups_view: bool,
+    /// `Applications Page.viewRisks`: the application-vulnerability rows.
+    pub risks_view: bool,
 }
 
 impl Permissions {
@@ -20,6 +22,7 @@ impl Permissions {
             endpoints_view: true,
             threats_view: true,
             groups_view: true,
+            risks_view: true,
         }
     }
 
@@ -28,6 +31,7 @@ impl Permissions {
             endpoints_view: false,
             threats_view: false,
             groups_view: false,
+            risks_view: false,
         }
     }
 
@@ -38,6 +42,11 @@ impl Permissions {
 
     pub fn with_threats_view(mut self, on: bool) -> Self {
         self.threats_view = on;
+        self
+    }
+
+    pub fn with_risks_view(mut self, on: bool) -> Self {
+        self.risks_view = on;
         self
     }
 

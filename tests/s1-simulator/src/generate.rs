@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::jsonw::Obj;
 use crate::records::{lenient_bool, AgentRow, ThreatRow};
+use crate::risks::RiskTier;
 use crate::util::{
     datetime_to_micros, fmt_micros, fmt_seconds, fnv1a, parse_timestamp, Micros, SeededRng,
 };
@@ -41,6 +42,11 @@ pub struct TenantSpec {
     /// The generated history ends here (nothing is created or updated later), so a seed gives the
     /// same data whatever day the test runs; mutations stamp later times.
     pub history_end: OffsetDateTime,
+    /// Application-vulnerability rows per active agent (`application-management/risks`); a real fleet averages
+    /// about 140.
+    pub risks_per_agent: usize,
+    /// Which tier's key set the risk rows carry.
+    pub risk_tier: RiskTier,
 }
 
 impl Default for TenantSpec {
@@ -64,6 +70,8 @@ impl TenantSpec {
             tagged_pct: 60,
             orphan_threat_permille: 10,
             history_end: datetime!(2026-11-01 00:00:00 UTC),
+            risks_per_agent: 3,
+            risk_tier: RiskTier::Base,
         }
     }
 
@@ -74,6 +82,16 @@ impl TenantSpec {
 
     pub fn with_agents(mut self, n: usize) -> Self {
         self.agents = n;
+        self
+    }
+
+    pub fn with_risks_per_agent(mut self, n: usize) -> Self {
+        self.risks_per_agent = n;
+        self
+    }
+
+    pub fn with_risk_tier(mut self, tier: RiskTier) -> Self {
+        self.risk_tier = tier;
         self
     }
 

@@ -1,5 +1,6 @@
 //! A faithful, stateful simulator of the SentinelOne Management API v2.1 endpoints the connector
-//! uses (`/web/api/v2.1/{system/info,agents,agents/count,threats,groups,users/api-token-details}`),
+//! uses (`/web/api/v2.1/{system/info,agents,agents/count,threats,groups,users/api-token-details,
+//! application-management/risks}`),
 //! with a deterministic tenant generator, a mutation API, faults on demand and a request log.
 //!
 //! Behaviour follows `shared/sentinelone/API.md` (its "Decisions" section is binding). Where the
@@ -50,6 +51,7 @@ mod generate;
 mod jsonw;
 mod query;
 mod records;
+mod risks;
 mod server;
 mod tenant;
 mod util;
@@ -58,5 +60,6 @@ pub use auth::Permissions;
 pub use faults::{Fault, FaultCounts, FaultId, FaultPlan, FaultRule, RetryAfter, Trigger};
 pub use generate::TenantSpec;
 pub use records::RecordError;
+pub use risks::RiskTier;
 pub use server::{ListEndpoint, LoggedRequest, SimConfig, SimError, SimHandle, Simulator};
 pub use tenant::PlaceholderAgent;

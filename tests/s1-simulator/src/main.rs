@@ -22,11 +22,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use s1_simulator::{PlaceholderAgent, RetryAfter, SimConfig, SimHandle, Simulator, TenantSpec};
+use s1_simulator::{
+    PlaceholderAgent, RetryAfter, RiskTier, SimConfig, SimHandle, Simulator, TenantSpec,
+};
 
 const USAGE: &str =
     "usage: s1-simulator [--agents N] [--threats T] [--sites S] [--groups-per-site G] \
-[--seed X] [--port P] [--token TOKEN] [--rate-limit R] \
+[--seed X] [--risks-per-agent V] [--risk-tier base|vm] [--port P] [--token TOKEN] [--rate-limit R] \
 (live-console misbehaviours: SIM_* environment variables, see the binary's docs)";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,12 @@ enum CliError {
     MissingValue(String),
     #[error("{flag} expects a non-negative integer, got {value:?}")]
     NotANumber { flag: String, value: String },
+    #[error("{flag} expects one of {expected}, got {value:?}")]
+    NotOneOf {
+        flag: String,
+        value: String,
+        expected: &'static str,
+    },
     #[error("the environment variable {name} expects {expected}, got {value:?}")]
     BadEnv {
         name: &'static str,
@@ -167,6 +175,20 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, CliError> {
             "--sites" => spec.sites = number(value()?)? as usize,
             "--groups-per-site" => spec.groups_per_site = number(value()?)? as usize,
             "--seed" => spec.seed = number(value()?)?,
+            "--risks-per-agent" => spec.risks_per_agent = number(value()?)? as usize,
+            "--risk-tier" => {
+                spec.risk_tier = match value()?.as_str() {
+                    "base" => RiskTier::Base,
+                    "vm" => RiskTier::VulnerabilityManagement,
+                    other => {
+                        return Err(CliError::NotOneOf {
+                            flag: flag.clone(),
+                            value: other.to_owned(),
+                            expected: "base, vm",
+                        })
+                    }
+                }
+            }
             "--port" => {
                 let v = value()?;
                 config.port = v.parse().map_err(|_| CliError::NotANumber {

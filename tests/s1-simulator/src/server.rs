@@ -29,9 +29,10 @@ use crate::faults::{Fault, FaultCounts, FaultPlan, RequestShape, RetryAfter};
 use crate::generate::TenantSpec;
 use crate::query::{
     page, page_body, AgentFilter, ApiError, CursorPolicy, CursorStore, GroupFilter, Page, Paging,
-    Params, Resource, ThreatFilter,
+    Params, Resource, RiskFilter, ThreatFilter,
 };
 use crate::records::{lenient_bool, AgentRow, GroupRow, RecordError, Table, ThreatRow};
+use crate::risks::RiskRow;
 use crate::tenant::{PlaceholderAgent, Tenant};
 use crate::util::{datetime_to_micros, fmt_micros, lock, micros_to_datetime, read, write, Micros};
 
@@ -129,6 +130,8 @@ pub enum ListEndpoint {
     Agents,
     Threats,
     Groups,
+    /// `GET application-management/risks`.
+    Risks,
 }
 
 /// Ways a live console misbehaves while answering 200, each off until a test switches it on.
@@ -140,6 +143,9 @@ struct LiveConsoleQuirks {
     agents_total_offset: AtomicI64,
     threats_total_offset: AtomicI64,
     groups_total_offset: AtomicI64,
+    risks_total_offset: AtomicI64,
+    /// The tenant has no application management (an older console or no licence): the risks path is a 404.
+    risks_unavailable: AtomicBool,
 }
 
 impl LiveConsoleQuirks {
@@ -148,6 +154,7 @@ impl LiveConsoleQuirks {
             ListEndpoint::Agents => &self.agents_total_offset,
             ListEndpoint::Threats => &self.threats_total_offset,
             ListEndpoint::Groups => &self.groups_total_offset,
+            ListEndpoint::Risks => &self.risks_total_offset,
         }
     }
 
@@ -157,6 +164,7 @@ impl LiveConsoleQuirks {
             Resource::Agents | Resource::AgentsCount => ListEndpoint::Agents,
             Resource::Threats => ListEndpoint::Threats,
             Resource::Groups => ListEndpoint::Groups,
+            Resource::Risks => ListEndpoint::Risks,
         };
         let offset = self.total_offset(endpoint).load(AtomicOrdering::SeqCst);
         let real = i64::try_from(real).unwrap_or(i64::MAX);
@@ -224,6 +232,28 @@ impl Simulator {
         self.tenant = self.tenant.and_then(|mut t| {
             for v in records {
                 t.threats.insert(ThreatRow::from_value(&v)?)?;
+            }
+            Ok(t)
+        });
+        self
+    }
+
+    /// Adds raw risk rows (e.g. the real samples) exactly as given. Each takes the scope of the agent its
+    /// `endpointId` names, when the console has that agent.
+    pub fn with_risk_records(mut self, records: impl IntoIterator<Item = Value>) -> Self {
+        self.tenant = self.tenant.and_then(|mut t| {
+            for v in records {
+                let endpoint = v
+                    .get("endpointId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let scope = t
+                    .agents
+                    .get(endpoint)
+                    .map(|a| (a.account_id.clone(), a.site_id.clone(), a.group_id.clone()))
+                    .unwrap_or_default();
+                let row = RiskRow::from_value(&v, (&scope.0, &scope.1, &scope.2))?;
+                t.risks.insert(row)?;
             }
             Ok(t)
         });
@@ -466,6 +496,49 @@ impl SimHandle {
         write(&self.shared.tenant).set_threat_mitigation_status(threat_id, status, at)
     }
 
+    /// A vulnerability scan of every endpoint: each risk row's `lastScanDate` and `daysDetected` move, nothing
+    /// else does (the console computes `daysDetected` when it answers).
+    pub fn scan_risks(&self) {
+        let now = self.shared.clock.now();
+        write(&self.shared.tenant).scan_risks(now);
+    }
+
+    /// Marks a risk row `Removed` (the application was patched): it is served only with `includeRemovals=true`,
+    /// with a new `riskUpdatedDate`. False when no row has that id.
+    pub fn remove_risk(&self, id: &str) -> bool {
+        let now = self.shared.clock.now();
+        write(&self.shared.tenant).edit_risk(id, |r| r.set_removed(true, now))
+    }
+
+    /// A removed risk row detected again.
+    pub fn redetect_risk(&self, id: &str) -> bool {
+        let now = self.shared.clock.now();
+        write(&self.shared.tenant).edit_risk(id, |r| r.set_removed(false, now))
+    }
+
+    /// Deletes a risk row outright: it is gone even with `includeRemovals=true` (only a complete walk notices).
+    pub fn delete_risk(&self, id: &str) -> bool {
+        write(&self.shared.tenant).risks.remove(id).is_some()
+    }
+
+    /// Gives a risk row a new severity (`CRITICAL`, `HIGH`, `MEDIUM`, `LOW`).
+    pub fn set_risk_severity(&self, id: &str, severity: &str) -> bool {
+        let now = self.shared.clock.now();
+        write(&self.shared.tenant).edit_risk(id, |r| r.set_severity(severity, now))
+    }
+
+    /// Whether the tenant has application management: without it the risks path answers 404.
+    pub fn set_risks_available(&self, on: bool) {
+        self.shared
+            .quirks
+            .risks_unavailable
+            .store(!on, AtomicOrdering::SeqCst);
+    }
+
+    pub fn risks_snapshot(&self) -> Vec<Value> {
+        read(&self.shared.tenant).risks.values()
+    }
+
     /// Adds `n` threats on existing agents (created and updated "now") and returns their ids.
     pub fn add_threats(&self, n: usize) -> Vec<String> {
         let mut now = self.stamp();
@@ -663,6 +736,7 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         "agents/count" if get => Some(Route::List(Resource::AgentsCount)),
         "threats" if get => Some(Route::List(Resource::Threats)),
         "groups" if get => Some(Route::List(Resource::Groups)),
+        "application-management/risks" if get => Some(Route::List(Resource::Risks)),
         "users/api-token-details" if post => Some(Route::TokenDetails),
         _ => None,
     }
@@ -762,7 +836,7 @@ async fn dispatch(
             is_list: matches!(
                 route,
                 Some(Route::List(
-                    Resource::Agents | Resource::Threats | Resource::Groups
+                    Resource::Agents | Resource::Threats | Resource::Groups | Resource::Risks
                 ))
             ),
         })
@@ -961,8 +1035,13 @@ fn handle(
                 }
                 Resource::Threats => (perms.threats_view, "Threats.view"),
                 Resource::Groups => (perms.groups_view, "Groups.view"),
+                Resource::Risks => (perms.risks_view, "Applications Page.viewRisks"),
             };
-            if needed {
+            if resource == Resource::Risks
+                && s.quirks.risks_unavailable.load(AtomicOrdering::SeqCst)
+            {
+                Err(not_found())
+            } else if needed {
                 list(s, resource, raw_query, shape)
             } else {
                 Err(forbidden(name))
@@ -1053,6 +1132,20 @@ fn list(
             run_page(
                 &tenant.threats,
                 |t| f.matches(t),
+                &params,
+                &paging,
+                resource,
+                s,
+                policy,
+            )?
+        }
+        Resource::Risks => {
+            let f = RiskFilter::parse(&params)?;
+            let mut paging = Paging::parse(&params, resource, max_limit)?;
+            paging.hold_back = shape.empty_page_with_cursor;
+            run_page(
+                &tenant.risks,
+                |r| f.matches(r),
                 &params,
                 &paging,
                 resource,

@@ -1,10 +1,12 @@
-//! The live tenant: tables of agents, threats and groups, and the mutations tests apply to them.
+//! The live tenant: tables of agents, threats, groups and application-risk rows, and the mutations tests apply to
+//! them.
 
 use serde_json::{json, Value};
 
 use crate::generate::{generate, Generator, TenantSpec, ThreatAgent};
 use crate::records::{lenient_bool, AgentRow, GroupRow, Record, RecordError, Table, ThreatRow};
-use crate::util::{fmt_micros, Micros};
+use crate::risks::{generate_rows, RiskEndpoint, RiskRow};
+use crate::util::{datetime_to_micros, fmt_micros, Micros};
 
 /// What a placeholder threat carries where the agent's live state should be: records a live
 /// console serves that were evidently filled from the API documentation's example, or that lost
@@ -104,6 +106,7 @@ pub(crate) struct Tenant {
     pub agents: Table<AgentRow>,
     pub threats: Table<ThreatRow>,
     pub groups: Table<GroupRow>,
+    pub risks: Table<RiskRow>,
     pub generator: Option<Generator>,
 }
 
@@ -115,10 +118,12 @@ impl Tenant {
             .iter()
             .map(GroupRow::from_value)
             .collect::<Result<Vec<_>, _>>()?;
+        let risks = risk_rows(&out.agents, spec);
         Ok(Self {
             agents: Table::from_rows(out.agents)?,
             threats: Table::from_rows(out.threats)?,
             groups: Table::from_rows(groups)?,
+            risks: Table::from_rows(risks)?,
             generator: Some(out.generator),
         })
     }
@@ -290,6 +295,32 @@ impl Tenant {
             }
         }
         ids
+    }
+
+    /// Applies `edit` to one risk row; false when no row has that id.
+    pub(crate) fn edit_risk(&mut self, id: &str, edit: impl FnOnce(&mut RiskRow)) -> bool {
+        let Some(mut row) = self.risks.get(id).cloned() else {
+            return false;
+        };
+        edit(&mut row);
+        self.risks.replace(row)
+    }
+
+    /// A vulnerability scan of every endpoint: `lastScanDate` and `daysDetected` move on every row.
+    pub(crate) fn scan_risks(&mut self, now: Micros) {
+        let rows: Vec<RiskRow> = self
+            .risks
+            .rows()
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.scanned(now);
+                r
+            })
+            .collect();
+        for row in rows {
+            self.risks.replace(row);
+        }
     }
 
     /// Removes a threat from the console entirely: no longer listed or counted.
@@ -495,4 +526,39 @@ fn describe(value: &str) -> String {
             c
         }
     }
+}
+
+/// The generated risk rows: `spec.risks_per_agent` on every agent that is not decommissioned.
+fn risk_rows(agents: &[AgentRow], spec: &TenantSpec) -> Vec<RiskRow> {
+    if spec.risks_per_agent == 0 {
+        return Vec::new();
+    }
+    let history_end = datetime_to_micros(spec.history_end);
+    agents
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !a.decommissioned)
+        .flat_map(|(i, a)| {
+            let os_type = serde_json::from_str::<Value>(&a.json)
+                .ok()
+                .and_then(|v| v.get("osType").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| "windows".to_owned());
+            let endpoint = RiskEndpoint {
+                id: &a.id,
+                name: &a.computer_name,
+                os_type: &os_type,
+                account_id: &a.account_id,
+                site_id: &a.site_id,
+                group_id: &a.group_id,
+            };
+            generate_rows(
+                &endpoint,
+                i,
+                spec.risks_per_agent,
+                spec.risk_tier,
+                spec.seed,
+                history_end,
+            )
+        })
+        .collect()
 }
