@@ -7,6 +7,7 @@ pub mod connection_test;
 pub mod error;
 pub mod paging;
 pub mod retry;
+pub mod risks;
 pub mod url_policy;
 
 pub use client::{ClientOptions, S1Client, SystemInfo, TokenDetails};
@@ -17,6 +18,7 @@ pub use paging::{
     ThreatQuery,
 };
 pub use retry::{Clock, RateLimiter, RecordingClock, RetryPolicy, TokioClock};
+pub use risks::{RiskPage, RiskQuery};
 pub use url_policy::{
     resolve_checked, ConsoleUrl, Resolve, StaticResolver, SystemResolver, UrlPolicy, UrlPolicyError,
 };

@@ -154,6 +154,17 @@ impl WalkParams {
         }
     }
 
+    /// A walk that sends exactly `filters` (plus `limit` and the cursor) on every page.
+    pub(crate) fn with_filters(
+        filters: Vec<(&'static str, String)>,
+        resume: Option<String>,
+    ) -> WalkParams {
+        WalkParams {
+            filters,
+            resume_cursor: resume.filter(|c| !c.trim().is_empty()),
+        }
+    }
+
     fn list(
         group_ids: &[String],
         updated_after: Option<OffsetDateTime>,

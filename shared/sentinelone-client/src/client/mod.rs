@@ -109,6 +109,7 @@ pub(crate) enum Endpoint {
     Threats,
     Groups,
     ApiTokenDetails,
+    Risks,
 }
 
 impl Endpoint {
@@ -119,6 +120,7 @@ impl Endpoint {
             Endpoint::Threats => "threats",
             Endpoint::Groups => "groups",
             Endpoint::ApiTokenDetails => "users/api-token-details",
+            Endpoint::Risks => "application-management/risks",
         }
     }
 
@@ -130,6 +132,7 @@ impl Endpoint {
             Endpoint::Threats => "Threats.view",
             Endpoint::Groups => "Groups.view",
             Endpoint::ApiTokenDetails => "Viewer role",
+            Endpoint::Risks => "Applications Page.viewRisks",
         }
     }
 }
