@@ -32,6 +32,7 @@ const CHECK_NAMES = {
   permission_agents: "Can read agents",
   permission_threats: "Can read threats",
   permission_groups: "Can read groups",
+  permission_vulnerabilities: "Can read vulnerabilities",
   token_expiry: "Token expiry",
   groups_resolved: "Groups found",
 };

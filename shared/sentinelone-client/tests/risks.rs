@@ -131,3 +131,50 @@ async fn a_missing_permission_or_feature_is_named() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_connection_test_warns_without_view_risks_or_the_feature_and_still_passes() {
+    use s1_core::groups::GroupFilter;
+    use sentinelone_client::{CheckKind, CheckStatus};
+    let sim = sim(3, 2).await;
+    let (client, _clock) = recording_client(&sim);
+    let report = client.test_connection(&GroupFilter::default()).await;
+    let check = report.check(CheckKind::PermissionVulnerabilities).unwrap();
+    assert_eq!(check.status, CheckStatus::Passed, "{}", check.detail);
+
+    let limited = "eyJno-risks-connection-0001";
+    sim.add_token(
+        limited,
+        Permissions::all().with_risks_view(false),
+        OffsetDateTime::now_utc() + time::Duration::days(90),
+    );
+    let console = ConsoleUrl::parse(&sim.base_url(), &dev_policy()).unwrap();
+    let limited = S1Client::new(
+        console,
+        support::token(limited),
+        test_options(RecordingClock::new()),
+    )
+    .unwrap();
+    let report = limited.test_connection(&GroupFilter::default()).await;
+    let check = report.check(CheckKind::PermissionVulnerabilities).unwrap();
+    assert_eq!(check.status, CheckStatus::Warning);
+    assert!(
+        check.detail.contains("Applications Page.viewRisks"),
+        "{}",
+        check.detail
+    );
+    assert!(
+        report.passed(),
+        "threats and assets still import: {report:#?}"
+    );
+
+    sim.set_risks_available(false);
+    let report = client.test_connection(&GroupFilter::default()).await;
+    let check = report.check(CheckKind::PermissionVulnerabilities).unwrap();
+    assert_eq!(
+        (check.status, check.error_kind),
+        (CheckStatus::Warning, Some("not_found"))
+    );
+    assert!(report.passed());
+    sim.shutdown().await;
+}

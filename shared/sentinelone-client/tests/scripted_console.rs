@@ -602,7 +602,7 @@ async fn a_slow_console_gets_a_full_connection_report_in_time() {
     let report = client.test_connection(&GroupFilter::default()).await;
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(1600), "{elapsed:?}");
-    assert_eq!(report.checks.len(), 8, "one result per check: {report:#?}");
+    assert_eq!(report.checks.len(), 9, "one result per check: {report:#?}");
     assert_eq!(
         report.check(CheckKind::ConsoleReachable).map(|c| c.status),
         Some(CheckStatus::Passed)

@@ -597,7 +597,7 @@ async fn connection_test_passes_and_lists_groups_with_sites() {
         .test_connection(&GroupFilter::parse(" default group "))
         .await;
     assert!(report.passed(), "{report:#?}");
-    assert_eq!(report.checks.len(), 8);
+    assert_eq!(report.checks.len(), 9);
     assert!(
         report
             .checks
@@ -618,12 +618,13 @@ async fn connection_test_passes_and_lists_groups_with_sites() {
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert_eq!(
-        paths[..6],
+        paths[..7],
         [
             "GET /web/api/v2.1/system/info",
             "GET /web/api/v2.1/agents",
             "GET /web/api/v2.1/threats",
             "GET /web/api/v2.1/groups",
+            "GET /web/api/v2.1/application-management/risks",
             "POST /web/api/v2.1/users/api-token-details",
             "GET /web/api/v2.1/groups",
         ]

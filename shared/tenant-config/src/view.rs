@@ -108,13 +108,14 @@ impl From<CheckResult> for CheckView {
     }
 }
 
-const CHECK_ORDER: [CheckKind; 8] = [
+const CHECK_ORDER: [CheckKind; 9] = [
     CheckKind::UrlAllowed,
     CheckKind::ConsoleReachable,
     CheckKind::TokenAccepted,
     CheckKind::PermissionAgents,
     CheckKind::PermissionThreats,
     CheckKind::PermissionGroups,
+    CheckKind::PermissionVulnerabilities,
     CheckKind::TokenExpiry,
     CheckKind::GroupsResolved,
 ];

@@ -10,6 +10,13 @@ use s1_core::groups::{GroupFilter, ResolvedGroup};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+mod results;
+
+use results::{
+    expiry_check, failed, out_of_time, passed, seconds, skip_rest, skip_rest_out_of_time, skipped,
+    vulnerabilities_unreadable, ALL, OUT_OF_TIME_KIND,
+};
+
 use crate::client::{Endpoint, S1Client};
 use crate::error::S1Error;
 use crate::url_policy::UrlPolicyError;
@@ -23,6 +30,8 @@ pub enum CheckKind {
     PermissionAgents,
     PermissionThreats,
     PermissionGroups,
+    /// `Applications Page.viewRisks`: only a warning when missing, since threats and assets import without it.
+    PermissionVulnerabilities,
     TokenExpiry,
     GroupsResolved,
 }
@@ -78,95 +87,6 @@ impl ConnectionReport {
             checks,
             groups: Vec::new(),
         }
-    }
-}
-
-const EXPIRY_WARNING_DAYS: i64 = 30;
-
-fn passed(check: CheckKind, detail: impl Into<String>) -> CheckResult {
-    CheckResult {
-        check,
-        status: CheckStatus::Passed,
-        detail: detail.into(),
-        error_kind: None,
-    }
-}
-
-fn failed(check: CheckKind, error: &S1Error) -> CheckResult {
-    CheckResult {
-        check,
-        status: CheckStatus::Failed,
-        detail: error.to_string(),
-        error_kind: Some(error.kind()),
-    }
-}
-
-fn skipped(check: CheckKind, because: &str) -> CheckResult {
-    CheckResult {
-        check,
-        status: CheckStatus::Skipped,
-        detail: format!("not run: {because}"),
-        error_kind: None,
-    }
-}
-
-const ALL: [CheckKind; 8] = [
-    CheckKind::UrlAllowed,
-    CheckKind::ConsoleReachable,
-    CheckKind::TokenAccepted,
-    CheckKind::PermissionAgents,
-    CheckKind::PermissionThreats,
-    CheckKind::PermissionGroups,
-    CheckKind::TokenExpiry,
-    CheckKind::GroupsResolved,
-];
-
-fn skip_rest(checks: &mut Vec<CheckResult>, because: &str) {
-    for kind in ALL {
-        if checks.iter().all(|c| c.check != kind) {
-            checks.push(skipped(kind, because));
-        }
-    }
-}
-
-/// [`S1Error::kind`] of the deadline, also set on the checks skipped for lack of time so that
-/// [`ConnectionReport::passed`] can tell them from checks skipped because an earlier one failed.
-const OUT_OF_TIME_KIND: &str = "deadline_reached";
-
-/// Every check not run yet, skipped because the test's time ran out before it.
-fn skip_rest_out_of_time(checks: &mut Vec<CheckResult>) {
-    for kind in ALL {
-        if checks.iter().all(|c| c.check != kind) {
-            checks.push(CheckResult {
-                error_kind: Some(OUT_OF_TIME_KIND),
-                ..skipped(
-                    kind,
-                    "the connection test ran out of time before this check",
-                )
-            });
-        }
-    }
-}
-
-/// The check that was running when the test's time ran out.
-fn out_of_time(check: CheckKind, timeout: Duration) -> CheckResult {
-    CheckResult {
-        check,
-        status: CheckStatus::Failed,
-        detail: format!(
-            "the connection test ran out of time ({}) during this check: the console answered too slowly; try again \
-             later",
-            seconds(timeout)
-        ),
-        error_kind: Some(OUT_OF_TIME_KIND),
-    }
-}
-
-fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -326,6 +246,26 @@ impl S1Client {
             skip_rest_out_of_time(&mut checks);
             return ConnectionReport { checks, groups };
         }
+        match self
+            .bounded(Endpoint::Risks, self.probe(Endpoint::Risks))
+            .await
+        {
+            Ok(()) => checks.push(passed(
+                CheckKind::PermissionVulnerabilities,
+                "the token can read application vulnerabilities (Applications Page.viewRisks)",
+            )),
+            Err(e) if e.is_deadline() => {
+                checks.push(out_of_time(CheckKind::PermissionVulnerabilities, timeout));
+                skip_rest_out_of_time(&mut checks);
+                return ConnectionReport { checks, groups };
+            }
+            Err(e) => checks.push(vulnerabilities_unreadable(&e)),
+        }
+
+        if self.out_of_time() {
+            skip_rest_out_of_time(&mut checks);
+            return ConnectionReport { checks, groups };
+        }
         checks.push(match self
             .bounded(Endpoint::ApiTokenDetails, self.token_details())
             .await
@@ -387,42 +327,6 @@ impl S1Client {
 
         ConnectionReport { checks, groups }
     }
-}
-
-fn expiry_check(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> CheckResult {
-    let Some(expires_at) = expires_at else {
-        return passed(
-            CheckKind::TokenExpiry,
-            "the console reported no expiry date for the token",
-        );
-    };
-    let date = expires_at.date();
-    let days_left = (expires_at - now).whole_days();
-    if expires_at <= now {
-        return CheckResult {
-            check: CheckKind::TokenExpiry,
-            status: CheckStatus::Failed,
-            detail: format!(
-                "the API token expired on {date}: create a new service-user token and save it here"
-            ),
-            error_kind: Some("token_expired"),
-        };
-    }
-    if days_left < EXPIRY_WARNING_DAYS {
-        return CheckResult {
-            check: CheckKind::TokenExpiry,
-            status: CheckStatus::Warning,
-            detail: format!(
-                "the API token expires on {date} (in {days_left} days): create a new service-user token and save it \
-                 here before then"
-            ),
-            error_kind: None,
-        };
-    }
-    passed(
-        CheckKind::TokenExpiry,
-        format!("the API token is valid until {date}"),
-    )
 }
 
 #[cfg(test)]
