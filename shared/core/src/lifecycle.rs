@@ -76,14 +76,22 @@ impl Lifecycle {
             FindingState::Closed => self.closed_at = Some(at.to_string()),
             FindingState::Open | FindingState::Reopened => {}
         }
-        self.history.push(StateChange {
-            state,
-            at: at.to_string(),
-        });
-        if self.history.len() > MAX_HISTORY {
-            let extra = self.history.len() - MAX_HISTORY;
-            self.history.drain(..extra);
-        }
+        push_bounded(
+            &mut self.history,
+            StateChange {
+                state,
+                at: at.to_string(),
+            },
+        );
+    }
+}
+
+/// Appends a change to a history, keeping only the most recent [`MAX_HISTORY`].
+pub(crate) fn push_bounded<T>(history: &mut Vec<T>, change: T) {
+    history.push(change);
+    if history.len() > MAX_HISTORY {
+        let extra = history.len() - MAX_HISTORY;
+        history.drain(..extra);
     }
 }
 
