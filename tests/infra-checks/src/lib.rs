@@ -111,6 +111,21 @@ pub struct Statement {
     pub effect: String,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// The `Condition` block, `Null` when there is none.
+    pub condition: Value,
+}
+
+impl Statement {
+    /// The statement only reaches items whose partition key matches `pattern` (`dynamodb:LeadingKeys` under
+    /// `ForAllValues:StringLike`, every value equal to `pattern`).
+    pub fn limited_to_leading_keys(&self, pattern: &str) -> bool {
+        let keys = self
+            .condition
+            .get("ForAllValues:StringLike")
+            .and_then(|c| c.get("dynamodb:LeadingKeys"));
+        let values: Vec<String> = as_list(keys).into_iter().map(render).collect();
+        !values.is_empty() && values.iter().all(|v| v == pattern)
+    }
 }
 
 /// A workspace member as `cargo metadata` reports it.
@@ -346,6 +361,7 @@ impl Template {
                     effect: s.get("Effect").map(render).unwrap_or_default(),
                     actions: strings("Action"),
                     resources: strings("Resource"),
+                    condition: s.get("Condition").cloned().unwrap_or(Value::Null),
                 });
             }
         };
@@ -905,7 +921,13 @@ pub fn check_read_only(t: &Template, binary: &str) -> Vec<String> {
     let mut allowed: BTreeSet<&str> = READ_ONLY_ACTIONS.into_iter().collect();
     allowed.insert("xray:PutTelemetryRecords");
     let mut problems = Vec::new();
-    for s in t.statements().into_iter().filter(|s| s.owner == role) {
+    // The request bucket is the edge's bookkeeping, not the function's data: its statement is checked on its own
+    // (check_request_limit) and only reaches RATE# items.
+    for s in t
+        .statements()
+        .into_iter()
+        .filter(|s| s.owner == role && !s.limited_to_leading_keys(RATE_KEYS))
+    {
         for a in &s.actions {
             if !allowed.contains(a.as_str()) {
                 problems.push(format!("{role}/{}: {a} is not a read", s.sid));
@@ -1068,4 +1090,56 @@ pub fn check_no_loopback_switch(t: &Template) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The partition keys of the per-tenant request buckets.
+pub const RATE_KEYS: &str = "RATE#*";
+/// What the edge's request limit needs on the table.
+pub const REQUEST_LIMIT_ACTIONS: [&str; 2] = ["dynamodb:UpdateItem", "dynamodb:GetItem"];
+
+/// Every function behind the JWT authorizer applies the per-tenant request limit, so its role may update and read
+/// the tenant's bucket; and every statement that grants exactly that is limited to the RATE# keys.
+pub fn check_request_limit(t: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let statements = t.statements();
+    let public: BTreeSet<String> = public_routes(t).into_iter().map(|r| r.function).collect();
+    let behind_authorizer: BTreeSet<String> = t
+        .routes()
+        .into_iter()
+        .map(|r| r.function)
+        .filter(|f| !public.contains(f))
+        .collect();
+    for f in t
+        .functions()
+        .into_iter()
+        .filter(|f| behind_authorizer.contains(&f.id))
+    {
+        let Some(role) = t.role_of(&f) else {
+            problems.push(format!("{}: no explicit Role", f.id));
+            continue;
+        };
+        let has = statements.iter().any(|s| {
+            s.owner == role
+                && s.effect == "Allow"
+                && REQUEST_LIMIT_ACTIONS
+                    .iter()
+                    .all(|a| s.actions.iter().any(|x| x == a))
+                && s.limited_to_leading_keys(RATE_KEYS)
+        });
+        if !has {
+            problems.push(format!(
+                "{}: its role {role} has no request-limit statement ({REQUEST_LIMIT_ACTIONS:?} on the table, limited to {RATE_KEYS})",
+                f.id
+            ));
+        }
+    }
+    for s in &statements {
+        if s.sid == "RequestLimit" && !s.limited_to_leading_keys(RATE_KEYS) {
+            problems.push(format!(
+                "{}/{}: the request-limit statement is not limited to the {RATE_KEYS} keys",
+                s.owner, s.sid
+            ));
+        }
+    }
+    problems
 }

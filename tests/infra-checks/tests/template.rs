@@ -353,3 +353,53 @@ fn only_the_console_files_are_served_outside_the_authorizer() {
         "may only log and trace, not dynamodb:GetItem",
     );
 }
+
+#[test]
+fn every_api_function_applies_the_request_limit_on_the_rate_keys_only() {
+    let t = template();
+    assert_clean(check_request_limit(&t));
+
+    // A role without the bucket statement could not admit a single request.
+    let t2 = template();
+    let read_api_role = t2.text.find("\n  ReadApiRole:\n").expect("ReadApiRole");
+    let statement = t2.text[read_api_role..]
+        .find("              - Sid: RequestLimit\n")
+        .map(|i| i + read_api_role)
+        .expect("ReadApiRole's RequestLimit");
+    let end = t2.text[statement..]
+        .find("              # Configuration, source marker")
+        .map(|i| i + statement)
+        .expect("the statement after it");
+    let without =
+        Template::parse(&format!("{}{}", &t2.text[..statement], &t2.text[end..])).expect("parses");
+    assert_flags(
+        check_request_limit(&without),
+        "ReadApiFunction: its role ReadApiRole has no request-limit statement",
+    );
+    // Without its condition the statement would let a function rewrite any item.
+    let unconditioned = edited(
+        "                Condition:\n                  ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"RATE#*\"]\n",
+        "",
+    );
+    assert_flags(
+        check_request_limit(&unconditioned),
+        "is not limited to the RATE#* keys",
+    );
+    let wider = edited(
+        "dynamodb:LeadingKeys: [\"RATE#*\"]",
+        "dynamodb:LeadingKeys: [\"RATE#*\", \"T#*\"]",
+    );
+    assert_flags(
+        check_request_limit(&wider),
+        "is not limited to the RATE#* keys",
+    );
+    // The connection test stays read-only apart from its bucket: an UpdateItem outside RATE# is caught.
+    let test_writes = edited(
+        "dynamodb:LeadingKeys: [\"RATE#*\"]",
+        "dynamodb:LeadingKeys: [\"T#*\"]",
+    );
+    assert_flags(
+        check_read_only(&test_writes, "test-connection"),
+        "dynamodb:UpdateItem is not a read",
+    );
+}
