@@ -59,6 +59,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Item { .. }
             | StoreError::Malformed { .. }
             | StoreError::LeaseLost
+            | StoreError::NoPageTokenKey
             | StoreError::Unprocessed { .. } => internal(&e, "storage failed"),
         }
     }

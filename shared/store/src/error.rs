@@ -53,6 +53,9 @@ pub enum StoreError {
     Unprocessed { remaining: usize, waited: Duration },
     #[error("{0}")]
     InvalidInput(String),
+    /// A paged listing was asked of a store built without the page-token key: a function that serves no list view.
+    #[error("this function holds no page-token key, so it cannot serve a paged listing")]
+    NoPageTokenKey,
     /// A write to a run that has already finished (succeeded, partial or failed) was refused: its outcome stays.
     #[error("the sync run {run_id} has already finished; its outcome is kept and this update was not written")]
     RunAlreadyFinished { run_id: String },

@@ -777,6 +777,28 @@ pub fn check_secrets(t: &Template) -> Vec<String> {
         ));
     }
     let page_token = "!Ref PageTokenSecret";
+    // Only the function serving list views reads the page-token key, and only it is told where the key is.
+    let reader_role = t
+        .functions()
+        .into_iter()
+        .find(|f| f.binary.as_deref() == Some(PAGE_TOKEN_READER))
+        .and_then(|f| t.role_of(&f));
+    for f in t.functions() {
+        let told = t.environment(&f).contains_key("PAGE_TOKEN_SECRET_ARN");
+        let reader = f.binary.as_deref() == Some(PAGE_TOKEN_READER);
+        if told && !reader {
+            problems.push(format!(
+                "{}: PAGE_TOKEN_SECRET_ARN is set, but only {PAGE_TOKEN_READER} serves page tokens",
+                f.id
+            ));
+        }
+        if reader && !told {
+            problems.push(format!(
+                "{}: PAGE_TOKEN_SECRET_ARN is not set, but it serves the paged views",
+                f.id
+            ));
+        }
+    }
     for s in t.statements() {
         let secret_actions: Vec<&String> = s
             .actions
@@ -797,6 +819,11 @@ pub fn check_secrets(t: &Template) -> Vec<String> {
                 continue;
             }
             if r == page_token {
+                if reader_role.as_deref() != Some(s.owner.as_str()) {
+                    problems.push(format!(
+                        "{who}: only the role of {PAGE_TOKEN_READER} may read the page-token key"
+                    ));
+                }
                 if secret_actions
                     .iter()
                     .any(|a| a.as_str() != "secretsmanager:GetSecretValue")
@@ -1091,6 +1118,9 @@ pub fn check_no_loopback_switch(t: &Template) -> Vec<String> {
         })
         .collect()
 }
+
+/// The one function that serves paged list views, so the one that reads the page-token key.
+pub const PAGE_TOKEN_READER: &str = "read-api";
 
 /// The partition keys of the per-tenant request buckets.
 pub const RATE_KEYS: &str = "RATE#*";

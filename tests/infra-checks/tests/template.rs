@@ -179,6 +179,23 @@ fn secrets_access_stays_within_the_connector_prefix_and_the_page_token_key() {
         check_secrets(&write_key),
         "the page-token key may only be read",
     );
+    // Another role reading the page-token key, or another function told where it is, is flagged.
+    let other_reader = edited(
+        "Resource: !GetAtt DisconnectLogs.Arn\n",
+        "Resource: !GetAtt DisconnectLogs.Arn\n              - Sid: PageTokenKey\n                Effect: Allow\n                Action: [secretsmanager:GetSecretValue]\n                Resource: !Ref PageTokenSecret\n",
+    );
+    assert_flags(
+        check_secrets(&other_reader),
+        "DisconnectRole/PageTokenKey: only the role of read-api may read the page-token key",
+    );
+    let everyone_told = edited(
+        "        TENANT_CLAIM: !Ref TenantClaim\n",
+        "        TENANT_CLAIM: !Ref TenantClaim\n        PAGE_TOKEN_SECRET_ARN: !Ref PageTokenSecret\n",
+    );
+    assert_flags(
+        check_secrets(&everyone_told),
+        "SyncWorkerFunction: PAGE_TOKEN_SECRET_ARN is set, but only read-api serves page tokens",
+    );
     // The environment's prefix and the policy's must move together.
     let prefix_moved = edited(
         "SECRET_PREFIX: !Sub \"s1-connector/${AWS::StackName}/\"",
