@@ -104,14 +104,20 @@ impl Deployment {
                     is_table_name,
                 )?,
             ),
-            vault: Vault::new(
-                secrets,
-                required_env_where(
-                    "SECRET_PREFIX",
-                    "a Secrets Manager name prefix (A-Z, a-z, 0-9 and /_+=.@-)",
-                    is_secret_prefix,
-                )?,
-            ),
+            vault: {
+                let vault = Vault::new(
+                    secrets,
+                    required_env_where(
+                        "SECRET_PREFIX",
+                        "a Secrets Manager name prefix (A-Z, a-z, 0-9 and /_+=.@-)",
+                        is_secret_prefix,
+                    )?,
+                );
+                match env_value("TOKEN_KMS_KEY_ID")? {
+                    Some(key) => vault.with_kms_key(key),
+                    None => vault,
+                }
+            },
         })
     }
 

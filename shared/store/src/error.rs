@@ -53,6 +53,9 @@ pub enum StoreError {
     Unprocessed { remaining: usize, waited: Duration },
     #[error("{0}")]
     InvalidInput(String),
+    /// The stored token was saved for another console than the configured one: it is not sent there.
+    #[error("the stored SentinelOne API token was saved for another console than the configured one and is not sent to this one; save the configuration again with this console's token")]
+    TokenConsoleMismatch,
     /// A paged listing was asked of a store built without the page-token key: a function that serves no list view.
     #[error("this function holds no page-token key, so it cannot serve a paged listing")]
     NoPageTokenKey,

@@ -44,5 +44,5 @@ pub use store::{Page, Store};
 pub use sync_state::{
     AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState, DEFAULT_FULL_THREAT_WALK_DAYS,
 };
-pub use vault::Vault;
+pub use vault::{StoredToken, Vault};
 pub use views::MAX_PAGE_SIZE;

@@ -1173,3 +1173,157 @@ pub fn check_request_limit(t: &Template) -> Vec<String> {
     }
     problems
 }
+
+/// KMS actions that use the key on data (as opposed to managing it).
+fn uses_key_data(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    a == "*"
+        || a == "kms:*"
+        || [
+            "kms:decrypt",
+            "kms:encrypt",
+            "kms:generatedatakey",
+            "kms:reencrypt",
+        ]
+        .iter()
+        .any(|p| a.starts_with(p))
+}
+
+/// The tenants' tokens are encrypted with the stack's own KMS key: rotated, its data actions granted only to the
+/// roles that read (Decrypt) or write (GenerateDataKey) tenant secrets and only through Secrets Manager, nobody
+/// else (the account root manages the key but cannot decrypt with it), and every function that writes tenant
+/// secrets is told the key (`TOKEN_KMS_KEY_ID`).
+pub fn check_token_key(t: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let keys = t.of_type("AWS::KMS::Key");
+    let [(key_id, key)] = keys.as_slice() else {
+        return vec![format!(
+            "expected one AWS::KMS::Key for the tenant tokens, found {}",
+            keys.len()
+        )];
+    };
+    let props = key.get("Properties");
+    if props.and_then(|p| p.get("EnableKeyRotation")).map(render) != Some("true".into()) {
+        problems.push(format!("{key_id}: EnableKeyRotation is not true"));
+    }
+    let Some(prefix_arn) = t.secret_prefix_arn() else {
+        return vec!["SECRET_PREFIX is missing".into()];
+    };
+    let roles_with = |actions: &[&str]| -> BTreeSet<String> {
+        t.statements()
+            .into_iter()
+            .filter(|s| s.effect == "Allow" && s.resources.contains(&prefix_arn))
+            .filter(|s| s.actions.iter().any(|a| actions.contains(&a.as_str())))
+            .map(|s| s.owner)
+            .collect()
+    };
+    let readers = roles_with(&["secretsmanager:GetSecretValue"]);
+    let writers = roles_with(&[
+        "secretsmanager:CreateSecret",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:PutSecretValue",
+    ]);
+    let mut decrypters = BTreeSet::new();
+    let mut encrypters = BTreeSet::new();
+    let statements = as_list(
+        props
+            .and_then(|p| p.get("KeyPolicy"))
+            .and_then(|k| k.get("Statement")),
+    );
+    for s in statements {
+        if s.get("Effect").map(render).as_deref() != Some("Allow") {
+            continue;
+        }
+        let sid = s.get("Sid").map(render).unwrap_or_default();
+        let actions: Vec<String> = as_list(s.get("Action")).into_iter().map(render).collect();
+        if !actions.iter().any(|a| uses_key_data(a)) {
+            continue;
+        }
+        let principal = s.get("Principal");
+        let principals: Vec<&Value> = match principal.and_then(|p| p.get("AWS")) {
+            Some(aws) => as_list(Some(aws)),
+            None => {
+                problems.push(format!(
+                    "{key_id}/{sid}: key data actions {actions:?} for a principal that is not a role of this stack: {}",
+                    principal.map(render).unwrap_or_default()
+                ));
+                continue;
+            }
+        };
+        let via_secrets_manager = s
+            .get("Condition")
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("kms:ViaService"))
+            .map(render)
+            .is_some_and(|v| v.contains("secretsmanager."));
+        if !via_secrets_manager {
+            problems.push(format!(
+                "{key_id}/{sid}: key data actions without the kms:ViaService condition for Secrets Manager"
+            ));
+        }
+        for p in principals {
+            let Some(role) = referenced_id(p).filter(|r| {
+                t.resource(r)
+                    .and_then(|x| x.get("Type"))
+                    .and_then(Value::as_str)
+                    == Some("AWS::IAM::Role")
+            }) else {
+                problems.push(format!(
+                    "{key_id}/{sid}: key data actions {actions:?} for {}, which is not a role of this stack",
+                    render(p)
+                ));
+                continue;
+            };
+            for a in &actions {
+                let a = a.to_ascii_lowercase();
+                if a.starts_with("kms:decrypt") {
+                    decrypters.insert(role.clone());
+                } else if a.starts_with("kms:generatedatakey") {
+                    encrypters.insert(role.clone());
+                } else {
+                    problems.push(format!(
+                        "{key_id}/{sid}: {role} gets {a}, more than Decrypt or GenerateDataKey"
+                    ));
+                }
+            }
+        }
+    }
+    for extra in decrypters.difference(&readers) {
+        problems.push(format!(
+            "{key_id}: {extra} may decrypt tokens but reads no tenant secret"
+        ));
+    }
+    for missing in readers.difference(&decrypters) {
+        problems.push(format!(
+            "{key_id}: {missing} reads tenant secrets but may not decrypt them"
+        ));
+    }
+    for extra in encrypters.difference(&writers) {
+        problems.push(format!(
+            "{key_id}: {extra} may encrypt tokens but writes no tenant secret"
+        ));
+    }
+    for missing in writers.difference(&encrypters) {
+        problems.push(format!(
+            "{key_id}: {missing} writes tenant secrets but may not encrypt them"
+        ));
+    }
+    let key_refs = [format!("!GetAtt {key_id}.Arn"), format!("!Ref {key_id}")];
+    for f in t.functions() {
+        let Some(role) = t.role_of(&f) else { continue };
+        if !writers.contains(&role) {
+            continue;
+        }
+        let env = t.environment(&f);
+        if !env
+            .get("TOKEN_KMS_KEY_ID")
+            .is_some_and(|v| key_refs.contains(v))
+        {
+            problems.push(format!(
+                "{}: writes tenant secrets but TOKEN_KMS_KEY_ID does not name {key_id}",
+                f.id
+            ));
+        }
+    }
+    problems
+}
