@@ -420,3 +420,63 @@ fn every_api_function_applies_the_request_limit_on_the_rate_keys_only() {
         "dynamodb:UpdateItem is not a read",
     );
 }
+
+#[test]
+fn only_the_token_readers_may_decrypt_and_the_writer_encrypts_with_the_stack_key() {
+    let t = template();
+    assert_clean(check_token_key(&t));
+
+    // A role that reads no token given Decrypt.
+    let disconnect_decrypts = edited(
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn]",
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn, !GetAtt DisconnectRole.Arn]",
+    );
+    assert_flags(
+        check_token_key(&disconnect_decrypts),
+        "DisconnectRole may decrypt tokens but reads no tenant secret",
+    );
+    // The worker left out: it could not read the token it syncs with.
+    let worker_left_out = edited(
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn]",
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn]",
+    );
+    assert_flags(
+        check_token_key(&worker_left_out),
+        "SyncWorkerRole reads tenant secrets but may not decrypt them",
+    );
+    // The account root allowed to decrypt (kms:* instead of the administration actions).
+    let root_decrypts = edited(
+        "Action: [kms:Create*, kms:Describe*",
+        "Action: [\"kms:*\", kms:Create*, kms:Describe*",
+    );
+    assert_flags(
+        check_token_key(&root_decrypts),
+        "which is not a role of this stack",
+    );
+    // Decrypt outside Secrets Manager.
+    let direct = edited(
+        "            Action: [kms:Decrypt]\n            Resource: \"*\"\n            Condition:\n              StringEquals:\n                kms:ViaService: !Sub \"secretsmanager.${AWS::Region}.amazonaws.com\"\n",
+        "            Action: [kms:Decrypt]\n            Resource: \"*\"\n",
+    );
+    assert_flags(
+        check_token_key(&direct),
+        "without the kms:ViaService condition",
+    );
+    // Secrets written without the key.
+    let no_key = edited("          TOKEN_KMS_KEY_ID: !GetAtt TokenKey.Arn\n", "");
+    assert_flags(
+        check_token_key(&no_key),
+        "SaveConfigFunction: writes tenant secrets but TOKEN_KMS_KEY_ID does not name TokenKey",
+    );
+    let unrotated = edited("EnableKeyRotation: true", "EnableKeyRotation: false");
+    assert_flags(check_token_key(&unrotated), "EnableKeyRotation is not true");
+    // A second writer of tenant secrets must be able to encrypt.
+    let disconnect_writes = edited(
+        "Action: [secretsmanager:DeleteSecret]",
+        "Action: [secretsmanager:DeleteSecret, secretsmanager:UpdateSecret]",
+    );
+    assert_flags(
+        check_token_key(&disconnect_writes),
+        "DisconnectRole writes tenant secrets but may not encrypt them",
+    );
+}
