@@ -12,7 +12,7 @@ use connector_store::{PageTokenKey, Store, TenantId, Vault};
 use http_api::Edge;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sentinelone_client::{Resolve, RetryPolicy, SystemResolver, UrlPolicy};
+use sentinelone_client::{Resolve, RetryPolicy, SystemResolver};
 use serde_json::{json, Value};
 use sync_engine::SyncQueue;
 use tenant_config::{connection_test_options, TenantConfigService};
@@ -48,11 +48,8 @@ impl Bench {
         // No cache: every read in a test goes to Secrets Manager, so "nothing written" is observed, not assumed.
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix())
             .with_cache_ttl(Duration::ZERO);
-        // The simulator listens on http://127.0.0.1: the local-development switch, set only here.
-        let policy = UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        };
+        // The simulator listens on http://127.0.0.1: the local-development switch, set only in tests.
+        let policy = test_support::dev_loopback_policy();
         let mut service = TenantConfigService::new(store.clone(), vault.clone(), policy);
         service.client_options = connection_test_options(resolver);
         Bench {
@@ -129,10 +126,7 @@ impl Bench {
         let engine = sync_engine::SyncEngine {
             store: self.store.clone(),
             vault: self.vault.clone(),
-            url_policy: UrlPolicy {
-                allow_list: Vec::new(),
-                allow_dev_loopback: true,
-            },
+            url_policy: test_support::dev_loopback_policy(),
             client_options: sentinelone_client::ClientOptions {
                 requests_per_second: 1000.0,
                 page_limit: 25,
