@@ -11,7 +11,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 
 use connector_store::{RegistrationOutcome, Store, StoreError};
-use http_api::{caller_tenant, json, path_param, percent_decode, ApiError, FieldError};
+use http_api::{json, path_param, percent_decode, Access, ApiError, Edge, FieldError};
 use s1_core::registry::{AssetRegistration, MAX_IMPORT_ROWS};
 use s1_core::AssetSource;
 
@@ -29,7 +29,8 @@ pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Deps {
     pub store: Store,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 /// Registers one asset or imports many, by method and path; anything else is a 404 problem.
@@ -103,7 +104,8 @@ pub struct ImportReport {
 }
 
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, Failure> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    // Both routes register assets: writes.
+    let tenant = deps.edge.admit(request, Access::Write).await?;
     let path = request.uri().path().trim_end_matches('/');
     let method = request.method();
     if path == IMPORTS && method == Method::POST {

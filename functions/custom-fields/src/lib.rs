@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use connector_store::Store;
 use http_api::{
-    caller_tenant, json, json_body, path_param, percent_decode, ApiError, FieldError, LengthLimit,
+    json, json_body, path_param, percent_decode, Access, ApiError, Edge, FieldError, LengthLimit,
 };
 use s1_core::custom_fields::{CustomFieldDefinition, CustomFieldName};
 
@@ -26,7 +26,8 @@ const NAME_LIMIT: LengthLimit = LengthLimit {
 #[derive(Clone)]
 pub struct Deps {
     pub store: Store,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,9 +44,15 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
     let path = request.uri().path().trim_end_matches('/');
     let method = request.method();
+    // Listing is a read; adding and removing definitions are writes.
+    let access = if method == Method::GET {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let tenant = deps.edge.admit(request, access).await?;
     if path == COLLECTION && method == Method::GET {
         let items = deps.store.list_custom_fields(&tenant).await?;
         return Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })));

@@ -13,7 +13,7 @@ const DELETE: &str = include_str!("../events/delete-custom-field.json");
 fn deps(b: &ConfigBench) -> Deps {
     Deps {
         store: b.store.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     }
 }
 

@@ -4,14 +4,15 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-use http_api::{caller_tenant, ApiError};
+use http_api::{Access, ApiError, Edge};
 use tenant_config::TenantConfigService;
 
 /// Built once per cold start.
 #[derive(Clone)]
 pub struct Deps {
     pub config: TenantConfigService,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 /// 204 when a configuration was removed; 404 when none existed.
@@ -22,7 +23,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    let tenant = deps.edge.admit(request, Access::Write).await?;
     deps.config.disconnect(&tenant).await?;
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;

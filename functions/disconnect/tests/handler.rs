@@ -9,7 +9,7 @@ const EVENT: &str = include_str!("../events/disconnect.json");
 fn deps(b: &ConfigBench) -> Deps {
     Deps {
         config: b.service.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     }
 }
 

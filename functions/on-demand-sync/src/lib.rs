@@ -2,7 +2,7 @@
 //! answers 202 with the run id and where to watch it; 409 with the running run's id while a sync runs.
 
 use connector_store::{Store, Trigger};
-use http_api::{caller_tenant, json, json_body, ApiError};
+use http_api::{json, json_body, Access, ApiError, Edge};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,8 @@ use tracing::error;
 pub struct Deps {
     pub store: Store,
     pub queue: SyncQueue,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 /// The body is optional; unknown fields are refused so typos are not silently ignored. `dryRun`: decide
@@ -40,7 +41,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn accept(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    let tenant = deps.edge.admit(request, Access::Write).await?;
     let body: SyncRequest = json_body(request)?;
     let started = if body.dry_run {
         start_dry_run(&deps.store, &deps.queue, &tenant).await

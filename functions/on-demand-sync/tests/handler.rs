@@ -31,7 +31,7 @@ impl Bench {
         let deps = Deps {
             store,
             queue,
-            tenant_claim: "tenant_id".into(),
+            edge: http_api::Edge::new("tenant_id"),
         };
         Bench { stack, deps, vault }
     }

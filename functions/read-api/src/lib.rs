@@ -8,7 +8,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
-use http_api::{caller_tenant, csv, json, path_param, query_param, ApiError};
+use http_api::{csv, json, path_param, query_param, Access, ApiError, Edge};
 use read_views::{AssetQuery, FindingQuery, ReadViews, RunQuery, UnmatchedAnswer, UnmatchedQuery};
 use tenant_config::TenantConfigService;
 
@@ -18,7 +18,8 @@ const PREFIX: &str = "/v1/integrations/sentinelone";
 #[derive(Clone)]
 pub struct Deps {
     pub config: TenantConfigService,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 impl Deps {
@@ -86,7 +87,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    let tenant = deps.edge.admit(request, Access::Read).await?;
     let Some(route) = route(request) else {
         return Err(ApiError::NotFound(
             "no such route: check the method and path against the API document".into(),

@@ -16,7 +16,7 @@ const UNKNOWN: &str = include_str!("../events/unknown-route.json");
 fn deps(b: &ConfigBench) -> Deps {
     Deps {
         config: b.service.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     }
 }
 

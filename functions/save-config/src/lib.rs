@@ -5,7 +5,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-use http_api::{caller_tenant, json, json_body, ApiError};
+use http_api::{json, json_body, Access, ApiError, Edge};
 use sync_engine::{start_pending_reevaluation, Reevaluation, SyncQueue};
 use tenant_config::{ConfigBody, SaveOutcome, TenantConfigService};
 
@@ -15,7 +15,8 @@ pub struct Deps {
     pub config: TenantConfigService,
     /// The sync queue, for the run that re-evaluates findings after a verdict-list change.
     pub queue: SyncQueue,
-    pub tenant_claim: String,
+    /// Tenant, admin scope for writes and the tenant's request limit.
+    pub edge: Edge,
 }
 
 /// The save's outcome and where the re-evaluation of stored findings stands.
@@ -35,7 +36,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, Err
 }
 
 async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {
-    let tenant = caller_tenant(request, &deps.tenant_claim)?;
+    let tenant = deps.edge.admit(request, Access::Write).await?;
     let body: ConfigBody = json_body(request)?;
     let outcome = deps.config.save(&tenant, body).await?;
     // Asked after every save, not only one that changed the list: a retried save whose first attempt stored the

@@ -17,7 +17,7 @@ async fn deps(b: &ConfigBench) -> Deps {
             b.stack.sqs.clone(),
             b.stack.fresh_queue().await.expect("queue"),
         ),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     }
 }
 

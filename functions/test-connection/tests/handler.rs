@@ -13,7 +13,7 @@ const WRONG_TOKEN: &str = "eyJ0aGlzLWlzLW5vdC10aGUtdG9rZW4tMDAwMQ";
 fn deps(b: &ConfigBench) -> Deps {
     Deps {
         config: b.service.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     }
 }
 

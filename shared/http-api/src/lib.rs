@@ -3,7 +3,13 @@
 //! that never carries internals, stack traces or secrets. Domain errors become problems in one place
 //! ([`problems`]), so every handler answers the same failure the same way.
 
+mod access;
 mod problems;
+
+pub use access::{
+    claim_values, Access, Edge, InvalidEdgeSetting, RequestLimiter, DEFAULT_ADMIN_SCOPE,
+    DEFAULT_TENANT_REQUESTS_PER_SECOND, DEFAULT_TENANT_REQUEST_BURST, SCOPE_CLAIMS,
+};
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::request::RequestContext;
@@ -24,6 +30,12 @@ pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
 pub enum ApiError {
     #[error("the request carries no tenant: the authorizer's claims must include a tenant id")]
     Unauthenticated,
+    /// The caller's tenant is known but its token lacks what the route needs (the admin scope for a write).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The tenant is over its request limit; `retry_after_secs` goes into `Retry-After`.
+    #[error("this tenant has made more requests than its limit allows; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("the request body is not valid: {0}")]
     InvalidBody(String),
     #[error("one or more fields are invalid")]
@@ -55,6 +67,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidBody(_) | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -70,6 +84,8 @@ impl ApiError {
     pub fn problem_type(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "urn:s1-connector:problem:unauthenticated",
+            ApiError::Forbidden(_) => "urn:s1-connector:problem:forbidden",
+            ApiError::TooManyRequests { .. } => "urn:s1-connector:problem:too-many-requests",
             ApiError::InvalidBody(_) => "urn:s1-connector:problem:invalid-body",
             ApiError::Validation(_) => "urn:s1-connector:problem:validation",
             ApiError::PayloadTooLarge => "urn:s1-connector:problem:payload-too-large",
@@ -86,6 +102,8 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "Unauthenticated",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::InvalidBody(_) => "Invalid request body",
             ApiError::Validation(_) => "Validation failed",
             ApiError::PayloadTooLarge => "Request body too large",
@@ -120,7 +138,16 @@ impl ApiError {
         if let ApiError::ConnectionTestFailed { report, .. } = &self {
             problem["connectionTest"] = report.clone();
         }
-        respond(self.status(), "application/problem+json", &problem)
+        if let ApiError::TooManyRequests { retry_after_secs } = &self {
+            problem["retryAfterSeconds"] = (*retry_after_secs).into();
+        }
+        let mut response = respond(self.status(), "application/problem+json", &problem);
+        if let ApiError::TooManyRequests { retry_after_secs } = &self {
+            if let Ok(v) = retry_after_secs.to_string().parse() {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
     }
 }
 

@@ -44,7 +44,9 @@ impl From<StoreError> for ApiError {
             StoreError::TokenRequired => {
                 ApiError::Validation(vec![FieldError::new("apiToken", e.to_string())])
             }
-            StoreError::StoredTokenInvalid => ApiError::Unprocessable(e.to_string()),
+            StoreError::StoredTokenInvalid | StoreError::TokenConsoleMismatch => {
+                ApiError::Unprocessable(e.to_string())
+            }
             StoreError::InvalidPageToken => {
                 ApiError::Validation(vec![FieldError::new("pageToken", e.to_string())])
             }
@@ -59,6 +61,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Item { .. }
             | StoreError::Malformed { .. }
             | StoreError::LeaseLost
+            | StoreError::NoPageTokenKey
             | StoreError::Unprocessed { .. } => internal(&e, "storage failed"),
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::{PageTokenKey, Store, StoreError, Vault};
 
-/// The table, the token vault and the page-token key of this deployment.
+/// The table and the token vault of this deployment.
 #[derive(Clone)]
 pub struct Deployment {
     pub store: Store,
@@ -89,52 +89,60 @@ fn is_secret_prefix(v: &str) -> bool {
 }
 
 impl Deployment {
-    /// `TABLE_NAME`, `SECRET_PREFIX`, and the page-token key from the secret named by `PAGE_TOKEN_SECRET_ARN`
-    /// (or, for local runs without that secret, `PAGE_TOKEN_KEY` itself).
+    /// `TABLE_NAME` and `SECRET_PREFIX` (and `TOKEN_KMS_KEY_ID`, the key new tenant secrets are encrypted with, when
+    /// set). The store holds no page-token key: only the function serving list views loads one
+    /// ([`Deployment::page_token_key_from_env`]), so no other function's role needs to read it.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, StoreError> {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let key = match std::env::var("PAGE_TOKEN_SECRET_ARN")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
-            Some(arn) => {
-                let out = secrets
-                    .get_secret_value()
-                    .secret_id(arn.trim())
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::secrets("GetSecretValue", e))?;
-                PageTokenKey::new(out.secret_string().unwrap_or_default().as_bytes().to_vec())?
-            }
-            None => {
-                PageTokenKey::new(required_env("PAGE_TOKEN_KEY")?.into_bytes()).map_err(|_| {
-                    StoreError::InvalidInput(format!(
-                        "environment variable PAGE_TOKEN_KEY must be at least {} bytes",
-                        PageTokenKey::MIN_LEN
-                    ))
-                })?
-            }
-        };
         Ok(Self {
-            store: Store::new(
+            store: Store::without_page_tokens(
                 dynamodb,
                 required_env_where(
                     "TABLE_NAME",
                     "a DynamoDB table name (3-255 characters of A-Z, a-z, 0-9, '_', '-', '.')",
                     is_table_name,
                 )?,
-                key,
             ),
-            vault: Vault::new(
-                secrets,
-                required_env_where(
-                    "SECRET_PREFIX",
-                    "a Secrets Manager name prefix (A-Z, a-z, 0-9 and /_+=.@-)",
-                    is_secret_prefix,
-                )?,
-            ),
+            vault: {
+                let vault = Vault::new(
+                    secrets,
+                    required_env_where(
+                        "SECRET_PREFIX",
+                        "a Secrets Manager name prefix (A-Z, a-z, 0-9 and /_+=.@-)",
+                        is_secret_prefix,
+                    )?,
+                );
+                match env_value("TOKEN_KMS_KEY_ID")? {
+                    Some(key) => vault.with_kms_key(key),
+                    None => vault,
+                }
+            },
         })
+    }
+
+    /// The key that signs list page tokens: from the secret named by `PAGE_TOKEN_SECRET_ARN` or, for local runs
+    /// without that secret, `PAGE_TOKEN_KEY` itself. Read once per cold start by the read function only.
+    pub async fn page_token_key_from_env(
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<PageTokenKey, StoreError> {
+        match env_value("PAGE_TOKEN_SECRET_ARN")? {
+            Some(arn) => {
+                let out = aws_sdk_secretsmanager::Client::new(sdk)
+                    .get_secret_value()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::secrets("GetSecretValue", e))?;
+                PageTokenKey::new(out.secret_string().unwrap_or_default().as_bytes().to_vec())
+            }
+            None => PageTokenKey::new(required_env("PAGE_TOKEN_KEY")?.into_bytes()).map_err(|_| {
+                StoreError::InvalidInput(format!(
+                    "environment variable PAGE_TOKEN_KEY must be at least {} bytes",
+                    PageTokenKey::MIN_LEN
+                ))
+            }),
+        }
     }
 }
 

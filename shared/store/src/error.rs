@@ -53,6 +53,12 @@ pub enum StoreError {
     Unprocessed { remaining: usize, waited: Duration },
     #[error("{0}")]
     InvalidInput(String),
+    /// The stored token was saved for another console than the configured one: it is not sent there.
+    #[error("the stored SentinelOne API token was saved for another console than the configured one and is not sent to this one; save the configuration again with this console's token")]
+    TokenConsoleMismatch,
+    /// A paged listing was asked of a store built without the page-token key: a function that serves no list view.
+    #[error("this function holds no page-token key, so it cannot serve a paged listing")]
+    NoPageTokenKey,
     /// A write to a run that has already finished (succeeded, partial or failed) was refused: its outcome stays.
     #[error("the sync run {run_id} has already finished; its outcome is kept and this update was not written")]
     RunAlreadyFinished { run_id: String },

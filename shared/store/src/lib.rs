@@ -10,6 +10,7 @@ mod deployment;
 mod error;
 pub mod keys;
 mod page_token;
+mod rate_limit;
 mod records;
 mod runs;
 mod store;
@@ -26,6 +27,7 @@ pub use deployment::{
 pub use error::{Result, StoreError};
 pub use keys::TenantId;
 pub use page_token::PageTokenKey;
+pub use rate_limit::{Admission, RateLimit};
 pub use records::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
@@ -42,5 +44,5 @@ pub use store::{Page, Store};
 pub use sync_state::{
     AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState, DEFAULT_FULL_THREAT_WALK_DAYS,
 };
-pub use vault::Vault;
+pub use vault::{StoredToken, Vault};
 pub use views::MAX_PAGE_SIZE;

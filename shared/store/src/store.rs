@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::batch::{BatchApi, RetryPolicy, SdkBatch};
+use crate::error::StoreError;
 use crate::page_token::PageTokenKey;
 
 /// One page of a view. `next_page_token` is opaque and only valid for the same tenant, view and filter.
@@ -20,7 +21,8 @@ pub struct Page<T> {
 pub struct Store {
     pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) table: String,
-    pub(crate) page_token_key: PageTokenKey,
+    /// Only the function that serves list views holds it (see [`Store::with_page_token_key`]).
+    pub(crate) page_token_key: Option<PageTokenKey>,
     pub(crate) batch: Arc<dyn BatchApi>,
     pub(crate) retry: RetryPolicy,
     /// Findings read per page of a verdict re-evaluation (see [`Store::reevaluate_finding_statuses_page`]).
@@ -32,19 +34,41 @@ pub struct Store {
 pub(crate) const REEVALUATE_PAGE: i32 = 500;
 
 impl Store {
+    /// A store that also signs and checks list page tokens with `page_token_key`.
     pub fn new(
         dynamodb: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
         page_token_key: PageTokenKey,
     ) -> Self {
+        Self::without_page_tokens(dynamodb, table).with_page_token_key(page_token_key)
+    }
+
+    /// A store for a function that serves no list view: it never holds the page-token key, and a paged listing
+    /// through it fails with [`StoreError::NoPageTokenKey`] instead of signing with a key it should not have.
+    pub fn without_page_tokens(
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+    ) -> Self {
         Self {
             batch: Arc::new(SdkBatch(dynamodb.clone())),
             dynamodb,
             table: table.into(),
-            page_token_key,
+            page_token_key: None,
             retry: RetryPolicy::default(),
             reevaluate_page: REEVALUATE_PAGE,
         }
+    }
+
+    /// Signs and checks list page tokens with `key` (the read function's store).
+    pub fn with_page_token_key(mut self, key: PageTokenKey) -> Self {
+        self.page_token_key = Some(key);
+        self
+    }
+
+    pub(crate) fn page_token_key(&self) -> Result<&PageTokenKey, StoreError> {
+        self.page_token_key
+            .as_ref()
+            .ok_or(StoreError::NoPageTokenKey)
     }
 
     /// Findings read per re-evaluation page (tests use small pages to force many checkpoints).

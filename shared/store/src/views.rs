@@ -192,15 +192,13 @@ impl Store {
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Item>, Option<String>)> {
+        // Checked before any read: a store without the key serves no paged listing at all.
+        let key = self.page_token_key()?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let mut start = match page_token {
-            Some(t) => Some(q.start_key(page_token::verify(
-                &self.page_token_key,
-                t,
-                tenant,
-                view,
-                filter_digest,
-            )?)?),
+            Some(t) => {
+                Some(q.start_key(page_token::verify(key, t, tenant, view, filter_digest)?)?)
+            }
             None => None,
         };
         let mut out = Vec::with_capacity(limit);
@@ -222,13 +220,7 @@ impl Store {
                 };
                 return Ok((
                     out,
-                    Some(page_token::sign(
-                        &self.page_token_key,
-                        tenant,
-                        view,
-                        filter_digest,
-                        cursor,
-                    )),
+                    Some(page_token::sign(key, tenant, view, filter_digest, cursor)),
                 ));
             }
             match last {
@@ -237,13 +229,7 @@ impl Store {
                     let cursor = q.cursor_of(&k)?;
                     return Ok((
                         out,
-                        Some(page_token::sign(
-                            &self.page_token_key,
-                            tenant,
-                            view,
-                            filter_digest,
-                            cursor,
-                        )),
+                        Some(page_token::sign(key, tenant, view, filter_digest, cursor)),
                     ));
                 }
                 Some(k) => start = Some(k),

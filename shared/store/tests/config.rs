@@ -43,13 +43,19 @@ async fn secret_create_update_read_delete() {
     let env = common::env().await;
     let t = common::tenant("vault-1");
     assert!(env.vault.get_token(&t).await.unwrap().is_none());
-    env.vault.put_token(&t, &token("one")).await.unwrap();
+    env.vault
+        .put_token(&t, "https://acme.sentinelone.net", &token("one"))
+        .await
+        .unwrap();
     assert_eq!(env.vault.get_token(&t).await.unwrap(), Some(token("one")));
     assert_eq!(
         uncached(&env).get_token(&t).await.unwrap(),
         Some(token("one"))
     );
-    env.vault.put_token(&t, &token("two")).await.unwrap();
+    env.vault
+        .put_token(&t, "https://acme.sentinelone.net", &token("two"))
+        .await
+        .unwrap();
     assert_eq!(env.vault.get_token(&t).await.unwrap(), Some(token("two")));
     assert_eq!(
         uncached(&env).get_token(&t).await.unwrap(),
@@ -72,7 +78,10 @@ async fn secret_create_update_read_delete() {
     assert!(uncached(&env).get_token(&t).await.unwrap().is_none());
     env.vault.delete_token(&t).await.unwrap();
     // Deleted without a recovery window: the name can be reused at once.
-    env.vault.put_token(&t, &token("three")).await.unwrap();
+    env.vault
+        .put_token(&t, "https://acme.sentinelone.net", &token("three"))
+        .await
+        .unwrap();
     assert_eq!(
         uncached(&env).get_token(&t).await.unwrap(),
         Some(token("three"))

@@ -284,7 +284,8 @@ impl TenantConfigService {
         }
         match stored {
             Some(c) if c.console_url == console.as_str() => {
-                if let Some(token) = self.vault.get_token(tenant).await? {
+                // The vault refuses a token saved for another console (TokenConsoleMismatch, a 422 naming the fix).
+                if let Some(token) = self.vault.token_for_console(tenant, console.as_str()).await? {
                     return Ok(token);
                 }
                 // A configuration never outlives its token, so a missing token under a configuration this save

@@ -2,15 +2,17 @@
 //! handlers' dependencies built as their `main` builds them (with test knobs: loopback allowed for the simulator,
 //! a pluggable resolver, short timeouts), and API Gateway v2 events built like the sample events in the repo.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{PageTokenKey, Store, TenantId, Vault};
+use http_api::Edge;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use sentinelone_client::{Resolve, RetryPolicy, SystemResolver, UrlPolicy};
+use sentinelone_client::{Resolve, RetryPolicy, SystemResolver};
 use serde_json::{json, Value};
 use sync_engine::SyncQueue;
 use tenant_config::{connection_test_options, TenantConfigService};
@@ -25,6 +27,9 @@ pub struct Bench {
     pub service: TenantConfigService,
     /// The sync queue save-config queues a re-evaluation run on (the test's own, empty at the start).
     pub queue: SyncQueue,
+    /// The edge every handler of this bench checks requests with: tenant claim `tenant_id`, the default admin scope
+    /// and no request limit unless a test sets one.
+    pub edge: Edge,
 }
 
 impl Bench {
@@ -43,11 +48,8 @@ impl Bench {
         // No cache: every read in a test goes to Secrets Manager, so "nothing written" is observed, not assumed.
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix())
             .with_cache_ttl(Duration::ZERO);
-        // The simulator listens on http://127.0.0.1: the local-development switch, set only here.
-        let policy = UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        };
+        // The simulator listens on http://127.0.0.1: the local-development switch, set only in tests.
+        let policy = test_support::dev_loopback_policy();
         let mut service = TenantConfigService::new(store.clone(), vault.clone(), policy);
         service.client_options = connection_test_options(resolver);
         Bench {
@@ -55,6 +57,7 @@ impl Bench {
             vault,
             service,
             queue,
+            edge: Edge::new("tenant_id"),
         }
     }
 
@@ -73,39 +76,47 @@ impl Bench {
     pub fn test_connection(&self) -> test_connection::Deps {
         test_connection::Deps {
             config: self.service.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
         }
     }
     pub fn save_config(&self) -> save_config::Deps {
         save_config::Deps {
             config: self.service.clone(),
             queue: self.queue.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
         }
     }
     pub fn read_api(&self) -> read_api::Deps {
         read_api::Deps {
             config: self.service.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
         }
     }
     pub fn disconnect(&self) -> disconnect::Deps {
         disconnect::Deps {
             config: self.service.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
         }
     }
     pub fn custom_fields(&self) -> custom_fields::Deps {
         custom_fields::Deps {
             store: self.store.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
         }
     }
 
     pub fn asset_registry(&self) -> asset_registry::Deps {
         asset_registry::Deps {
             store: self.store.clone(),
-            tenant_claim: "tenant_id".into(),
+            edge: self.edge.clone(),
+        }
+    }
+
+    pub fn on_demand_sync(&self) -> on_demand_sync::Deps {
+        on_demand_sync::Deps {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            edge: self.edge.clone(),
         }
     }
 
@@ -115,10 +126,7 @@ impl Bench {
         let engine = sync_engine::SyncEngine {
             store: self.store.clone(),
             vault: self.vault.clone(),
-            url_policy: UrlPolicy {
-                allow_list: Vec::new(),
-                allow_dev_loopback: true,
-            },
+            url_policy: test_support::dev_loopback_policy(),
             client_options: sentinelone_client::ClientOptions {
                 requests_per_second: 1000.0,
                 page_limit: 25,
@@ -202,6 +210,8 @@ pub struct Event {
     pub path: String,
     pub route: String,
     pub tenant: Option<String>,
+    /// The caller holds the deployment's admin scope (the default: most tests exercise writes).
+    pub admin: bool,
     pub body: Option<String>,
     pub content_type: &'static str,
     pub query: Vec<(String, String)>,
@@ -215,6 +225,7 @@ impl Event {
             path: path.into(),
             route: route.into(),
             tenant: None,
+            admin: true,
             body: None,
             content_type: "application/json",
             query: Vec::new(),
@@ -223,6 +234,11 @@ impl Event {
     }
     pub fn tenant(mut self, t: &str) -> Event {
         self.tenant = Some(t.to_string());
+        self
+    }
+    /// A caller of the tenant without the admin scope: it may read, not write.
+    pub fn read_only(mut self) -> Event {
+        self.admin = false;
         self
     }
     pub fn body(mut self, b: impl Into<String>) -> Event {
@@ -246,9 +262,14 @@ impl Event {
     }
 
     pub fn to_json(&self) -> Value {
-        let claims = match &self.tenant {
+        let mut claims = match &self.tenant {
             Some(t) => json!({ "tenant_id": t, "sub": "user-1" }),
             None => json!({ "sub": "user-1" }),
+        };
+        claims["scope"] = if self.admin {
+            json!(format!("openid {}", http_api::DEFAULT_ADMIN_SCOPE))
+        } else {
+            json!("openid")
         };
         let raw_query: Vec<String> = self
             .query
@@ -306,6 +327,39 @@ fn encode(v: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `"METHOD /path"` -> the bin (`BuildProperties.Binary`) of the function its HttpApi event targets.
+pub fn template_routes() -> BTreeMap<String, String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("the template parses");
+    let mut routes = BTreeMap::new();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (_, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_string();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let method = event["Properties"]["Method"]
+                .as_str()
+                .expect("Method")
+                .to_ascii_uppercase();
+            let path = event["Properties"]["Path"].as_str().expect("Path");
+            routes.insert(format!("{method} {path}"), binary.clone());
+        }
+    }
+    routes
 }
 
 /// A sample event kept in `functions/<function>/events/<file>`, as `cargo lambda invoke --data-file` sends it.

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{Checkpoint, RunStatus, StoreError, SyncRun, SyncState, TenantId, Trigger};
 use lambda_http::http::StatusCode;
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
-use sentinelone_client::{ClientOptions, UrlPolicy};
+use sentinelone_client::ClientOptions;
 use serde_json::{json, Value};
 use sync_engine::on_demand::RUN_SLOT_STALE_AFTER;
 use sync_engine::{Budget, Outcome, SyncEngine, SyncMessage};
@@ -61,10 +61,7 @@ async fn sync(bench: &Bench, tenant: &TenantId) -> SyncRun {
     let engine = SyncEngine {
         store: bench.store.clone(),
         vault: bench.vault.clone(),
-        url_policy: UrlPolicy {
-            allow_list: Vec::new(),
-            allow_dev_loopback: true,
-        },
+        url_policy: test_support::dev_loopback_policy(),
         client_options: ClientOptions {
             requests_per_second: 1000.0,
             page_limit: 25,

@@ -2,10 +2,10 @@
 //! `docs/openapi.yaml` and every documented route is deployed; and every route deployed to one of these handlers is
 //! actually served by it (not answered with the handler's unknown-route problem).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use api_tests::{parts, Bench, Event};
+use api_tests::{parts, template_routes, Bench, Event};
 use lambda_http::http::StatusCode;
 use serde_yaml::Value;
 
@@ -16,37 +16,6 @@ fn root() -> PathBuf {
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `"METHOD /path"` -> the bin (`BuildProperties.Binary`) of the function its HttpApi event targets.
-fn template_routes() -> BTreeMap<String, String> {
-    let template = yaml("infra/template.yaml");
-    let mut routes = BTreeMap::new();
-    let resources = template["Resources"].as_mapping().expect("Resources");
-    for (_, resource) in resources {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .expect("Binary")
-            .to_string();
-        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-            continue;
-        };
-        for (_, event) in events {
-            if event["Type"].as_str() != Some("HttpApi") {
-                continue;
-            }
-            let method = event["Properties"]["Method"]
-                .as_str()
-                .expect("Method")
-                .to_ascii_uppercase();
-            let path = event["Properties"]["Path"].as_str().expect("Path");
-            routes.insert(format!("{method} {path}"), binary.clone());
-        }
-    }
-    routes
 }
 
 fn documented_routes() -> BTreeSet<String> {
@@ -96,6 +65,10 @@ fn every_problem_type_the_edge_emits_is_documented() {
     // One value of every variant: a new variant without a documented type fails here.
     let every = [
         ApiError::Unauthenticated,
+        ApiError::Forbidden(String::new()),
+        ApiError::TooManyRequests {
+            retry_after_secs: 1,
+        },
         ApiError::InvalidBody(String::new()),
         ApiError::Validation(Vec::new()),
         ApiError::PayloadTooLarge,
@@ -114,6 +87,8 @@ fn every_problem_type_the_edge_emits_is_documented() {
     for e in &every {
         match e {
             ApiError::Unauthenticated
+            | ApiError::Forbidden(_)
+            | ApiError::TooManyRequests { .. }
             | ApiError::InvalidBody(_)
             | ApiError::Validation(_)
             | ApiError::PayloadTooLarge

@@ -111,6 +111,21 @@ pub struct Statement {
     pub effect: String,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// The `Condition` block, `Null` when there is none.
+    pub condition: Value,
+}
+
+impl Statement {
+    /// The statement only reaches items whose partition key matches `pattern` (`dynamodb:LeadingKeys` under
+    /// `ForAllValues:StringLike`, every value equal to `pattern`).
+    pub fn limited_to_leading_keys(&self, pattern: &str) -> bool {
+        let keys = self
+            .condition
+            .get("ForAllValues:StringLike")
+            .and_then(|c| c.get("dynamodb:LeadingKeys"));
+        let values: Vec<String> = as_list(keys).into_iter().map(render).collect();
+        !values.is_empty() && values.iter().all(|v| v == pattern)
+    }
 }
 
 /// A workspace member as `cargo metadata` reports it.
@@ -346,6 +361,7 @@ impl Template {
                     effect: s.get("Effect").map(render).unwrap_or_default(),
                     actions: strings("Action"),
                     resources: strings("Resource"),
+                    condition: s.get("Condition").cloned().unwrap_or(Value::Null),
                 });
             }
         };
@@ -761,6 +777,28 @@ pub fn check_secrets(t: &Template) -> Vec<String> {
         ));
     }
     let page_token = "!Ref PageTokenSecret";
+    // Only the function serving list views reads the page-token key, and only it is told where the key is.
+    let reader_role = t
+        .functions()
+        .into_iter()
+        .find(|f| f.binary.as_deref() == Some(PAGE_TOKEN_READER))
+        .and_then(|f| t.role_of(&f));
+    for f in t.functions() {
+        let told = t.environment(&f).contains_key("PAGE_TOKEN_SECRET_ARN");
+        let reader = f.binary.as_deref() == Some(PAGE_TOKEN_READER);
+        if told && !reader {
+            problems.push(format!(
+                "{}: PAGE_TOKEN_SECRET_ARN is set, but only {PAGE_TOKEN_READER} serves page tokens",
+                f.id
+            ));
+        }
+        if reader && !told {
+            problems.push(format!(
+                "{}: PAGE_TOKEN_SECRET_ARN is not set, but it serves the paged views",
+                f.id
+            ));
+        }
+    }
     for s in t.statements() {
         let secret_actions: Vec<&String> = s
             .actions
@@ -781,6 +819,11 @@ pub fn check_secrets(t: &Template) -> Vec<String> {
                 continue;
             }
             if r == page_token {
+                if reader_role.as_deref() != Some(s.owner.as_str()) {
+                    problems.push(format!(
+                        "{who}: only the role of {PAGE_TOKEN_READER} may read the page-token key"
+                    ));
+                }
                 if secret_actions
                     .iter()
                     .any(|a| a.as_str() != "secretsmanager:GetSecretValue")
@@ -905,7 +948,13 @@ pub fn check_read_only(t: &Template, binary: &str) -> Vec<String> {
     let mut allowed: BTreeSet<&str> = READ_ONLY_ACTIONS.into_iter().collect();
     allowed.insert("xray:PutTelemetryRecords");
     let mut problems = Vec::new();
-    for s in t.statements().into_iter().filter(|s| s.owner == role) {
+    // The request bucket is the edge's bookkeeping, not the function's data: its statement is checked on its own
+    // (check_request_limit) and only reaches RATE# items.
+    for s in t
+        .statements()
+        .into_iter()
+        .filter(|s| s.owner == role && !s.limited_to_leading_keys(RATE_KEYS))
+    {
         for a in &s.actions {
             if !allowed.contains(a.as_str()) {
                 problems.push(format!("{role}/{}: {a} is not a read", s.sid));
@@ -1068,4 +1117,213 @@ pub fn check_no_loopback_switch(t: &Template) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The one function that serves paged list views, so the one that reads the page-token key.
+pub const PAGE_TOKEN_READER: &str = "read-api";
+
+/// The partition keys of the per-tenant request buckets.
+pub const RATE_KEYS: &str = "RATE#*";
+/// What the edge's request limit needs on the table.
+pub const REQUEST_LIMIT_ACTIONS: [&str; 2] = ["dynamodb:UpdateItem", "dynamodb:GetItem"];
+
+/// Every function behind the JWT authorizer applies the per-tenant request limit, so its role may update and read
+/// the tenant's bucket; and every statement that grants exactly that is limited to the RATE# keys.
+pub fn check_request_limit(t: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let statements = t.statements();
+    let public: BTreeSet<String> = public_routes(t).into_iter().map(|r| r.function).collect();
+    let behind_authorizer: BTreeSet<String> = t
+        .routes()
+        .into_iter()
+        .map(|r| r.function)
+        .filter(|f| !public.contains(f))
+        .collect();
+    for f in t
+        .functions()
+        .into_iter()
+        .filter(|f| behind_authorizer.contains(&f.id))
+    {
+        let Some(role) = t.role_of(&f) else {
+            problems.push(format!("{}: no explicit Role", f.id));
+            continue;
+        };
+        let has = statements.iter().any(|s| {
+            s.owner == role
+                && s.effect == "Allow"
+                && REQUEST_LIMIT_ACTIONS
+                    .iter()
+                    .all(|a| s.actions.iter().any(|x| x == a))
+                && s.limited_to_leading_keys(RATE_KEYS)
+        });
+        if !has {
+            problems.push(format!(
+                "{}: its role {role} has no request-limit statement ({REQUEST_LIMIT_ACTIONS:?} on the table, limited to {RATE_KEYS})",
+                f.id
+            ));
+        }
+    }
+    for s in &statements {
+        if s.sid == "RequestLimit" && !s.limited_to_leading_keys(RATE_KEYS) {
+            problems.push(format!(
+                "{}/{}: the request-limit statement is not limited to the {RATE_KEYS} keys",
+                s.owner, s.sid
+            ));
+        }
+    }
+    problems
+}
+
+/// KMS actions that use the key on data (as opposed to managing it).
+fn uses_key_data(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    a == "*"
+        || a == "kms:*"
+        || [
+            "kms:decrypt",
+            "kms:encrypt",
+            "kms:generatedatakey",
+            "kms:reencrypt",
+        ]
+        .iter()
+        .any(|p| a.starts_with(p))
+}
+
+/// The tenants' tokens are encrypted with the stack's own KMS key: rotated, its data actions granted only to the
+/// roles that read (Decrypt) or write (GenerateDataKey) tenant secrets and only through Secrets Manager, nobody
+/// else (the account root manages the key but cannot decrypt with it), and every function that writes tenant
+/// secrets is told the key (`TOKEN_KMS_KEY_ID`).
+pub fn check_token_key(t: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let keys = t.of_type("AWS::KMS::Key");
+    let [(key_id, key)] = keys.as_slice() else {
+        return vec![format!(
+            "expected one AWS::KMS::Key for the tenant tokens, found {}",
+            keys.len()
+        )];
+    };
+    let props = key.get("Properties");
+    if props.and_then(|p| p.get("EnableKeyRotation")).map(render) != Some("true".into()) {
+        problems.push(format!("{key_id}: EnableKeyRotation is not true"));
+    }
+    let Some(prefix_arn) = t.secret_prefix_arn() else {
+        return vec!["SECRET_PREFIX is missing".into()];
+    };
+    let roles_with = |actions: &[&str]| -> BTreeSet<String> {
+        t.statements()
+            .into_iter()
+            .filter(|s| s.effect == "Allow" && s.resources.contains(&prefix_arn))
+            .filter(|s| s.actions.iter().any(|a| actions.contains(&a.as_str())))
+            .map(|s| s.owner)
+            .collect()
+    };
+    let readers = roles_with(&["secretsmanager:GetSecretValue"]);
+    let writers = roles_with(&[
+        "secretsmanager:CreateSecret",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:PutSecretValue",
+    ]);
+    let mut decrypters = BTreeSet::new();
+    let mut encrypters = BTreeSet::new();
+    let statements = as_list(
+        props
+            .and_then(|p| p.get("KeyPolicy"))
+            .and_then(|k| k.get("Statement")),
+    );
+    for s in statements {
+        if s.get("Effect").map(render).as_deref() != Some("Allow") {
+            continue;
+        }
+        let sid = s.get("Sid").map(render).unwrap_or_default();
+        let actions: Vec<String> = as_list(s.get("Action")).into_iter().map(render).collect();
+        if !actions.iter().any(|a| uses_key_data(a)) {
+            continue;
+        }
+        let principal = s.get("Principal");
+        let principals: Vec<&Value> = match principal.and_then(|p| p.get("AWS")) {
+            Some(aws) => as_list(Some(aws)),
+            None => {
+                problems.push(format!(
+                    "{key_id}/{sid}: key data actions {actions:?} for a principal that is not a role of this stack: {}",
+                    principal.map(render).unwrap_or_default()
+                ));
+                continue;
+            }
+        };
+        let via_secrets_manager = s
+            .get("Condition")
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("kms:ViaService"))
+            .map(render)
+            .is_some_and(|v| v.contains("secretsmanager."));
+        if !via_secrets_manager {
+            problems.push(format!(
+                "{key_id}/{sid}: key data actions without the kms:ViaService condition for Secrets Manager"
+            ));
+        }
+        for p in principals {
+            let Some(role) = referenced_id(p).filter(|r| {
+                t.resource(r)
+                    .and_then(|x| x.get("Type"))
+                    .and_then(Value::as_str)
+                    == Some("AWS::IAM::Role")
+            }) else {
+                problems.push(format!(
+                    "{key_id}/{sid}: key data actions {actions:?} for {}, which is not a role of this stack",
+                    render(p)
+                ));
+                continue;
+            };
+            for a in &actions {
+                let a = a.to_ascii_lowercase();
+                if a.starts_with("kms:decrypt") {
+                    decrypters.insert(role.clone());
+                } else if a.starts_with("kms:generatedatakey") {
+                    encrypters.insert(role.clone());
+                } else {
+                    problems.push(format!(
+                        "{key_id}/{sid}: {role} gets {a}, more than Decrypt or GenerateDataKey"
+                    ));
+                }
+            }
+        }
+    }
+    for extra in decrypters.difference(&readers) {
+        problems.push(format!(
+            "{key_id}: {extra} may decrypt tokens but reads no tenant secret"
+        ));
+    }
+    for missing in readers.difference(&decrypters) {
+        problems.push(format!(
+            "{key_id}: {missing} reads tenant secrets but may not decrypt them"
+        ));
+    }
+    for extra in encrypters.difference(&writers) {
+        problems.push(format!(
+            "{key_id}: {extra} may encrypt tokens but writes no tenant secret"
+        ));
+    }
+    for missing in writers.difference(&encrypters) {
+        problems.push(format!(
+            "{key_id}: {missing} writes tenant secrets but may not encrypt them"
+        ));
+    }
+    let key_refs = [format!("!GetAtt {key_id}.Arn"), format!("!Ref {key_id}")];
+    for f in t.functions() {
+        let Some(role) = t.role_of(&f) else { continue };
+        if !writers.contains(&role) {
+            continue;
+        }
+        let env = t.environment(&f);
+        if !env
+            .get("TOKEN_KMS_KEY_ID")
+            .is_some_and(|v| key_refs.contains(v))
+        {
+            problems.push(format!(
+                "{}: writes tenant secrets but TOKEN_KMS_KEY_ID does not name {key_id}",
+                f.id
+            ));
+        }
+    }
+    problems
 }

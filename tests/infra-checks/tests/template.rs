@@ -179,6 +179,23 @@ fn secrets_access_stays_within_the_connector_prefix_and_the_page_token_key() {
         check_secrets(&write_key),
         "the page-token key may only be read",
     );
+    // Another role reading the page-token key, or another function told where it is, is flagged.
+    let other_reader = edited(
+        "Resource: !GetAtt DisconnectLogs.Arn\n",
+        "Resource: !GetAtt DisconnectLogs.Arn\n              - Sid: PageTokenKey\n                Effect: Allow\n                Action: [secretsmanager:GetSecretValue]\n                Resource: !Ref PageTokenSecret\n",
+    );
+    assert_flags(
+        check_secrets(&other_reader),
+        "DisconnectRole/PageTokenKey: only the role of read-api may read the page-token key",
+    );
+    let everyone_told = edited(
+        "        TENANT_CLAIM: !Ref TenantClaim\n",
+        "        TENANT_CLAIM: !Ref TenantClaim\n        PAGE_TOKEN_SECRET_ARN: !Ref PageTokenSecret\n",
+    );
+    assert_flags(
+        check_secrets(&everyone_told),
+        "SyncWorkerFunction: PAGE_TOKEN_SECRET_ARN is set, but only read-api serves page tokens",
+    );
     // The environment's prefix and the policy's must move together.
     let prefix_moved = edited(
         "SECRET_PREFIX: !Sub \"s1-connector/${AWS::StackName}/\"",
@@ -351,5 +368,115 @@ fn only_the_console_files_are_served_outside_the_authorizer() {
     assert_flags(
         check_public_routes(&reading),
         "may only log and trace, not dynamodb:GetItem",
+    );
+}
+
+#[test]
+fn every_api_function_applies_the_request_limit_on_the_rate_keys_only() {
+    let t = template();
+    assert_clean(check_request_limit(&t));
+
+    // A role without the bucket statement could not admit a single request.
+    let t2 = template();
+    let read_api_role = t2.text.find("\n  ReadApiRole:\n").expect("ReadApiRole");
+    let statement = t2.text[read_api_role..]
+        .find("              - Sid: RequestLimit\n")
+        .map(|i| i + read_api_role)
+        .expect("ReadApiRole's RequestLimit");
+    let end = t2.text[statement..]
+        .find("              # Configuration, source marker")
+        .map(|i| i + statement)
+        .expect("the statement after it");
+    let without =
+        Template::parse(&format!("{}{}", &t2.text[..statement], &t2.text[end..])).expect("parses");
+    assert_flags(
+        check_request_limit(&without),
+        "ReadApiFunction: its role ReadApiRole has no request-limit statement",
+    );
+    // Without its condition the statement would let a function rewrite any item.
+    let unconditioned = edited(
+        "                Condition:\n                  ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"RATE#*\"]\n",
+        "",
+    );
+    assert_flags(
+        check_request_limit(&unconditioned),
+        "is not limited to the RATE#* keys",
+    );
+    let wider = edited(
+        "dynamodb:LeadingKeys: [\"RATE#*\"]",
+        "dynamodb:LeadingKeys: [\"RATE#*\", \"T#*\"]",
+    );
+    assert_flags(
+        check_request_limit(&wider),
+        "is not limited to the RATE#* keys",
+    );
+    // The connection test stays read-only apart from its bucket: an UpdateItem outside RATE# is caught.
+    let test_writes = edited(
+        "dynamodb:LeadingKeys: [\"RATE#*\"]",
+        "dynamodb:LeadingKeys: [\"T#*\"]",
+    );
+    assert_flags(
+        check_read_only(&test_writes, "test-connection"),
+        "dynamodb:UpdateItem is not a read",
+    );
+}
+
+#[test]
+fn only_the_token_readers_may_decrypt_and_the_writer_encrypts_with_the_stack_key() {
+    let t = template();
+    assert_clean(check_token_key(&t));
+
+    // A role that reads no token given Decrypt.
+    let disconnect_decrypts = edited(
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn]",
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn, !GetAtt DisconnectRole.Arn]",
+    );
+    assert_flags(
+        check_token_key(&disconnect_decrypts),
+        "DisconnectRole may decrypt tokens but reads no tenant secret",
+    );
+    // The worker left out: it could not read the token it syncs with.
+    let worker_left_out = edited(
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn, !GetAtt SyncWorkerRole.Arn]",
+        "AWS: [!GetAtt TestConnectionRole.Arn, !GetAtt SaveConfigRole.Arn]",
+    );
+    assert_flags(
+        check_token_key(&worker_left_out),
+        "SyncWorkerRole reads tenant secrets but may not decrypt them",
+    );
+    // The account root allowed to decrypt (kms:* instead of the administration actions).
+    let root_decrypts = edited(
+        "Action: [kms:Create*, kms:Describe*",
+        "Action: [\"kms:*\", kms:Create*, kms:Describe*",
+    );
+    assert_flags(
+        check_token_key(&root_decrypts),
+        "which is not a role of this stack",
+    );
+    // Decrypt outside Secrets Manager.
+    let direct = edited(
+        "            Action: [kms:Decrypt]\n            Resource: \"*\"\n            Condition:\n              StringEquals:\n                kms:ViaService: !Sub \"secretsmanager.${AWS::Region}.amazonaws.com\"\n",
+        "            Action: [kms:Decrypt]\n            Resource: \"*\"\n",
+    );
+    assert_flags(
+        check_token_key(&direct),
+        "without the kms:ViaService condition",
+    );
+    // Secrets written without the key.
+    let no_key = edited("          TOKEN_KMS_KEY_ID: !GetAtt TokenKey.Arn\n", "");
+    assert_flags(
+        check_token_key(&no_key),
+        "SaveConfigFunction: writes tenant secrets but TOKEN_KMS_KEY_ID does not name TokenKey",
+    );
+    let unrotated = edited("EnableKeyRotation: true", "EnableKeyRotation: false");
+    assert_flags(check_token_key(&unrotated), "EnableKeyRotation is not true");
+    // A second writer of tenant secrets must be able to encrypt.
+    let disconnect_writes = edited(
+        "Action: [secretsmanager:DeleteSecret]",
+        "Action: [secretsmanager:DeleteSecret, secretsmanager:UpdateSecret]",
+    );
+    assert_flags(
+        check_token_key(&disconnect_writes),
+        "DisconnectRole writes tenant secrets but may not encrypt them",
     );
 }

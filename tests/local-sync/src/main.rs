@@ -58,7 +58,7 @@ fn api_request(
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local-sync"},
             "requestId": "local", "routeKey": format!("{method} {path}"), "stage": "$default",
             "time": "25/Nov/2026:01:15:00 +0000", "timeEpoch": 0,
-            "authorizer": {"jwt": {"claims": {"tenant_id": TENANT}, "scopes": null}}
+            "authorizer": {"jwt": {"claims": {"tenant_id": TENANT, "scope": http_api::DEFAULT_ADMIN_SCOPE}, "scopes": null}}
         },
         "body": body.map(Value::to_string),
         "isBase64Encoded": false
@@ -207,7 +207,7 @@ async fn run() -> Result<Value, Failure> {
             url_policy.clone(),
         ),
         queue: queue.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     };
     let mut config =
         json!({"consoleUrl": console.url, "apiToken": console.token, "groupNames": console.groups});
@@ -250,7 +250,7 @@ async fn run() -> Result<Value, Failure> {
     let on_demand = on_demand_sync::Deps {
         store: store.clone(),
         queue: queue.clone(),
-        tenant_claim: "tenant_id".into(),
+        edge: http_api::Edge::new("tenant_id"),
     };
     // S1_DRY_RUN=1: the run decides everything and writes no asset or finding.
     let dry_run = env("S1_DRY_RUN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));

@@ -211,37 +211,37 @@ pub async fn start(options: Options) -> Result<ServeLocal, Failure> {
     let queue = SyncQueue::new(stack.sqs.clone(), queue_url.clone());
     let config =
         tenant_config::TenantConfigService::new(store.clone(), vault.clone(), url_policy.clone());
-    let claim = || TENANT_CLAIM.to_string();
+    let edge = || http_api::Edge::new(TENANT_CLAIM);
     let handlers = Handlers {
         test_connection: test_connection::Deps {
             config: config.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         save_config: save_config::Deps {
             config: config.clone(),
             queue: queue.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         read_api: read_api::Deps {
             config: config.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         disconnect: disconnect::Deps {
             config: config.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         custom_fields: custom_fields::Deps {
             store: store.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         asset_registry: asset_registry::Deps {
             store: store.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
         on_demand_sync: on_demand_sync::Deps {
             store: store.clone(),
             queue: queue.clone(),
-            tenant_claim: claim(),
+            edge: edge(),
         },
     };
     let worker = Worker {
@@ -470,7 +470,9 @@ fn api_gateway_event(
     });
     if !route.public {
         event["requestContext"]["authorizer"] = json!({"jwt": {
-            "claims": {TENANT_CLAIM: LOCAL_TENANT, "sub": "local-user"}, "scopes": null
+            // The local user may do everything the console offers: it holds the deployment's admin scope.
+            "claims": {TENANT_CLAIM: LOCAL_TENANT, "sub": "local-user", "scope": format!("openid {}", http_api::DEFAULT_ADMIN_SCOPE)},
+            "scopes": null
         }});
     }
     if !query_map.is_empty() {

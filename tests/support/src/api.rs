@@ -90,6 +90,14 @@ pub fn request(event_json: &str, tenant: Option<&str>, edit: impl FnOnce(&mut Va
     lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 request")
 }
 
+/// An `edit` for [`request`]: the caller keeps its tenant but loses the admin scope (a read-only user).
+pub fn read_only(event: &mut Value) {
+    if let Some(claims) = event["requestContext"]["authorizer"]["jwt"]["claims"].as_object_mut() {
+        claims.remove("scope");
+        claims.remove("scp");
+    }
+}
+
 /// The status, the body as text (to search for what must never be in it) and as JSON (`Null` when empty).
 pub fn parts(response: Response<Body>) -> (u16, String, Value) {
     let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();

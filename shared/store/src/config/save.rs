@@ -64,7 +64,8 @@ async fn save_locked(
     let previous = match token {
         Some(t) => {
             let previous = vault.read(tenant).await?;
-            vault.put_token(tenant, t).await?;
+            // Bound to the console this save configures: the token is only ever handed out for it.
+            vault.put_token(tenant, &config.console_url, t).await?;
             Some(previous)
         }
         None => {
@@ -146,7 +147,7 @@ async fn save_locked(
         Err(err) => {
             if let Some(previous) = previous {
                 let undo = match &previous {
-                    Some(p) => vault.put_token(tenant, p).await,
+                    Some(p) => vault.restore(tenant, p).await,
                     None => vault.delete_token(tenant).await,
                 };
                 if let Err(undo_err) = undo {

@@ -347,11 +347,15 @@ impl SyncEngine {
         verdicts: &PinnedVerdicts,
         budget: Budget,
     ) -> Preparation {
-        let token = match self.vault.get_token(tenant).await {
+        let token = match self.vault.token_for_console(tenant, &config.console_url).await {
             Ok(Some(token)) => token,
             Ok(None) => return Preparation::Failed(RunFailure(
                 "no SentinelOne API token is stored for this tenant: save the configuration again with a token".into(),
             )),
+            // Never sent to a console it was not saved for; the run fails with the fix, and is not retried.
+            Err(e @ connector_store::StoreError::TokenConsoleMismatch) => {
+                return Preparation::Failed(RunFailure(e.to_string()))
+            }
             Err(e) => return Preparation::Infra(e.into()),
         };
         let console = match ConsoleUrl::parse(&config.console_url, &self.url_policy) {
