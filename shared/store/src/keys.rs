@@ -80,6 +80,37 @@ pub(crate) fn unattached_gsi1pk(t: &TenantId) -> String {
     format!("T#{}#UNATTACHED", t.as_str())
 }
 
+/// Index of the tenant's findings and assets by their filterable values: `pk` (the tenant) and `facet_sk`.
+pub(crate) const FACETS_INDEX: &str = "facets";
+/// Index of one asset's findings (and of the unattached ones) by their filterable values: `gsi1pk` and `facet_sk`.
+pub(crate) const ASSET_FACETS_INDEX: &str = "asset_facets";
+pub(crate) const FINDING_FACET_PREFIX: &str = "FINDING#";
+pub(crate) const ASSET_FACET_PREFIX: &str = "ASSET#";
+
+/// The values of a finding its views filter on, in their API spellings (a verdict outside the known ones is
+/// `other`: it cannot be asked for, but it must still be listed by the filters that do not name a verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FindingFacets<'a> {
+    pub attached: bool,
+    pub status: &'a str,
+    pub state: &'a str,
+    pub severity: &'a str,
+    pub verdict: &'a str,
+}
+
+/// `facet_sk` of a finding: `FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<finding id>`.
+pub(crate) fn finding_facet_sk(f: FindingFacets<'_>, id: &str) -> String {
+    format!(
+        "{FINDING_FACET_PREFIX}{}#{}#{}#{}#{}#{id}",
+        f.attached, f.status, f.state, f.severity, f.verdict
+    )
+}
+
+/// `facet_sk` of an asset: `ASSET#<active>#<asset key>`.
+pub(crate) fn asset_facet_sk(active: bool, key: &str) -> String {
+    format!("{ASSET_FACET_PREFIX}{active}#{key}")
+}
+
 pub(crate) fn seen_threats_prefix(run_id: &str) -> String {
     format!("{SEEN_THREATS_PREFIX}{run_id}#")
 }

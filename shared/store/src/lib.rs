@@ -31,8 +31,8 @@ pub use records::{
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
 pub use records::{
-    AssetFilter, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan,
-    StoredAsset, UnattachedCursor,
+    AssetFilter, BackfillCursor, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts,
+    RetirementPlan, StoredAsset, UnattachedCursor,
 };
 pub use runs::{
     new_run_id, ClaimError, DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger,
