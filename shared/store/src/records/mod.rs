@@ -27,10 +27,10 @@ use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId};
 use crate::store::Store;
 
-pub use assets::{AssetFilter, StoredAsset};
+pub use assets::{new_asset_item, AssetFilter, StoredAsset};
 pub use facets::BackfillCursor;
 pub use finding_views::FindingFilter;
-pub use findings::{ClosePlan, UnattachedCursor};
+pub use findings::{new_finding_item, ClosePlan, UnattachedCursor};
 pub use registrations::RegistrationOutcome;
 pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{
