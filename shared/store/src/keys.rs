@@ -22,6 +22,19 @@
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
 //! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
 //!
+//! Facet indexes (every view filter is a key, so a page reads only what it returns): findings and assets carry
+//! `facet_sk` (`FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<id>`, `ASSET#<active>#<key>`); index
+//! `facets` is (`pk`, `facet_sk`), index `asset_facets` is (`gsi1pk`, `facet_sk`). Items stored before they
+//! existed get `facet_sk` from the one-off backfill (`backfill-facets`, see `records::facets`).
+//!
+//! Partition plan (designed, not yet applied): every finding lives under `T#<tenant>`, and one partition key value
+//! takes about 1,000 write units/s (GSI key values likewise). A first sync of 1M findings of ~1.65 KB is 2 WCU per
+//! base write plus one write per index holding it (gsi1, facets, asset_facets: 2 WCU each), about 8M WCU, over two
+//! hours at 1,000 WCU/s on one key. The spread: findings under `T#<tenant>#F#<shard>`, shard = first 8 bytes of
+//! SHA-256(finding id) mod S (S = 16, recorded per tenant so it can grow), the facet index keyed the same way; views
+//! read shard by shard (key order within a shard) with a per-shard cursor in the signed page token; old items read
+//! from `T#<tenant>` until a resumable, idempotent copy-then-delete migration marks the tenant moved.
+//!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
 //! scheduler's read is spread over 16 partitions instead of one hot key.
 
