@@ -284,8 +284,7 @@ impl Store {
         tenant: &TenantId,
         view: &str,
         filter_digest: &str,
-        q: Query,
-        prefixes: &[String],
+        (q, prefixes): (Query, &[String]),
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Item>, Option<String>)> {

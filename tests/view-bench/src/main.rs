@@ -142,7 +142,7 @@ async fn fill(
     let mut batches = batches.buffer_unordered(4);
     while batches.try_next().await?.is_some() {
         written += 25;
-        if written % 100_000 == 0 {
+        if written.is_multiple_of(100_000) {
             eprintln!(
                 "view-bench: {written} items written in {:.0?}",
                 started.elapsed()

@@ -125,8 +125,15 @@ impl Store {
                 Some(pk) => Query::asset_facets(pk),
                 None => Query::facets(tenant),
             };
-            self.faceted_query(tenant, "findings", &digest, q, &prefixes, page_token, limit)
-                .await?
+            self.faceted_query(
+                tenant,
+                "findings",
+                &digest,
+                (q, &prefixes),
+                page_token,
+                limit,
+            )
+            .await?
         };
         let (items, next) = items;
         Ok(Page {
