@@ -18,8 +18,8 @@ pub struct AssetQuery {
     pub page_token: Option<String>,
 }
 
-/// `GET …/findings`: `verdict`, `status`, `severity`, `asset`, `attached`, `state`, `sort` (only `id`), `limit`,
-/// `pageToken`.
+/// `GET …/findings`: `verdict`, `status`, `severity`, `asset`, `attached`, `state`, `sort` (only `id`, and only
+/// where the listing is in id order: see [`FindingFilter::lists_by_id`]), `limit`, `pageToken`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingQuery {
     pub filter: FindingFilter,
@@ -190,12 +190,20 @@ impl FindingQuery {
             ]
             .map(|st| (st.as_str(), st)),
         );
-        // Findings are kept in id order only; other orders would need an index per sort key.
-        if p.keyword("sort").is_some_and(|sort| sort != "id") {
-            p.errors.push(FieldError::new(
+        // Id order is a key order only without filters or with `asset` or `attached=false` alone; every other
+        // filter is read from the facet index, in facet order (an id order there would read every facet's first
+        // page to merge them, many times what a page returns).
+        match p.keyword("sort") {
+            Some(sort) if sort != "id" => p.errors.push(FieldError::new(
                 "sort",
-                "must be id (findings are listed by id)",
-            ));
+                "must be id (findings are listed by id, or by facet when filtered)",
+            )),
+            Some(_) if !filter.lists_by_id(state) => p.errors.push(FieldError::new(
+                "sort",
+                "id order is served only without filters or with asset or attached=false alone; drop sort to \
+                 list these findings by status, state, severity and verdict, then id",
+            )),
+            _ => {}
         }
         let (limit, page_token) = (p.limit(), p.page_token());
         p.finish(Self {
@@ -315,12 +323,49 @@ mod tests {
             ("status", "FAILED"),
             ("severity", "High"),
             ("verdict", "True_Positive"),
-            ("sort", "id"),
         ]))
         .expect("valid");
         assert_eq!(q.filter.status, Some(FindingStatus::Failed));
         assert_eq!(q.filter.severity, Some(Severity::High));
         assert_eq!(q.filter.verdict, Some(AnalystVerdict::TruePositive));
+    }
+
+    #[test]
+    fn sort_by_id_is_refused_where_the_filter_is_read_in_facet_order() {
+        for ok in [
+            vec![("sort", "id")],
+            vec![("sort", "id"), ("asset", "srv-a")],
+            vec![("sort", "id"), ("attached", "false")],
+            vec![("sort", "id"), ("asset", "srv-a"), ("attached", "true")],
+        ] {
+            assert!(FindingQuery::parse(&params(&ok)).is_ok(), "{ok:?}");
+        }
+        for refused in [
+            vec![("sort", "id"), ("status", "failed")],
+            vec![("sort", "id"), ("state", "open")],
+            vec![("sort", "id"), ("attached", "true")],
+            vec![
+                ("sort", "id"),
+                ("asset", "srv-a"),
+                ("verdict", "suspicious"),
+            ],
+        ] {
+            let errors = FindingQuery::parse(&params(&refused)).expect_err("refused");
+            assert_eq!(errors.len(), 1, "{refused:?}");
+            assert_eq!(errors[0].field, "sort");
+            assert!(
+                errors[0].message.contains("drop sort"),
+                "{}",
+                errors[0].message
+            );
+        }
+        // Without sort every combination is served.
+        let q = FindingQuery::parse(&params(&[
+            ("status", "failed"),
+            ("asset", "srv-a"),
+            ("state", "open"),
+        ]));
+        assert!(q.is_ok());
     }
 
     #[test]

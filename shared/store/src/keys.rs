@@ -22,6 +22,19 @@
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
 //! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
 //!
+//! Facet indexes (every view filter is a key, so a page reads only what it returns): findings and assets carry
+//! `facet_sk` (`FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<id>`, `ASSET#<active>#<key>`); index
+//! `facets` is (`pk`, `facet_sk`), index `asset_facets` is (`gsi1pk`, `facet_sk`). Items stored before they
+//! existed get `facet_sk` from the one-off backfill (`backfill-facets`, see `records::facets`).
+//!
+//! Partition plan (designed, not yet applied): every finding lives under `T#<tenant>`, and one partition key value
+//! takes about 1,000 write units/s (GSI key values likewise). A first sync of 1M findings of ~1.65 KB is 2 WCU per
+//! base write plus one write per index holding it (gsi1, facets, asset_facets: 2 WCU each), about 8M WCU, over two
+//! hours at 1,000 WCU/s on one key. The spread: findings under `T#<tenant>#F#<shard>`, shard = first 8 bytes of
+//! SHA-256(finding id) mod S (S = 16, recorded per tenant so it can grow), the facet index keyed the same way; views
+//! read shard by shard (key order within a shard) with a per-shard cursor in the signed page token; old items read
+//! from `T#<tenant>` until a resumable, idempotent copy-then-delete migration marks the tenant moved.
+//!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
 //! scheduler's read is spread over 16 partitions instead of one hot key.
 
@@ -78,6 +91,37 @@ pub(crate) fn finding_gsi1pk(t: &TenantId, asset_key: &str) -> String {
 /// gsi1 partition of the tenant's unattached findings (their asset does not exist yet).
 pub(crate) fn unattached_gsi1pk(t: &TenantId) -> String {
     format!("T#{}#UNATTACHED", t.as_str())
+}
+
+/// Index of the tenant's findings and assets by their filterable values: `pk` (the tenant) and `facet_sk`.
+pub(crate) const FACETS_INDEX: &str = "facets";
+/// Index of one asset's findings (and of the unattached ones) by their filterable values: `gsi1pk` and `facet_sk`.
+pub(crate) const ASSET_FACETS_INDEX: &str = "asset_facets";
+pub(crate) const FINDING_FACET_PREFIX: &str = "FINDING#";
+pub(crate) const ASSET_FACET_PREFIX: &str = "ASSET#";
+
+/// The values of a finding its views filter on, in their API spellings (a verdict outside the known ones is
+/// `other`: it cannot be asked for, but it must still be listed by the filters that do not name a verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FindingFacets<'a> {
+    pub attached: bool,
+    pub status: &'a str,
+    pub state: &'a str,
+    pub severity: &'a str,
+    pub verdict: &'a str,
+}
+
+/// `facet_sk` of a finding: `FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<finding id>`.
+pub(crate) fn finding_facet_sk(f: FindingFacets<'_>, id: &str) -> String {
+    format!(
+        "{FINDING_FACET_PREFIX}{}#{}#{}#{}#{}#{id}",
+        f.attached, f.status, f.state, f.severity, f.verdict
+    )
+}
+
+/// `facet_sk` of an asset: `ASSET#<active>#<asset key>`.
+pub(crate) fn asset_facet_sk(active: bool, key: &str) -> String {
+    format!("{ASSET_FACET_PREFIX}{active}#{key}")
 }
 
 pub(crate) fn seen_threats_prefix(run_id: &str) -> String {

@@ -29,12 +29,12 @@ pub use keys::TenantId;
 pub use page_token::PageTokenKey;
 pub use rate_limit::{Admission, RateLimit};
 pub use records::{
-    unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
-    UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
+    new_asset_item, new_finding_item, AssetFilter, BackfillCursor, ClosePlan, FindingFilter,
+    RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset, UnattachedCursor,
 };
 pub use records::{
-    AssetFilter, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan,
-    StoredAsset, UnattachedCursor,
+    unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
+    UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
 pub use runs::{
     new_run_id, ClaimError, DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger,

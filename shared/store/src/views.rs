@@ -1,4 +1,9 @@
-//! Queries of one tenant's partition (or gsi1), paged with signed tokens, and the internal full walks.
+//! Queries of one tenant's partition (or one of its indexes), paged with signed tokens, and the internal full walks.
+//!
+//! A view page reads only items it returns: every filter a view accepts is a key condition (a partition, a
+//! sort-key prefix of the table or an index), never a FilterExpression over items the page then drops. A filter
+//! that several key prefixes serve (findings filtered on some of their facets, see [`crate::keys`]) is read prefix
+//! by prefix ([`Store::faceted_query`]); a prefix with no items costs a call, not an item.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -6,13 +11,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId};
+use crate::keys::{tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX};
 use crate::page_token;
 use crate::store::{s, Store};
 
 pub const MAX_PAGE_SIZE: u32 = 1000;
-/// Items read per call when a filter may drop most of them.
-const FILTERED_READ: i32 = 500;
+/// Key prefixes one faceted page may query. A filter that matches little walks up to 80 prefixes (a verdict alone,
+/// see [`crate::keys`]); past this bound the page ends short with a token that resumes at the next prefix, so a
+/// request's work stays bounded whatever the layout grows to.
+const MAX_PREFIXES_PER_PAGE: usize = 100;
+/// Cursor field of a faceted page token: the key prefix the next page starts in.
+const PREFIX_CURSOR: &str = "~prefix";
 
 /// One key-condition query: partition (or gsi1 partition) plus a sort-key prefix, optionally filtered.
 #[derive(Debug, Clone)]
@@ -53,6 +62,39 @@ impl Query {
             pk,
             ..Self::partition_raw(sk_prefix)
         }
+    }
+
+    /// The tenant's findings and assets by facet (`pk`, `facet_sk`); the prefix is set per query.
+    pub(crate) fn facets(tenant: &TenantId) -> Self {
+        Self {
+            index: Some(FACETS_INDEX),
+            pk_attr: "pk",
+            sk_attr: "facet_sk",
+            pk: tenant_pk(tenant),
+            ..Self::partition_raw("")
+        }
+    }
+
+    /// One gsi1 partition (an asset's findings, or the unattached ones) by facet (`gsi1pk`, `facet_sk`).
+    pub(crate) fn asset_facets(gsi1pk: String) -> Self {
+        Self {
+            index: Some(ASSET_FACETS_INDEX),
+            pk_attr: "gsi1pk",
+            sk_attr: "facet_sk",
+            pk: gsi1pk,
+            ..Self::partition_raw("")
+        }
+    }
+
+    pub(crate) fn prefixed(mut self, sk_prefix: impl Into<String>) -> Self {
+        self.sk_prefix = sk_prefix.into();
+        self
+    }
+
+    fn with_prefix(&self, sk_prefix: &str) -> Self {
+        let mut q = self.clone();
+        q.sk_prefix = sk_prefix.to_string();
+        q
     }
 
     fn partition_raw(sk_prefix: impl Into<String>) -> Self {
@@ -103,18 +145,24 @@ impl Query {
         self
     }
 
-    fn key_attrs(&self) -> &'static [&'static str] {
-        match self.index {
-            Some(_) => &["pk", "sk", "gsi1pk", "gsi1sk"],
-            None => &["pk", "sk"],
+    /// The attributes of a LastEvaluatedKey of this query: the table's keys and the index's.
+    fn key_attrs(&self) -> Vec<&'static str> {
+        let mut attrs = vec!["pk", "sk"];
+        if self.index.is_some() {
+            for a in [self.pk_attr, self.sk_attr] {
+                if !attrs.contains(&a) {
+                    attrs.push(a);
+                }
+            }
         }
+        attrs
     }
 
     fn cursor_of(&self, item: &Item) -> Result<BTreeMap<String, String>> {
         self.key_attrs()
             .iter()
             .map(|a| match item.get(*a) {
-                Some(AttributeValue::S(v)) => Ok(((*a).to_string(), v.clone())),
+                Some(AttributeValue::S(v)) => Ok((a.to_string(), v.clone())),
                 _ => Err(StoreError::Malformed {
                     what: "listed",
                     detail: format!("item without key attribute {a}"),
@@ -126,7 +174,14 @@ impl Query {
     fn start_key(&self, cursor: BTreeMap<String, String>) -> Result<Item> {
         // The cursor must name exactly this listing's partition: a signed token already guarantees it, this is the
         // belt to those braces.
-        if cursor.get(self.pk_attr) != Some(&self.pk) || cursor.len() != self.key_attrs().len() {
+        let attrs = self.key_attrs();
+        if cursor.get(self.pk_attr) != Some(&self.pk)
+            || cursor.len() != attrs.len()
+            || !attrs.iter().all(|a| cursor.contains_key(*a))
+            || !cursor
+                .get(self.sk_attr)
+                .is_some_and(|sk| sk.starts_with(&self.sk_prefix))
+        {
             return Err(StoreError::InvalidPageToken);
         }
         Ok(cursor.into_iter().map(|(k, v)| (k, s(v))).collect())
@@ -182,7 +237,9 @@ impl Store {
         }
     }
 
-    /// One page of at most `limit` matching items after `page_token`, and the token of the next page.
+    /// One page of at most `limit` items after `page_token`, and the token of the next page. The query carries no
+    /// filter (views never read items they drop), so each call asks for what the page still lacks and the page
+    /// reads exactly what it returns; a call cut short by DynamoDB's 1 MB limit continues where it stopped.
     pub(crate) async fn paged_query(
         &self,
         tenant: &TenantId,
@@ -193,47 +250,140 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<Item>, Option<String>)> {
         // Checked before any read: a store without the key serves no paged listing at all.
-        let key = self.page_token_key()?;
+        self.page_token_key()?;
+        if q.filter.is_some() {
+            return Err(StoreError::InvalidInput(format!(
+                "the {view} view cannot filter items it reads: serve the filter from a key"
+            )));
+        }
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let mut start = match page_token {
-            Some(t) => {
-                Some(q.start_key(page_token::verify(key, t, tenant, view, filter_digest)?)?)
-            }
+            Some(t) => Some(q.start_key(self.verify_token(tenant, view, filter_digest, t)?)?),
             None => None,
         };
         let mut out = Vec::with_capacity(limit);
         loop {
-            let remaining = limit - out.len();
-            let read = if q.filter.is_some() {
-                FILTERED_READ.max(remaining as i32)
-            } else {
-                remaining as i32
-            };
-            let (items, last) = self.query_once(&q, start.take(), Some(read)).await?;
-            let got = items.len();
-            out.extend(items.into_iter().take(remaining));
-            if got > remaining {
-                // Cut inside DynamoDB's page: resume right after the last item returned.
-                let cursor = match out.last() {
-                    Some(item) => q.cursor_of(item)?,
-                    None => return Ok((out, None)),
-                };
-                return Ok((
-                    out,
-                    Some(page_token::sign(key, tenant, view, filter_digest, cursor)),
-                ));
-            }
+            let remaining = (limit - out.len()) as i32;
+            let (items, last) = self.query_once(&q, start.take(), Some(remaining)).await?;
+            out.extend(items);
             match last {
                 None => return Ok((out, None)),
-                Some(k) if out.len() == limit => {
-                    let cursor = q.cursor_of(&k)?;
-                    return Ok((
-                        out,
-                        Some(page_token::sign(key, tenant, view, filter_digest, cursor)),
-                    ));
+                Some(k) if out.len() >= limit => {
+                    let token = self.sign_token(tenant, view, filter_digest, q.cursor_of(&k)?)?;
+                    return Ok((out, Some(token)));
                 }
                 Some(k) => start = Some(k),
             }
         }
+    }
+
+    /// One page of at most `limit` items read prefix by prefix: `prefixes` (in the order the view lists them) are
+    /// sort-key prefixes of `q`'s index that together hold exactly the items the filter matches, so every item read
+    /// is returned. The token names the prefix to resume in and, within it, the last key read. At most
+    /// [`MAX_PREFIXES_PER_PAGE`] prefixes are queried per page: past that the page ends short, with a token.
+    pub(crate) async fn faceted_query(
+        &self,
+        tenant: &TenantId,
+        view: &str,
+        filter_digest: &str,
+        (q, prefixes): (Query, &[String]),
+        page_token: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<String>)> {
+        // Checked before any read: a store without the key serves no paged listing at all.
+        self.page_token_key()?;
+        let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
+        let (mut at, mut start) = match page_token {
+            None => (0, None),
+            Some(t) => {
+                let mut cursor = self.verify_token(tenant, view, filter_digest, t)?;
+                let prefix = cursor
+                    .remove(PREFIX_CURSOR)
+                    .ok_or(StoreError::InvalidPageToken)?;
+                let at = prefixes
+                    .iter()
+                    .position(|p| *p == prefix)
+                    .ok_or(StoreError::InvalidPageToken)?;
+                let start = match cursor.is_empty() {
+                    true => None,
+                    false => Some(q.with_prefix(&prefix).start_key(cursor)?),
+                };
+                (at, start)
+            }
+        };
+        let mut out = Vec::with_capacity(limit);
+        let mut queried = 0;
+        while at < prefixes.len() {
+            if queried == MAX_PREFIXES_PER_PAGE {
+                let token = self.prefix_token(tenant, view, filter_digest, &prefixes[at], None)?;
+                return Ok((out, Some(token)));
+            }
+            let pq = q.with_prefix(&prefixes[at]);
+            let remaining = (limit - out.len()) as i32;
+            let (items, last) = self.query_once(&pq, start.take(), Some(remaining)).await?;
+            queried += 1;
+            out.extend(items);
+            match last {
+                Some(k) if out.len() >= limit => {
+                    let cursor = pq.cursor_of(&k)?;
+                    let token = self.prefix_token(
+                        tenant,
+                        view,
+                        filter_digest,
+                        &prefixes[at],
+                        Some(cursor),
+                    )?;
+                    return Ok((out, Some(token)));
+                }
+                // Cut short by DynamoDB's 1 MB limit: the same prefix goes on.
+                Some(k) => start = Some(k),
+                None => {
+                    at += 1;
+                    if out.len() >= limit {
+                        let token = match prefixes.get(at) {
+                            Some(next) => {
+                                Some(self.prefix_token(tenant, view, filter_digest, next, None)?)
+                            }
+                            None => None,
+                        };
+                        return Ok((out, token));
+                    }
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
+    fn prefix_token(
+        &self,
+        tenant: &TenantId,
+        view: &str,
+        filter_digest: &str,
+        prefix: &str,
+        cursor: Option<BTreeMap<String, String>>,
+    ) -> Result<String> {
+        let mut cursor = cursor.unwrap_or_default();
+        cursor.insert(PREFIX_CURSOR.to_string(), prefix.to_string());
+        self.sign_token(tenant, view, filter_digest, cursor)
+    }
+
+    fn verify_token(
+        &self,
+        tenant: &TenantId,
+        view: &str,
+        filter_digest: &str,
+        token: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        page_token::verify(self.page_token_key()?, token, tenant, view, filter_digest)
+    }
+
+    fn sign_token(
+        &self,
+        tenant: &TenantId,
+        view: &str,
+        filter_digest: &str,
+        cursor: BTreeMap<String, String>,
+    ) -> Result<String> {
+        Ok(page_token::sign(self.page_token_key()?, tenant, view, filter_digest, cursor))
     }
 }

@@ -26,12 +26,13 @@ use s1_core::asset::AssetOrigin;
 use s1_core::registry::PlatformAsset;
 use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
 
+use super::facets::asset_facet_prefix;
 use super::registrations::RegistrationItem;
 use super::{put, PARALLEL_UPDATES};
-use crate::batch::{get_all, write_all, Projection};
+use crate::batch::{get_all, write_all, Item, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
+use crate::keys::{asset_facet_sk, asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
 use crate::page_token::filter_digest;
 use crate::runs::WriteCounts;
 use crate::store::{s, Page, Store};
@@ -80,6 +81,11 @@ pub(super) struct AssetItem {
     pub(super) src_sentinelone: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) sentinelone_retired_at: Option<String>,
+    /// `ASSET#<active>#<key>`: the asset's key in the `facets` index, which serves the `active` filter. Every
+    /// write that sets `active` sets it too; assets stored before it existed get it from the backfill
+    /// ([`super::facets`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) facet_sk: Option<String>,
 }
 
 impl StoredAsset {
@@ -124,6 +130,33 @@ impl StoredAsset {
     }
 }
 
+/// The item the sync writes for an asset SentinelOne described (`active`), or for one it retired: for bulk
+/// loaders (the view bench) that fill a table faster than a sync, in exactly the stored format.
+pub fn new_asset_item(
+    tenant: &TenantId,
+    asset: &Asset,
+    active: bool,
+    run_id: &str,
+) -> Result<Item> {
+    let now_s = format_timestamp(now());
+    let item = AssetItem {
+        pk: tenant_pk(tenant),
+        sk: asset_sk(asset.key.as_str()),
+        kind: "asset".into(),
+        content_hash: asset.content_hash(),
+        asset: asset.clone(),
+        active,
+        created_at: now_s.clone(),
+        updated_at: now_s.clone(),
+        last_run_id: Some(run_id.to_string()),
+        retired_at: (!active).then(|| now_s.clone()),
+        src_sentinelone: Some(true),
+        sentinelone_retired_at: None,
+        facet_sk: Some(asset_facet_sk(active, asset.key.as_str())),
+    };
+    serde_dynamo::to_item(item).map_err(StoreError::item("asset"))
+}
+
 /// Filters of the assets view. Assets are listed by key (normalised computer name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetFilter {
@@ -156,7 +189,7 @@ fn attach_update(
         .set_key(Some(Store::key(pk.to_string(), sk)))
         .update_expression(
             "SET #as.agent_ids = :ids, content_hash = :h, active = :t, updated_at = :now, last_run_id = :r, \
-             src_sentinelone = :t REMOVE retired_at, sentinelone_retired_at",
+             src_sentinelone = :t, facet_sk = :fs REMOVE retired_at, sentinelone_retired_at",
         )
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_names("#as", "asset")
@@ -165,6 +198,7 @@ fn attach_update(
         .expression_attribute_values(":t", AttributeValue::Bool(true))
         .expression_attribute_values(":now", s(now_s))
         .expression_attribute_values(":r", s(run_id))
+        .expression_attribute_values(":fs", s(asset_facet_sk(true, asset.key.as_str())))
         .build()
         .map_err(|e| StoreError::InvalidInput(format!("an asset update could not be built: {e}")))
 }
@@ -220,6 +254,7 @@ impl Store {
         for w in writes {
             match w {
                 AssetWrite::Describe(sk, asset, _) => {
+                    let facet_sk = Some(asset_facet_sk(true, asset.key.as_str()));
                     let item = AssetItem {
                         pk: pk.clone(),
                         created_at: created_at
@@ -237,6 +272,7 @@ impl Store {
                         retired_at: None,
                         src_sentinelone: Some(true),
                         sentinelone_retired_at: None,
+                        facet_sk,
                     };
                     puts.push(put(
                         serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
@@ -377,7 +413,9 @@ impl Store {
         Ok((counts, writes, created_at))
     }
 
-    /// Assets of the tenant sorted by key, filtered, one page at a time.
+    /// Assets of the tenant sorted by key, filtered, one page at a time. The name prefix is a prefix of the
+    /// table's sort key; with `active` it is a prefix of the `facets` index's (`ASSET#<active>#<key>`): either way
+    /// a page reads only the assets it returns.
     pub async fn list_assets(
         &self,
         tenant: &TenantId,
@@ -385,26 +423,16 @@ impl Store {
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<Page<StoredAsset>> {
-        let prefix = match filter
+        let name = filter
             .name_prefix
             .as_deref()
             .map(str::trim_start)
-            .filter(|p| !p.is_empty())
-        {
-            Some(p) => format!("{ASSET_PREFIX}{}", p.to_lowercase()),
-            None => ASSET_PREFIX.to_string(),
+            .unwrap_or_default()
+            .to_lowercase();
+        let q = match filter.active {
+            Some(active) => Query::facets(tenant).prefixed(asset_facet_prefix(active, &name)),
+            None => Query::partition(tenant, format!("{ASSET_PREFIX}{name}")),
         };
-        let mut q = Query::partition(tenant, prefix);
-        if let Some(active) = filter.active {
-            q = q.and_filter(
-                "#act = :act",
-                &[("#act", "active")],
-                vec![(
-                    ":act",
-                    aws_sdk_dynamodb::types::AttributeValue::Bool(active),
-                )],
-            );
-        }
         let (items, next) = self
             .paged_query(
                 tenant,

@@ -8,10 +8,10 @@ use futures::stream::{StreamExt, TryStreamExt};
 use s1_core::lifecycle::{self, FindingState, Lifecycle};
 use s1_core::records::IncidentStatus;
 use s1_core::verdicts::finding_status;
-use s1_core::{normalize_computer_name, AnalystVerdict, ContentHash, Finding};
-use s1_core::{FindingStatus, Severity, VerdictInclusionList};
+use s1_core::{ContentHash, Finding, VerdictInclusionList};
 use serde::{Deserialize, Serialize};
 
+use super::facets::finding_facet_of;
 use super::put;
 use crate::batch::{write_all, Item};
 use crate::clock::{format_timestamp, now};
@@ -19,21 +19,24 @@ use crate::error::{Result, StoreError};
 use crate::keys::{
     finding_gsi1pk, finding_sk, tenant_pk, unattached_gsi1pk, TenantId, FINDING_PREFIX,
 };
-use crate::page_token::filter_digest;
 use crate::runs::WriteCounts;
-use crate::store::{s, Page, Store};
+use crate::store::{s, Store};
 use crate::views::Query;
 
 /// Unattached findings re-examined per query page.
 const UNATTACHED_PAGE: i32 = 500;
 
 #[derive(Debug, Serialize, Deserialize)]
-struct FindingItem {
+pub(super) struct FindingItem {
     pk: String,
     sk: String,
     kind: String,
     gsi1pk: String,
     gsi1sk: String,
+    /// The finding's key in the `facets` and `asset_facets` indexes (see [`crate::keys`]); absent on findings
+    /// stored before those indexes existed, until the backfill ([`super::facets`]) or a rewrite sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    facet_sk: Option<String>,
     finding: Finding,
     content_hash: String,
     /// Top-level copies of the filterable fields, in their API spellings.
@@ -55,7 +58,7 @@ struct FindingItem {
 
 impl FindingItem {
     /// The finding as the views show it: with its lifecycle.
-    fn into_finding(self) -> Finding {
+    pub(super) fn into_finding(self) -> Finding {
         let mut f = self.finding;
         f.lifecycle = self.lifecycle;
         f
@@ -78,19 +81,6 @@ fn yes() -> bool {
 /// Where a walk of the unattached findings stands (opaque; valid within one invocation).
 #[derive(Debug, Clone)]
 pub struct UnattachedCursor(Item);
-
-/// Filters of the findings view. Findings are listed by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingFilter {
-    pub status: Option<FindingStatus>,
-    pub severity: Option<Severity>,
-    /// The asset's computer name (any case): lists that asset's findings through gsi1.
-    pub asset: Option<String>,
-    pub verdict: Option<AnalystVerdict>,
-    /// `Some(false)`: only the findings whose asset does not exist yet (through gsi1); `Some(true)`: only attached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attached: Option<bool>,
-}
 
 impl Store {
     /// Applies one page of findings: writes only new findings, findings whose content hash changed and findings
@@ -255,36 +245,58 @@ impl Store {
     ) -> Result<u64> {
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
-        let closed = futures::stream::iter(
-            absent
-                .into_iter()
-                .filter_map(|(sk, l)| lifecycle::close(&l, &now_s).map(|l| (sk, l))),
-        )
-        .map(|(sk, l)| {
-            let pk = pk.clone();
-            let now_s = now_s.clone();
-            async move {
-                let value = serde_dynamo::to_attribute_value(&l)
-                    .map_err(StoreError::item("finding lifecycle"))?;
-                let res = self
-                    .dynamodb
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(Store::key(pk, sk)))
-                    .update_expression("SET lifecycle = :lc, #st = :closed, updated_at = :now")
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_names("#st", "state")
-                    .expression_attribute_values(":lc", value)
-                    .expression_attribute_values(":closed", s(FindingState::Closed.as_str()))
-                    .expression_attribute_values(":now", s(now_s))
-                    .send()
-                    .await;
-                StoreError::condition_held("UpdateItem", res)
-            }
-        })
-        .buffer_unordered(super::PARALLEL_UPDATES)
-        .try_collect::<Vec<bool>>()
-        .await?;
+        let closing: Vec<(String, Lifecycle)> = absent
+            .into_iter()
+            .filter_map(|(sk, l)| lifecycle::close(&l, &now_s).map(|l| (sk, l)))
+            .collect();
+        // The facet key moves with the state: read what it is made of, and write both in one update whose
+        // condition holds only while those values are the ones read (the sync, which holds the lease, is the only
+        // writer meanwhile, so it fails only if something else wrote, and then the finding stays open until the
+        // next complete walk rather than landing under a wrong facet).
+        let facets = self
+            .facet_inputs(tenant, closing.iter().map(|(sk, _)| sk.clone()))
+            .await?;
+        let closed = futures::stream::iter(closing)
+            .filter_map(|(sk, l)| {
+                let inputs = facets.get(&sk).cloned();
+                async move { inputs.map(|i| (sk, l, i)) }
+            })
+            .map(|(sk, l, inputs)| {
+                let pk = pk.clone();
+                let now_s = now_s.clone();
+                async move {
+                    let value = serde_dynamo::to_attribute_value(&l)
+                        .map_err(StoreError::item("finding lifecycle"))?;
+                    let facet = inputs.facet_sk(&pk, Some(FindingState::Closed.as_str()));
+                    let res = self
+                        .dynamodb
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(Store::key(pk, sk)))
+                        .update_expression(
+                            "SET lifecycle = :lc, #st = :closed, updated_at = :now, facet_sk = :fs",
+                        )
+                        .condition_expression(
+                            "attribute_exists(pk) AND gsi1pk = :g AND #status = :s AND severity = :sev AND verdict = :v",
+                        )
+                        .expression_attribute_names("#st", "state")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":lc", value)
+                        .expression_attribute_values(":closed", s(FindingState::Closed.as_str()))
+                        .expression_attribute_values(":now", s(now_s))
+                        .expression_attribute_values(":fs", s(facet))
+                        .expression_attribute_values(":g", s(inputs.gsi1pk))
+                        .expression_attribute_values(":s", s(inputs.status))
+                        .expression_attribute_values(":sev", s(inputs.severity))
+                        .expression_attribute_values(":v", s(inputs.verdict))
+                        .send()
+                        .await;
+                    StoreError::condition_held("UpdateItem", res)
+                }
+            })
+            .buffer_unordered(super::PARALLEL_UPDATES)
+            .try_collect::<Vec<bool>>()
+            .await?;
         let n = closed.into_iter().filter(|c| *c).count() as u64;
         tracing::info!(tenant = %tenant, closed = n, "findings absent from a complete threat walk closed");
         Ok(n)
@@ -335,6 +347,15 @@ impl Store {
                 item.status = status.as_str().to_string();
                 item.content_hash = item.finding.content_hash();
                 item.updated_at = format_timestamp(now());
+                item.facet_sk = Some(finding_facet_of(
+                    &item.pk,
+                    &item.gsi1pk,
+                    &item.status,
+                    item.state.as_deref(),
+                    &item.severity,
+                    &item.verdict,
+                    &item.finding.id,
+                ));
                 flipped.push(put(
                     serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
                 ));
@@ -348,112 +369,6 @@ impl Store {
         tracing::debug!(tenant = %tenant, flipped = n, more = next.is_some(), "finding statuses re-evaluated (one page)");
         Ok((n, next))
     }
-
-    /// Findings of the tenant sorted by id, filtered, one page at a time (by asset through gsi1).
-    pub async fn list_findings(
-        &self,
-        tenant: &TenantId,
-        filter: &FindingFilter,
-        page_token: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<Finding>> {
-        self.list_findings_in_state(tenant, filter, None, page_token, limit)
-            .await
-    }
-
-    /// [`Store::list_findings`] limited to findings in one lifecycle `state` (`None`: any). Findings stored
-    /// before lifecycles existed count as `open`. Page tokens are bound to the state as well as the filter.
-    pub async fn list_findings_in_state(
-        &self,
-        tenant: &TenantId,
-        filter: &FindingFilter,
-        state: Option<FindingState>,
-        page_token: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<Finding>> {
-        let mut q = match filter.asset.as_deref() {
-            _ if filter.attached == Some(false) => {
-                if filter.asset.is_some() {
-                    return Err(StoreError::InvalidInput(
-                        "an unattached finding has no asset: drop the asset filter or attached=false".into(),
-                    ));
-                }
-                Query::gsi1(unattached_gsi1pk(tenant), FINDING_PREFIX)
-            }
-            Some(name) => {
-                let key = normalize_computer_name(name).ok_or_else(|| {
-                    StoreError::InvalidInput(
-                        "the asset filter is blank; give a computer name".into(),
-                    )
-                })?;
-                Query::gsi1(finding_gsi1pk(tenant, key.as_str()), FINDING_PREFIX)
-            }
-            None => Query::partition(tenant, FINDING_PREFIX),
-        };
-        if let Some(status) = &filter.status {
-            q = q.and_filter(
-                "#st = :st",
-                &[("#st", "status")],
-                vec![(":st", s(status.as_str()))],
-            );
-        }
-        if let Some(severity) = &filter.severity {
-            q = q.and_filter(
-                "#sev = :sev",
-                &[("#sev", "severity")],
-                vec![(":sev", s(severity.as_str()))],
-            );
-        }
-        if filter.attached == Some(true) {
-            q = q.and_filter(
-                "#att = :att",
-                &[("#att", "attached")],
-                vec![(":att", aws_sdk_dynamodb::types::AttributeValue::Bool(true))],
-            );
-        }
-        if let Some(verdict) = &filter.verdict {
-            q = q.and_filter(
-                "#ver = :ver",
-                &[("#ver", "verdict")],
-                vec![(":ver", s(verdict.as_str()))],
-            );
-        }
-        // The view's digest without a state is the filter's own, so page tokens issued before states existed
-        // stay valid.
-        let digest = match state {
-            None => filter_digest(filter),
-            Some(st) => filter_digest(&(filter, st.as_str())),
-        };
-        match state {
-            Some(FindingState::Open) => {
-                q = q.and_filter(
-                    "(#lst = :lst OR attribute_not_exists(#lst))",
-                    &[("#lst", "state")],
-                    vec![(":lst", s(FindingState::Open.as_str()))],
-                );
-            }
-            Some(other) => {
-                q = q.and_filter(
-                    "#lst = :lst",
-                    &[("#lst", "state")],
-                    vec![(":lst", s(other.as_str()))],
-                );
-            }
-            None => {}
-        }
-        let (items, next) = self
-            .paged_query(tenant, "findings", &digest, q, page_token, limit)
-            .await?;
-        let findings = items
-            .into_iter()
-            .map(|i| serde_dynamo::from_item::<_, FindingItem>(i).map(FindingItem::into_finding))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(StoreError::item("finding"))?;
-        Ok(Page {
-            items: findings,
-            next_page_token: next,
-        })
-    }
 }
 
 /// One finding to write, with what a dry run reports of it.
@@ -461,6 +376,24 @@ struct FindingWrite {
     title: String,
     created: bool,
     item: aws_sdk_dynamodb::types::WriteRequest,
+}
+
+/// The item [`Store::apply_findings`] writes for a finding it has not stored before: for bulk loaders (the view
+/// bench) that fill a table faster than a sync, in exactly the stored format.
+pub fn new_finding_item(tenant: &TenantId, f: &Finding) -> Result<Item> {
+    let now_s = format_timestamp(now());
+    let resolved = f.incident_status == Some(IncidentStatus::Resolved);
+    let (lifecycle, _) = lifecycle::observe(None, resolved, &now_s);
+    let mut stored = f.clone();
+    stored.lifecycle = None;
+    finding_item(
+        tenant,
+        stored,
+        f.content_hash(),
+        now_s.clone(),
+        now_s,
+        Some(lifecycle),
+    )
 }
 
 fn finding_item(
@@ -471,15 +404,28 @@ fn finding_item(
     updated_at: String,
     lifecycle: Option<Lifecycle>,
 ) -> Result<Item> {
+    let pk = tenant_pk(tenant);
+    let gsi1pk = match (&f.asset_key, f.attached) {
+        (Some(key), true) => finding_gsi1pk(tenant, key.as_str()),
+        _ => unattached_gsi1pk(tenant),
+    };
+    let state = lifecycle.as_ref().map(|l| l.state.as_str());
+    let facet_sk = finding_facet_of(
+        &pk,
+        &gsi1pk,
+        f.status.as_str(),
+        state,
+        f.severity.as_str(),
+        f.analyst_verdict.as_str(),
+        &f.id,
+    );
     let item = FindingItem {
-        pk: tenant_pk(tenant),
+        pk,
         sk: finding_sk(&f.id),
         kind: "finding".into(),
-        gsi1pk: match (&f.asset_key, f.attached) {
-            (Some(key), true) => finding_gsi1pk(tenant, key.as_str()),
-            _ => unattached_gsi1pk(tenant),
-        },
+        gsi1pk,
         gsi1sk: finding_sk(&f.id),
+        facet_sk: Some(facet_sk),
         attached: f.attached,
         status: f.status.as_str().to_string(),
         severity: f.severity.as_str().to_string(),

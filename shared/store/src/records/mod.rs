@@ -2,10 +2,13 @@
 //! without rewriting unchanged assets, re-deriving finding statuses, and the two listings.
 //!
 //! This file holds what both kinds share (reading the stored heads an apply compares against, the API spelling of
-//! enum values, put requests); [`assets`], [`registrations`], [`retirement`], [`findings`], [`unmatched`] and
-//! [`seen`] (the per-page markers of what a run saw) hold the rest.
+//! enum values, put requests); [`assets`], [`registrations`], [`retirement`], [`findings`], [`finding_views`],
+//! [`facets`] (the index keys every view filter reads), [`unmatched`] and [`seen`] (the per-page markers of what
+//! a run saw) hold the rest.
 
 mod assets;
+mod facets;
+mod finding_views;
 mod findings;
 mod registrations;
 mod retirement;
@@ -24,8 +27,10 @@ use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId};
 use crate::store::Store;
 
-pub use assets::{AssetFilter, StoredAsset};
-pub use findings::{ClosePlan, FindingFilter, UnattachedCursor};
+pub use assets::{new_asset_item, AssetFilter, StoredAsset};
+pub use facets::BackfillCursor;
+pub use finding_views::FindingFilter;
+pub use findings::{new_finding_item, ClosePlan, UnattachedCursor};
 pub use registrations::RegistrationOutcome;
 pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{

@@ -14,7 +14,7 @@ use super::assets::{AssetItem, StoredAsset};
 use crate::batch::{get_all, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_registration_sk, asset_sk, tenant_pk, TenantId};
+use crate::keys::{asset_facet_sk, asset_registration_sk, asset_sk, tenant_pk, TenantId};
 use crate::store::{s, Store};
 
 /// The platform's own registration of an asset (`ASSETREG#<key>`), written only by registrations.
@@ -156,6 +156,7 @@ impl Store {
             retired_at: None,
             src_sentinelone: None,
             sentinelone_retired_at: None,
+            facet_sk: Some(asset_facet_sk(true, key)),
         };
         let created = self
             .dynamodb
@@ -199,9 +200,11 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(Store::key(pk.to_string(), asset_sk(key))))
             .update_expression(
-                "SET active = :t, sentinelone_retired_at = if_not_exists(sentinelone_retired_at, :now) REMOVE retired_at",
+                "SET active = :t, facet_sk = :fs, sentinelone_retired_at = if_not_exists(sentinelone_retired_at, :now) \
+                 REMOVE retired_at",
             )
             .condition_expression("active = :f")
+            .expression_attribute_values(":fs", s(asset_facet_sk(true, key)))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(now_s))

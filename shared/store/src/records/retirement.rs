@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use super::PARALLEL_UPDATES;
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_registration_sk, tenant_pk, TenantId, ASSET_PREFIX};
+use crate::keys::{asset_facet_sk, asset_registration_sk, tenant_pk, TenantId, ASSET_PREFIX};
 use crate::store::{s, Store};
 use crate::views::Query;
 
@@ -148,9 +148,13 @@ impl Store {
         let retire = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Store::key(pk.to_string(), sk.clone())))
-            .update_expression("SET active = :f, retired_at = :now, last_run_id = :r")
+            // The facet key moves with `active`, in the same write (the assets view's `active` filter reads it).
+            .update_expression(
+                "SET active = :f, retired_at = :now, last_run_id = :r, facet_sk = :fs",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":fs", s(asset_facet_sk(false, &key)))
             .expression_attribute_values(":now", s(now_s))
             .expression_attribute_values(":r", s(run_id))
             .build()

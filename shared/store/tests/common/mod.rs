@@ -40,3 +40,4 @@ pub async fn scan_all(env: &Env) -> Vec<String> {
         .map(|item| format!("{item:?}"))
         .collect()
 }
+pub mod reads;

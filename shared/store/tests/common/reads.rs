@@ -1,0 +1,61 @@
+//! An SDK interceptor that counts the items DynamoDB read for the client: a Query's `ScannedCount` (what it read
+//! before any filter, which is what it bills) and the items a BatchGetItem or GetItem returned.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemsRead(Arc<AtomicU64>);
+
+impl ItemsRead {
+    pub fn total(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A client like `client` whose reads this counter counts.
+    pub fn client(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(self.clone())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+}
+
+impl Intercept for ItemsRead {
+    fn name(&self) -> &'static str {
+        "items-read counter"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(out) = context.output_or_error() else {
+            return Ok(());
+        };
+        let n = if let Some(q) = out.downcast_ref::<QueryOutput>() {
+            q.scanned_count().max(0) as u64
+        } else if let Some(b) = out.downcast_ref::<BatchGetItemOutput>() {
+            b.responses()
+                .map(|r| r.values().map(|v| v.len() as u64).sum())
+                .unwrap_or_default()
+        } else if let Some(g) = out.downcast_ref::<GetItemOutput>() {
+            u64::from(g.item().is_some())
+        } else {
+            0
+        };
+        self.0.fetch_add(n, Ordering::SeqCst);
+        Ok(())
+    }
+}
