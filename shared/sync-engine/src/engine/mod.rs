@@ -92,6 +92,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the tenant's sync lease was lost to another worker; this invocation stopped writing")]
     LeaseLost,
+    /// A page's writes would have outlasted the lease the last heartbeat bought: they were stopped before its
+    /// expiry, unsaved, and the retried message applies the page again from the checkpoint.
+    #[error("a page's writes would have outlasted the tenant's sync lease; this invocation stopped writing")]
+    LeaseWindowClosed,
 }
 
 /// What the engine needs from the deployment.
