@@ -238,17 +238,22 @@ impl Intercept for LoseLeaseAtFirstPage {
         if self.stolen.load(SeqCst) {
             let lease_write =
                 update.is_some_and(|u| u.update_expression().is_some_and(|e| e.contains("lease_")));
-            let write = update.is_some()
-                || input.downcast_ref::<PutItemInput>().is_some()
-                || input.downcast_ref::<DeleteItemInput>().is_some()
-                || input.downcast_ref::<BatchWriteItemInput>().is_some()
-                || input.downcast_ref::<TransactWriteItemsInput>().is_some();
-            if write && !lease_write {
+            let op = if update.is_some() {
+                Some("UpdateItem")
+            } else if input.downcast_ref::<PutItemInput>().is_some() {
+                Some("PutItem")
+            } else if input.downcast_ref::<DeleteItemInput>().is_some() {
+                Some("DeleteItem")
+            } else if input.downcast_ref::<BatchWriteItemInput>().is_some() {
+                Some("BatchWriteItem")
+            } else if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
+                Some("TransactWriteItems")
+            } else {
+                None
+            };
+            if let Some(op) = op.filter(|_| !lease_write) {
                 self.writes_after.fetch_add(1, SeqCst);
-                self.ops_after
-                    .lock()
-                    .expect("ops")
-                    .push(format!("{input:?}").chars().take(120).collect());
+                self.ops_after.lock().expect("ops").push(op.to_string());
             }
             return Ok(());
         }
