@@ -16,6 +16,8 @@
 //!   unattached findings every run;
 //! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
 //!   continuation rather than in Lambda killing the worker;
+//! - a page's writes start only after the previous page's heartbeat confirmed the lease, and end a margin before
+//!   the lease that heartbeat bought expires; only the next page's fetch (a read) runs beside a checkpoint;
 //! - a finding's status is always derived from the verdict SentinelOne sent in this page, never from a partial
 //!   pass, so no finding is flipped by an interrupted run;
 //! - one run maps every threat with one verdict list, pinned in its checkpoint at its start. The configuration's
