@@ -16,6 +16,8 @@
 //!   unattached findings every run;
 //! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
 //!   continuation rather than in Lambda killing the worker;
+//! - a page's writes start only after the previous page's heartbeat confirmed the lease, and end a margin before
+//!   the lease that heartbeat bought expires; only the next page's fetch (a read) runs beside a checkpoint;
 //! - a finding's status is always derived from the verdict SentinelOne sent in this page, never from a partial
 //!   pass, so no finding is flipped by an interrupted run;
 //! - one run maps every threat with one verdict list, pinned in its checkpoint at its start. The configuration's
@@ -92,6 +94,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the tenant's sync lease was lost to another worker; this invocation stopped writing")]
     LeaseLost,
+    /// A page's writes would have outlasted the lease the last heartbeat bought: they were stopped before its
+    /// expiry, unsaved, and the retried message applies the page again from the checkpoint.
+    #[error("a page's writes would have outlasted the tenant's sync lease; this invocation stopped writing")]
+    LeaseWindowClosed,
 }
 
 /// What the engine needs from the deployment.

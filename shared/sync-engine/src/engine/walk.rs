@@ -3,11 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::pin::pin;
+use std::time::Duration;
 
 use connector_store::StoreError;
 use futures::{Stream, StreamExt};
 use sentinelone_client::{AgentQuery, Page, S1Client, S1Error, ThreatQuery};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 use tracing::info;
 
 use super::threats::overlap_start;
@@ -153,10 +155,23 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Walks one paged endpoint with one page fetched ahead: page N+1 is requested while page N is written, so
-    /// the walk costs max(fetch, write) per page rather than their sum, and at most two pages are in memory. A
-    /// page's writes and the next fetch end by the budget's hard stop; past it the page is not checkpointed and
-    /// the continuation applies it again (writes are idempotent).
+    /// Walks one paged endpoint as a two-stage pipeline: page N+1 is fetched while page N is written *and
+    /// checkpointed*, so the checkpoint is off the critical path and a page costs max(fetch, write + checkpoint)
+    /// rather than their sum. At most two pages are in memory (the one written, the one fetched).
+    ///
+    /// What keeps it safe:
+    /// - the fetch only reads, so running it beside the writes changes nothing a crash could leave behind;
+    /// - page N's checkpoint (its cursor, page number, counters and seen markers' page) is saved only after page
+    ///   N's writes ended: a crash before it re-applies page N (writes are idempotent), never skips it;
+    /// - page N+1's writes start only after page N's heartbeat confirmed the lease, and end before the lease that
+    ///   heartbeat bought runs out (less [`LEASE_WRITE_MARGIN`]): see [`lease_write_deadline`]. A heartbeat that
+    ///   fails (lease lost) drops the fetch in flight and returns before any write of the next page;
+    /// - the budget is checked between pages, after the checkpoint, as before: stopping leaves page N
+    ///   checkpointed and the prefetched page N+1 (only read) is fetched again by the continuation.
+    ///
+    /// Overlapping page N's checkpoint with page N+1's writes too would save one more store round trip per page,
+    /// but then a lost lease would only be noticed after the next page's writes had begun; this shape keeps the
+    /// rule "no write without a confirmed lease" without any reasoning about in-flight writes.
     pub(super) async fn walk<T, S>(
         &self,
         ctx: &mut RunContext,
@@ -173,26 +188,63 @@ impl SyncEngine {
             .await?;
         while let Some(fetched) = next {
             let page = fetched?;
-            let cursor = page.next_cursor.clone();
-            let following = self
-                .within_hard_stop(budget, async {
-                    let (applied, following) = tokio::join!(self.apply(ctx, page), pages.next());
-                    applied.map(|()| following)
-                })
-                .await?;
-            ctx.checkpoint.cursor = cursor.clone();
-            ctx.checkpoint.page_no += 1;
-            ctx.run.pages += 1;
-            self.save_progress(ctx).await?;
-            if cursor.is_none() {
+            let last = page.next_cursor.is_none();
+            let prefetch = async {
+                // The fetch's own failure (or its hard stop) waits until page N is checkpointed: it is the next
+                // page's problem, and page N's progress is kept.
+                Ok::<_, Stop>(
+                    self.within_hard_stop(budget, async { Ok(pages.next().await) })
+                        .await,
+                )
+            };
+            // `try_join`: a failed write or heartbeat drops the fetch in flight at once.
+            let ((), following) =
+                futures::future::try_join(self.write_and_checkpoint(ctx, page, budget), prefetch)
+                    .await?;
+            if last {
                 break;
             }
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
-            next = following;
+            next = following?;
         }
         Ok(())
+    }
+
+    /// Applies one page within the budget's hard stop and the lease's write window, then saves its checkpoint
+    /// with the heartbeat. Past the hard stop the page is not checkpointed and the continuation applies it again.
+    async fn write_and_checkpoint<T>(
+        &self,
+        ctx: &mut RunContext,
+        page: Page<T>,
+        budget: Budget,
+    ) -> Result<(), Stop>
+    where
+        Self: ApplyPage<T>,
+    {
+        let cursor = page.next_cursor.clone();
+        let writes_end = lease_write_deadline(
+            ctx.lease.expires_at_ms,
+            std::time::SystemTime::now(),
+            Instant::now(),
+        );
+        if Instant::now() >= writes_end {
+            return Err(Stop::Infra(EngineError::LeaseWindowClosed));
+        }
+        match tokio::time::timeout_at(
+            writes_end,
+            self.within_hard_stop(budget, self.apply(ctx, page)),
+        )
+        .await
+        {
+            Ok(applied) => applied?,
+            Err(_) => return Err(Stop::Infra(EngineError::LeaseWindowClosed)),
+        }
+        ctx.checkpoint.cursor = cursor;
+        ctx.checkpoint.page_no += 1;
+        ctx.run.pages += 1;
+        self.save_progress(ctx).await
     }
 
     /// Runs `work` until the budget's hard stop; past it, the invocation stops without a new checkpoint (what
@@ -211,7 +263,56 @@ impl SyncEngine {
     }
 }
 
+/// How long before the lease's expiry a page's writes must have ended. The lease's expiry is stamped from the
+/// worker's clock before the heartbeat is sent, so it is never later than the expiry the store holds; another
+/// worker can take the lease only once its own clock passes that expiry. The margin covers the clocks of two
+/// Lambda hosts disagreeing (NTP keeps them within milliseconds) and a write sent just before the cut that the
+/// store applies a little later (a request that is dropped is not retried). A page whose writes need longer than
+/// `LEASE_TTL - LEASE_WRITE_MARGIN` ends the invocation without a checkpoint; the redelivered message re-applies
+/// it (writes are idempotent).
+pub(super) const LEASE_WRITE_MARGIN: Duration = Duration::from_secs(20);
+
+/// The instant by which a page's writes must have ended so that the lease expiring at `expires_at_ms` (ms since
+/// the epoch) covers them with [`LEASE_WRITE_MARGIN`]; `now` and `now_instant` are the same moment on the wall
+/// clock and on the monotonic clock the timeout runs on. Already past when the lease has less than the margin left.
+pub(super) fn lease_write_deadline(
+    expires_at_ms: i64,
+    now: std::time::SystemTime,
+    now_instant: Instant,
+) -> Instant {
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let left_ms = u64::try_from(expires_at_ms.saturating_sub(now_ms)).unwrap_or(0);
+    now_instant + Duration::from_millis(left_ms).saturating_sub(LEASE_WRITE_MARGIN)
+}
+
 /// Maps one page of records and writes what changed.
 pub(super) trait ApplyPage<T> {
     async fn apply(&self, ctx: &mut RunContext, page: Page<T>) -> Result<(), Stop>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_must_end_a_margin_before_the_lease_expires() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = Instant::now();
+        let expires_at_ms = 1_000_000_000 + 120_000;
+        assert_eq!(
+            lease_write_deadline(expires_at_ms, now, at),
+            at + Duration::from_secs(100)
+        );
+    }
+
+    #[test]
+    fn a_lease_with_less_than_the_margin_left_leaves_no_time_to_write() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = Instant::now();
+        // 10 s left (under the margin), and a lease that has already expired.
+        assert_eq!(lease_write_deadline(1_000_000_000 + 10_000, now, at), at);
+        assert_eq!(lease_write_deadline(1_000_000_000 - 5_000, now, at), at);
+    }
 }
