@@ -6,9 +6,11 @@
 #
 #   plain_sync.py --url http://127.0.0.1:PORT --token TOKEN [--table NAME]
 # AWS: the SDK environment of `scripts/local-aws env` (AWS_ENDPOINT_URL, dummy credentials). The table (pk + sk,
-# on demand) is created when missing. Prints one JSON line: records, seconds, records_per_s, pages, items_written.
+# on demand) is created when missing. Prints one JSON line: records, seconds, records_per_s, pages, items_written,
+# write_units (DynamoDB's rule: one per started KB of each item written) and max_item_bytes.
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -87,6 +89,11 @@ def threat_item(t):
     }
 
 
+def item_bytes(item):
+    """DynamoDB's item size (names + UTF-8 string values; a boolean is 1 byte): every item here is flat."""
+    return sum(len(k.encode()) + (1 if isinstance(v, bool) else len(str(v).encode())) for k, v in item.items())
+
+
 def ensure_table(ddb, name):
     try:
         ddb.describe_table(TableName=name)
@@ -112,18 +119,25 @@ def main():
     p.add_argument("--table", default="plain-yardstick")
     args = p.parse_args()
 
-    ddb = boto3.client("dynamodb")
+    # The Rust SDK reads AWS_REGION; boto3 reads AWS_DEFAULT_REGION.
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    ddb = session.client("dynamodb")
     ensure_table(ddb, args.table)
-    table = boto3.resource("dynamodb").Table(args.table)
+    table = session.resource("dynamodb").Table(args.table)
 
     started = time.monotonic()
-    records = pages = 0
+    records = pages = write_units = max_bytes = 0
     with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
         for resource, mapping in (("agents", agent_item), ("threats", threat_item)):
             for page in walk(args.url.rstrip("/"), args.token, resource):
                 pages += 1
                 for record in page:
-                    batch.put_item(Item=mapping(record))
+                    item = mapping(record)
+                    size = item_bytes(item)
+                    max_bytes = max(max_bytes, size)
+                    # One write unit per started KB, once per record and run: batch_writer overwrites every item.
+                    write_units += -(-size // 1024)
+                    batch.put_item(Item=item)
                     records += 1
     seconds = time.monotonic() - started
     print(
@@ -132,6 +146,8 @@ def main():
                 "records": records,
                 "pages": pages,
                 "items_written": records,
+                "write_units": write_units,
+                "max_item_bytes": max_bytes,
                 "seconds": round(seconds, 2),
                 "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
             }
