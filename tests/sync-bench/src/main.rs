@@ -2,8 +2,10 @@
 //! and prints wall time, pages, items/s, peak RSS, DynamoDB items read/written and SentinelOne requests for a
 //! first sync, an unchanged re-sync and a re-sync after 1% of threats changed, plus fetch-only and write-only runs.
 
+mod capacity;
 mod heap;
 mod memory;
+mod model;
 
 use std::collections::BTreeSet;
 use std::pin::pin;
@@ -83,6 +85,8 @@ fn parse_args() -> Result<Args, String> {
 /// Counts what goes through the batch layer: every asset/finding read and write of a sync.
 struct Counting {
     inner: Arc<dyn BatchApi>,
+    /// Capacity units of the batch traffic (both backends), by DynamoDB's rules (see `capacity`).
+    meter: Arc<capacity::Meter>,
     keys_requested: AtomicU64,
     items_read: AtomicU64,
     items_written: AtomicU64,
@@ -100,9 +104,10 @@ struct Counts {
 }
 
 impl Counting {
-    fn new(inner: Arc<dyn BatchApi>) -> Self {
+    fn new(inner: Arc<dyn BatchApi>, meter: Arc<capacity::Meter>) -> Self {
         Self {
             inner,
+            meter,
             keys_requested: AtomicU64::new(0),
             items_read: AtomicU64::new(0),
             items_written: AtomicU64::new(0),
@@ -145,9 +150,28 @@ impl BatchApi for Counting {
             self.get_calls.fetch_add(1, Ordering::Relaxed);
             self.keys_requested
                 .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            let asked = keys.len();
             let out = self.inner.batch_get(table, keys, projection).await?;
             self.items_read
                 .fetch_add(out.items.len() as u64, Ordering::Relaxed);
+            // Strongly consistent (the store's batch reads are). A projection does not lower the charge, which is
+            // on the whole item: items under 4 KB cost one unit whatever is projected. A key that finds nothing
+            // costs the minimum; unprocessed keys are asked again and charged then.
+            let missing = asked - out.items.len() - out.unprocessed.len();
+            let read = out
+                .items
+                .iter()
+                .map(|i| capacity::read_units(capacity::item_size(i), true))
+                .sum::<f64>()
+                + missing as f64 * capacity::read_units(0, true);
+            self.meter.add(
+                "BatchGetItem",
+                capacity::Units {
+                    calls: 1,
+                    read,
+                    ..Default::default()
+                },
+            );
             Ok(out)
         })
     }
@@ -160,11 +184,49 @@ impl BatchApi for Counting {
         Box::pin(async move {
             self.write_calls.fetch_add(1, Ordering::Relaxed);
             let sent = requests.len() as u64;
+            let (mut write, mut bytes) = (0.0, 0u64);
+            for r in &requests {
+                let (w, b) = request_units(r);
+                write += w;
+                bytes += b;
+                if let Some(item) = r.put_request().map(|p| p.item()) {
+                    self.meter.add_kind(item, w);
+                }
+            }
             let unprocessed = self.inner.batch_write(table, requests).await?;
+            for r in &unprocessed {
+                let (w, b) = request_units(r);
+                write -= w;
+                bytes -= b;
+                if let Some(item) = r.put_request().map(|p| p.item()) {
+                    self.meter.add_kind_back(item, w);
+                }
+            }
             self.items_written
                 .fetch_add(sent - unprocessed.len() as u64, Ordering::Relaxed);
+            self.meter.add(
+                "BatchWriteItem",
+                capacity::Units {
+                    calls: 1,
+                    write,
+                    items_written: sent - unprocessed.len() as u64,
+                    bytes_written: bytes,
+                    ..Default::default()
+                },
+            );
             Ok(unprocessed)
         })
+    }
+}
+
+/// Write units and bytes of one BatchWriteItem request (a delete at the minimum: its item is not in the request).
+fn request_units(r: &aws_sdk_dynamodb::types::WriteRequest) -> (f64, u64) {
+    match r.put_request() {
+        Some(p) => (
+            capacity::typed_put_units(p.item()),
+            capacity::item_size(p.item()) as u64,
+        ),
+        None => (1.0, 0),
     }
 }
 
@@ -219,6 +281,8 @@ struct Bench {
     /// Every DynamoDB call the store makes (batch and direct), counted and timed, so a phase's wall can be split
     /// into time waiting on DynamoDB and the rest.
     ddb: Arc<Calls>,
+    /// Capacity units of every DynamoDB call (batch ones counted by `Counting`, the rest by the SDK interceptor).
+    meter: Arc<capacity::Meter>,
     table: Option<Arc<memory::MemoryBatch>>,
     sim: SimHandle,
     store: Store,
@@ -248,6 +312,7 @@ async fn fresh_store(
     stack: &LocalStack,
     dynamodb: &aws_sdk_dynamodb::Client,
     backend: Backend,
+    meter: Arc<capacity::Meter>,
 ) -> Result<FreshStore, BoxError> {
     let table = stack.fresh_table().await?;
     let store = Store::new(dynamodb.clone(), table, PageTokenKey::random());
@@ -258,7 +323,7 @@ async fn fresh_store(
             (m.clone(), Some(m))
         }
     };
-    let counting = Arc::new(Counting::new(inner));
+    let counting = Arc::new(Counting::new(inner, meter));
     Ok((store.with_batch_api(counting.clone()), counting, memory))
 }
 
@@ -281,15 +346,18 @@ impl Bench {
         );
         let stack = LocalStack::connect().await?;
         let ddb = Arc::new(Calls::default());
+        let meter = Arc::new(capacity::Meter::default());
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             stack
                 .dynamodb
                 .config()
                 .to_builder()
                 .interceptor(CallCounter::new(ddb.clone(), ""))
+                .interceptor(capacity::CapacityInterceptor::new(meter.clone(), true))
                 .build(),
         );
-        let (store, counting, table) = fresh_store(&stack, &dynamodb, args.backend).await?;
+        let (store, counting, table) =
+            fresh_store(&stack, &dynamodb, args.backend, meter.clone()).await?;
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix());
         let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await?);
         let tenant = TenantId::new("bench-tenant")?;
@@ -313,6 +381,7 @@ impl Bench {
             stack,
             dynamodb,
             ddb,
+            meter,
             table,
             sim,
             store,
@@ -332,6 +401,7 @@ impl Bench {
         let (_, rss_before) = rss_kib();
         let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await?;
         let ddb_before = self.ddb.snapshot();
+        let units_before = self.meter.snapshot();
         let sampler = heap::Sampler::start(self.table.clone());
         let started = Instant::now();
         let outcome = self
@@ -345,6 +415,7 @@ impl Bench {
         let wall = started.elapsed();
         let samples = sampler.stop();
         let ddb_used = self.ddb.snapshot().since(&ddb_before);
+        let units = self.meter.snapshot().since(&units_before);
         let Outcome::Finished(run) = outcome else {
             return Err(
                 format!("{label}: the run did not finish in one invocation: {outcome:?}").into(),
@@ -382,7 +453,29 @@ impl Bench {
             100.0 * ddb_used.busy.as_secs_f64() / wall.as_secs_f64(),
             ddb_used.describe()
         );
+        self.print_capacity(label, &units);
         Ok(())
+    }
+
+    /// The run's capacity units beside the yardstick's: a plain sync writes every record once per run, and its
+    /// flat items are under 1 KB (scripts/yardstick/plain_sync.py prints their size), so one write unit a record.
+    fn print_capacity(&self, label: &str, units: &capacity::MeterSnapshot) {
+        let records = (self.args.agents + self.args.threats) as f64;
+        let (read, write) = (units.read(), units.write());
+        // On-demand prices a write request unit at five read request units: the run's cost in write units.
+        let write_equivalent = write + read / 5.0;
+        println!(
+            "{label}/capacity: rcu={read:.1} wcu={write:.0} per_record[rcu={:.3} wcu={:.3}] \
+             write_equivalent(wcu+rcu/5)={write_equivalent:.0} plain_script_wcu={records:.0} \
+             vs_plain[wcu={:.4} write_equivalent={:.4} all_units={:.4}] by_op: {} kinds: {}",
+            read / records,
+            write / records,
+            write / records,
+            write_equivalent / records,
+            (read + write) / records,
+            units.describe(),
+            units.describe_kinds()
+        );
     }
 
     /// The phase's heap growth, raw and without the in-memory table (whose bytes per item are measured now, while
@@ -494,8 +587,13 @@ impl Bench {
     /// (seen keys, asset reads, decisions, asset writes; asset reads, finding decisions, finding writes), without
     /// the per-page checkpoint and the finalize pass.
     async fn write_only(&self, fetched: &Fetched) -> Result<Duration, BoxError> {
-        let (store, counting, table) =
-            fresh_store(&self.stack, &self.dynamodb, self.args.backend).await?;
+        let (store, counting, table) = fresh_store(
+            &self.stack,
+            &self.dynamodb,
+            self.args.backend,
+            Arc::new(capacity::Meter::default()),
+        )
+        .await?;
         let settings = MappingSettings {
             auto_onboard: true,
             update_metadata: true,
@@ -620,6 +718,21 @@ struct Fetched {
 
 #[tokio::main]
 async fn main() {
+    // `--model [flags]`: the production model's table only, no sync (see `model`).
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--model") {
+        match model::parse(&raw[1..]) {
+            Ok(params) => {
+                println!("model parameters: {params:?}");
+                print!("{}", model::table(&params));
+                return;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -1,0 +1,553 @@
+//! DynamoDB capacity units of what a sync sends, computed by DynamoDB's published rules from the requests and
+//! responses themselves (the local emulator does not report consumed capacity the way DynamoDB does):
+//!
+//! - item size: attribute names plus values (string: UTF-8 bytes; number: about one byte per two significant digits
+//!   plus one; binary: bytes; boolean/null: 1; list/map: 3 + 1 per element + the elements; sets: their elements);
+//! - a write: 1 write unit per started KB of the item, and the same again for each global secondary index the item
+//!   is in (the table's indexes project ALL); inside `TransactWriteItems` everything counts twice;
+//! - a strongly consistent read: 1 read unit per started 4 KB of each item (`GetItem`, `BatchGetItem`; a key that
+//!   finds nothing still costs the minimum), half for an eventually consistent one; a `Query` rounds the sum of the
+//!   items it returns up to 4 KB once.
+//!
+//! Two figures are lower bounds, named as such where printed: an `UpdateItem` or `DeleteItem` is charged for the
+//! larger of the item before and after, which the request alone does not show (counted here from what the request
+//! carries, at least 1 unit, with no index write), and a filtered `Query` for the items it read before the filter.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use serde_json::Value;
+
+/// Global secondary indexes of the table (infra/template.yaml): their key attributes. Both project ALL.
+const INDEXES: [(&str, &str); 2] = [("gsi1pk", "gsi1sk"), ("due_pk", "due_sk")];
+
+/// Bytes of one attribute value in DynamoDB's size rules.
+pub fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(s) => s.iter().map(String::len).sum(),
+        AttributeValue::Ns(n) => n.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(b) => b.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// Bytes of one item (names plus values).
+pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// The same rules over the wire format (`{"S": "…"}`, `{"N": "…"}`, …).
+pub fn json_value_size(v: &Value) -> usize {
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    match (kind.as_str(), inner) {
+        ("S", Value::String(s)) => s.len(),
+        ("N", Value::String(n)) => number_size(n),
+        // Binary travels as base64: 4 characters carry 3 bytes.
+        ("B", Value::String(b)) => b.trim_end_matches('=').len() * 3 / 4,
+        ("BOOL", _) | ("NULL", _) => 1,
+        ("SS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::len).sum(),
+        ("NS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(number_size).sum(),
+        ("BS", Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|b| b.trim_end_matches('=').len() * 3 / 4)
+            .sum(),
+        ("L", Value::Array(a)) => 3 + a.iter().map(|v| 1 + json_value_size(v)).sum::<usize>(),
+        ("M", Value::Object(m)) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + json_value_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+pub fn json_item_size(item: &Value) -> usize {
+    item.as_object()
+        .map(|m| m.iter().map(|(k, v)| k.len() + json_value_size(v)).sum())
+        .unwrap_or(0)
+}
+
+/// A number's size: one byte per two significant digits, plus one.
+fn number_size(n: &str) -> usize {
+    let digits: String = n
+        .trim_start_matches(['-', '+'])
+        .split(['e', 'E'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// Write units of one item of `bytes`.
+pub fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// Read units of `bytes` read at once (one item, or one `Query` page).
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent {
+        units
+    } else {
+        units / 2.0
+    }
+}
+
+/// Write units of putting `item` into the table and into every index that holds it.
+fn put_units(keys_present: impl Fn(&str) -> bool, bytes: usize) -> f64 {
+    let indexes = INDEXES
+        .iter()
+        .filter(|(pk, sk)| keys_present(pk) && keys_present(sk))
+        .count();
+    write_units(bytes) * (1 + indexes) as f64
+}
+
+/// Write units of a typed `PutRequest` item (the in-memory batch backend's writes).
+pub fn typed_put_units(item: &std::collections::HashMap<String, AttributeValue>) -> f64 {
+    put_units(|name| item.contains_key(name), item_size(item))
+}
+
+fn json_put_units(item: &Value) -> f64 {
+    put_units(|name| item.get(name).is_some(), json_item_size(item))
+}
+
+/// Capacity of one operation kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Units {
+    pub calls: u64,
+    pub read: f64,
+    pub write: f64,
+    /// Items written (puts and deletes, batch and single) and their bytes, for the mean size.
+    pub items_written: u64,
+    pub bytes_written: u64,
+}
+
+/// Capacity by operation, shared between the interceptor, the batch wrapper and the bench.
+#[derive(Debug, Default)]
+pub struct Meter {
+    by_op: Mutex<BTreeMap<String, Units>>,
+    by_kind: Mutex<BTreeMap<String, KindUnits>>,
+}
+
+/// Batch puts of one item `kind` (asset, finding, seen, …): how many, their bytes and write units.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KindUnits {
+    pub items: u64,
+    pub bytes: u64,
+    pub write: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MeterSnapshot {
+    pub by_op: BTreeMap<String, Units>,
+    pub by_kind: BTreeMap<String, KindUnits>,
+}
+
+impl MeterSnapshot {
+    pub fn since(&self, before: &MeterSnapshot) -> MeterSnapshot {
+        let by_op = self
+            .by_op
+            .iter()
+            .map(|(op, u)| {
+                let b = before.by_op.get(op).copied().unwrap_or_default();
+                (
+                    op.clone(),
+                    Units {
+                        calls: u.calls - b.calls,
+                        read: u.read - b.read,
+                        write: u.write - b.write,
+                        items_written: u.items_written - b.items_written,
+                        bytes_written: u.bytes_written - b.bytes_written,
+                    },
+                )
+            })
+            .filter(|(_, u)| u.calls > 0)
+            .collect();
+        let by_kind = self
+            .by_kind
+            .iter()
+            .map(|(kind, k)| {
+                let b = before.by_kind.get(kind).copied().unwrap_or_default();
+                (
+                    kind.clone(),
+                    KindUnits {
+                        items: k.items - b.items,
+                        bytes: k.bytes - b.bytes,
+                        write: k.write - b.write,
+                    },
+                )
+            })
+            .filter(|(_, k)| k.items > 0)
+            .collect();
+        MeterSnapshot { by_op, by_kind }
+    }
+
+    /// `kind: items × mean bytes = write units` for each kind of item the batch layer put.
+    pub fn describe_kinds(&self) -> String {
+        self.by_kind
+            .iter()
+            .map(|(kind, k)| {
+                format!(
+                    "{kind}[items={} mean_bytes={:.0} wcu={:.0} wcu_per_item={:.2}]",
+                    k.items,
+                    k.bytes as f64 / k.items as f64,
+                    k.write,
+                    k.write / k.items as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn read(&self) -> f64 {
+        self.by_op.values().map(|u| u.read).sum()
+    }
+
+    pub fn write(&self) -> f64 {
+        self.by_op.values().map(|u| u.write).sum()
+    }
+
+    pub fn describe(&self) -> String {
+        self.by_op
+            .iter()
+            .map(|(op, u)| {
+                format!(
+                    "{op}[calls={} rcu={:.1} wcu={:.0}]",
+                    u.calls, u.read, u.write
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl Meter {
+    pub fn add(&self, op: &str, units: Units) {
+        if let Ok(mut m) = self.by_op.lock() {
+            let e = m.entry(op.to_string()).or_default();
+            e.calls += units.calls;
+            e.read += units.read;
+            e.write += units.write;
+            e.items_written += units.items_written;
+            e.bytes_written += units.bytes_written;
+        }
+    }
+
+    /// A batch put of `item` (its `kind` attribute names the entity) that cost `write` units.
+    pub fn add_kind(&self, item: &std::collections::HashMap<String, AttributeValue>, write: f64) {
+        self.kind_delta(item, write, true);
+    }
+
+    /// Takes back a put the table left unprocessed (it is sent, and counted, again).
+    pub fn add_kind_back(
+        &self,
+        item: &std::collections::HashMap<String, AttributeValue>,
+        write: f64,
+    ) {
+        self.kind_delta(item, write, false);
+    }
+
+    fn kind_delta(
+        &self,
+        item: &std::collections::HashMap<String, AttributeValue>,
+        write: f64,
+        add: bool,
+    ) {
+        let kind = match item.get("kind") {
+            Some(AttributeValue::S(k)) => k.clone(),
+            _ => "other".to_string(),
+        };
+        let bytes = item_size(item) as u64;
+        if let Ok(mut m) = self.by_kind.lock() {
+            let e = m.entry(kind).or_default();
+            if add {
+                e.items += 1;
+                e.bytes += bytes;
+                e.write += write;
+            } else {
+                e.items -= 1;
+                e.bytes -= bytes;
+                e.write -= write;
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> MeterSnapshot {
+        MeterSnapshot {
+            by_op: self.by_op.lock().map(|m| m.clone()).unwrap_or_default(),
+            by_kind: self.by_kind.lock().map(|m| m.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a request said that its response's read units depend on, carried from transmit to deserialization.
+#[derive(Debug, Clone)]
+struct PendingRead {
+    op: String,
+    consistent: bool,
+    keys: u64,
+}
+
+impl Storable for PendingRead {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The SDK interceptor: charges writes from the request body and reads from the response body. `skip_batch`
+/// leaves `BatchGetItem`/`BatchWriteItem` to the batch wrapper (the in-memory backend never reaches the SDK).
+#[derive(Debug, Clone)]
+pub struct CapacityInterceptor {
+    meter: Arc<Meter>,
+    skip_batch: bool,
+}
+
+impl CapacityInterceptor {
+    pub fn new(meter: Arc<Meter>, skip_batch: bool) -> Self {
+        Self { meter, skip_batch }
+    }
+}
+
+/// Write units of one request body; `(units, items, bytes)`.
+fn request_write_units(op: &str, body: &Value) -> (f64, u64, u64) {
+    // One written item: (units, bytes), `factor` 2 inside a transaction.
+    let put = |item: &Value, factor: f64| (json_put_units(item) * factor, json_item_size(item));
+    // An update, delete or condition check: what the request carries (see the module's note).
+    let keyed = |x: &Value, factor: f64| {
+        let carried = json_item_size(&x["Key"]) + json_item_size(&x["ExpressionAttributeValues"]);
+        (write_units(carried) * factor, carried)
+    };
+    let writes: Vec<(f64, usize)> = match op {
+        "PutItem" => vec![put(&body["Item"], 1.0)],
+        "BatchWriteItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|requests| requests.as_array().into_iter().flatten())
+            .map(|r| match r.get("PutRequest") {
+                Some(p) => put(&p["Item"], 1.0),
+                None => (1.0, 0),
+            })
+            .collect(),
+        "UpdateItem" | "DeleteItem" => vec![keyed(body, 1.0)],
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| match t.get("Put") {
+                Some(p) => Some(put(&p["Item"], 2.0)),
+                None => t
+                    .get("Update")
+                    .or_else(|| t.get("Delete"))
+                    .or_else(|| t.get("ConditionCheck"))
+                    .map(|x| keyed(x, 2.0)),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    (
+        writes.iter().map(|(u, _)| u).sum(),
+        writes.len() as u64,
+        writes.iter().map(|(_, b)| *b as u64).sum(),
+    )
+}
+
+impl Intercept for CapacityInterceptor {
+    fn name(&self) -> &'static str {
+        "sync-bench capacity meter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = context.request();
+        let Some(op) = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .map(str::to_string)
+        else {
+            return Ok(());
+        };
+        if self.skip_batch && (op == "BatchGetItem" || op == "BatchWriteItem") {
+            return Ok(());
+        }
+        let body: Value = req
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        let (write, items_written, bytes_written) = request_write_units(&op, &body);
+        self.meter.add(
+            &op,
+            Units {
+                calls: 1,
+                write,
+                items_written,
+                bytes_written,
+                ..Units::default()
+            },
+        );
+        let (consistent, keys) = match op.as_str() {
+            "BatchGetItem" => {
+                let tables: Vec<&Value> = body["RequestItems"]
+                    .as_object()
+                    .map(|m| m.values().collect())
+                    .unwrap_or_default();
+                (
+                    tables
+                        .iter()
+                        .all(|t| t["ConsistentRead"].as_bool() == Some(true)),
+                    tables
+                        .iter()
+                        .map(|t| t["Keys"].as_array().map_or(0, Vec::len) as u64)
+                        .sum(),
+                )
+            }
+            _ => (body["ConsistentRead"].as_bool() == Some(true), 1),
+        };
+        cfg.interceptor_state().store_put(PendingRead {
+            op,
+            consistent,
+            keys,
+        });
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(pending) = cfg.load::<PendingRead>().cloned() else {
+            return Ok(());
+        };
+        if !context.response().status().is_success() {
+            return Ok(());
+        }
+        let body: Value = context
+            .response()
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        let read = match pending.op.as_str() {
+            "GetItem" => read_units(json_item_size(&body["Item"]), pending.consistent),
+            "BatchGetItem" => {
+                let found: Vec<usize> = body["Responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .flat_map(|items| items.as_array().into_iter().flatten())
+                    .map(json_item_size)
+                    .collect();
+                let missing = pending.keys.saturating_sub(found.len() as u64);
+                found
+                    .iter()
+                    .map(|b| read_units(*b, pending.consistent))
+                    .sum::<f64>()
+                    + missing as f64 * read_units(0, pending.consistent)
+            }
+            "Query" | "Scan" => {
+                let total: usize = body["Items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(json_item_size)
+                    .sum();
+                read_units(total, pending.consistent)
+            }
+            _ => 0.0,
+        };
+        if read > 0.0 {
+            self.meter.add(
+                &pending.op,
+                Units {
+                    read,
+                    ..Units::default()
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        // "pk" (2) + "ASSET#a" (7); "n" (1) + 12345 -> 3 digits pairs + 1 = 4; "ok" (2) + bool 1;
+        // "m" (1) + map: 3 + (1 + "k" 1 + "v" 1) = 6.
+        let item = json!({"pk": {"S": "ASSET#a"}, "n": {"N": "12345"}, "ok": {"BOOL": true},
+                          "m": {"M": {"k": {"S": "v"}}}});
+        assert_eq!(json_item_size(&item), 9 + 5 + 3 + 7);
+        let typed: std::collections::HashMap<String, AttributeValue> = [
+            ("pk".to_string(), AttributeValue::S("ASSET#a".into())),
+            ("n".to_string(), AttributeValue::N("12345".into())),
+            ("ok".to_string(), AttributeValue::Bool(true)),
+            (
+                "m".to_string(),
+                AttributeValue::M([("k".to_string(), AttributeValue::S("v".into()))].into()),
+            ),
+        ]
+        .into();
+        assert_eq!(item_size(&typed), json_item_size(&item));
+        assert_eq!(number_size("100"), 2);
+        assert_eq!(number_size("-0.0012"), 2);
+    }
+
+    #[test]
+    fn units_round_up_per_item_and_double_in_transactions() {
+        assert_eq!(write_units(1), 1.0);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(4097, true), 2.0);
+        assert_eq!(read_units(10, false), 0.5);
+        let big = "x".repeat(1500);
+        let in_index = json!({"pk": {"S": "p"}, "sk": {"S": "s"}, "gsi1pk": {"S": "a"}, "gsi1sk": {"S": "b"},
+                              "body": {"S": big}});
+        let (units, items, _) = request_write_units(
+            "BatchWriteItem",
+            &json!({"RequestItems": {"t": [{"PutRequest": {"Item": in_index}},
+                                            {"DeleteRequest": {"Key": {"pk": {"S": "p"}}}}]}}),
+        );
+        // 2 KB in the table + 2 KB in gsi1, and a delete at the minimum.
+        assert_eq!((units, items), (5.0, 2));
+        let (units, _, _) = request_write_units(
+            "TransactWriteItems",
+            &json!({"TransactItems": [{"Put": {"Item": {"pk": {"S": "p"}}}},
+                                      {"ConditionCheck": {"Key": {"pk": {"S": "q"}}}}]}),
+        );
+        assert_eq!(units, 4.0);
+    }
+}
