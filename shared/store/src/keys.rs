@@ -12,6 +12,7 @@
 //! | Asset registration      | `T#<tenant>` | `ASSETREG#<asset key>`          |                                                              | what the platform registered itself (import, manual); written only by registrations, never by the sync |
 //! | Unmatched agent         | `T#<tenant>` | `UNMATCHED#<run id>#<n, 6 digits>` |                                                          | an agent the run did not onboard, with reason and possible match; at most 1,000 per run; `expires_at` TTL (30 days) |
 //! | Finding                 | `T#<tenant>` | `FINDING#<finding id>`          | `gsi1pk` = `T#<tenant>#ASSET#<asset key>` (`T#<tenant>#UNATTACHED` while its asset does not exist), `gsi1sk` = `FINDING#<finding id>` | gsi1 lists the findings of one asset, and the unattached ones |
+//! | Vulnerability           | `T#<tenant>` | `VULN#<record id>`              | `gsi1pk` as a finding's, `gsi1sk` = `VULN#<record id>`; `vopen_pk` = its asset's `gsi1pk` and `vopen_sk` = `<severity>#<record id>` only while attached and not fixed | SentinelOne's application-risk record (CVE × application version × endpoint); `kind` `vulnerability` |
 //! | Custom field definition | `T#<tenant>` | `CF#<lowercased name>`          |                                                              | one per name, case-insensitively |
 //! | Sync run                | `T#<tenant>` | `RUN#<run id>`                  |                                                              | run ids sort by creation time, so a reverse query is newest first |
 //! | Run slot                | `T#<tenant>` | `RUNSLOT`                       |                                                              | the one pending/running run; claimed conditionally |
@@ -26,6 +27,11 @@
 //! `facet_sk` (`FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<id>`, `ASSET#<active>#<key>`); index
 //! `facets` is (`pk`, `facet_sk`), index `asset_facets` is (`gsi1pk`, `facet_sk`). Items stored before they
 //! existed get `facet_sk` from the one-off backfill (`backfill-facets`, see `records::facets`).
+//!
+//! Vulnerabilities carry `facet_sk` = `VULN#<state>#<severity>#<cve>#<record id>` in the same two indexes (the
+//! CVE id upper-cased, `none` when absent), so kind, state, severity and CVE filters are key prefixes; the sparse
+//! index `open_vulnerabilities` (`vopen_pk`, `vopen_sk`, keys only) holds an asset's present vulnerabilities by
+//! severity, which the asset views count.
 //!
 //! Partition plan (designed, not yet applied): every finding lives under `T#<tenant>`, and one partition key value
 //! takes about 1,000 write units/s (GSI key values likewise). A first sync of 1M findings of ~1.65 KB is 2 WCU per
@@ -51,6 +57,7 @@ pub(crate) const SYNC_SK: &str = "SYNC";
 pub(crate) const ASSET_PREFIX: &str = "ASSET#";
 pub(crate) const ASSET_REGISTRATION_PREFIX: &str = "ASSETREG#";
 pub(crate) const FINDING_PREFIX: &str = "FINDING#";
+pub(crate) const VULNERABILITY_PREFIX: &str = "VULN#";
 pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
 pub(crate) const RUN_PREFIX: &str = "RUN#";
 pub(crate) const SEEN_PREFIX: &str = "SEEN#";
@@ -117,6 +124,40 @@ pub(crate) fn finding_facet_sk(f: FindingFacets<'_>, id: &str) -> String {
         "{FINDING_FACET_PREFIX}{}#{}#{}#{}#{}#{id}",
         f.attached, f.status, f.state, f.severity, f.verdict
     )
+}
+
+pub(crate) fn vulnerability_sk(id: &str) -> String {
+    format!("{VULNERABILITY_PREFIX}{id}")
+}
+
+/// Index of each asset's present vulnerabilities by severity: `vopen_pk` (the asset's `gsi1pk`), `vopen_sk`.
+pub(crate) const OPEN_VULNERABILITIES_INDEX: &str = "open_vulnerabilities";
+pub(crate) const VULNERABILITY_FACET_PREFIX: &str = "VULN#";
+
+/// The CVE id as a key part: upper-cased, without the key separator; `none` when absent or blank.
+pub(crate) fn cve_facet(cve: Option<&str>) -> String {
+    match cve.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => c.to_ascii_uppercase().replace('#', ""),
+        None => "none".to_string(),
+    }
+}
+
+/// `facet_sk` of a vulnerability: `VULN#<state>#<severity>#<cve>#<record id>`.
+pub(crate) fn vulnerability_facet_sk(
+    state: &str,
+    severity: &str,
+    cve: Option<&str>,
+    id: &str,
+) -> String {
+    format!(
+        "{VULNERABILITY_FACET_PREFIX}{state}#{severity}#{}#{id}",
+        cve_facet(cve)
+    )
+}
+
+/// `vopen_sk` of a present, attached vulnerability: `<severity>#<record id>`.
+pub(crate) fn open_vulnerability_sk(severity: &str, id: &str) -> String {
+    format!("{severity}#{id}")
 }
 
 /// `facet_sk` of an asset: `ASSET#<active>#<asset key>`.

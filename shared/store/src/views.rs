@@ -384,6 +384,12 @@ impl Store {
         filter_digest: &str,
         cursor: BTreeMap<String, String>,
     ) -> Result<String> {
-        Ok(page_token::sign(self.page_token_key()?, tenant, view, filter_digest, cursor))
+        Ok(page_token::sign(
+            self.page_token_key()?,
+            tenant,
+            view,
+            filter_digest,
+            cursor,
+        ))
     }
 }

@@ -12,7 +12,7 @@ mod save;
 
 use serde::{Deserialize, Serialize};
 
-use s1_core::VerdictInclusionList;
+use s1_core::{Severity, VerdictInclusionList};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId, CONFIG_SK, SOURCE_SK};
@@ -49,6 +49,22 @@ pub struct TenantConfig {
     /// (see the sync engine's `Reevaluate` phase). Missing in items saved before it existed: 0.
     #[serde(default)]
     pub verdicts_version: u64,
+    /// Whether the sync imports application vulnerabilities (SentinelOne's application risks). Missing in items
+    /// saved before it existed: on, the product default.
+    #[serde(default = "yes")]
+    pub import_vulnerabilities: bool,
+    /// The lowest severity of vulnerability imported (`info` is never a minimum the API accepts). Missing: low.
+    #[serde(default = "default_minimum_vulnerability_severity")]
+    pub minimum_vulnerability_severity: Severity,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The product default of [`TenantConfig::minimum_vulnerability_severity`].
+pub fn default_minimum_vulnerability_severity() -> Severity {
+    Severity::Low
 }
 
 impl TenantConfig {
@@ -66,6 +82,8 @@ impl TenantConfig {
             next_due_at: None,
             version: 0,
             verdicts_version: 0,
+            import_vulnerabilities: true,
+            minimum_vulnerability_severity: default_minimum_vulnerability_severity(),
         }
     }
 

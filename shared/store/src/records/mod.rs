@@ -14,6 +14,7 @@ mod registrations;
 mod retirement;
 mod seen;
 mod unmatched;
+mod vulnerabilities;
 
 use std::collections::HashMap;
 
