@@ -21,10 +21,14 @@ async fn a_token_saved_for_another_console_is_refused_by_the_test_and_the_sync()
     let (status, body, _) = parts(
         save_config::handle(
             &bench.save_config(),
-            Event::new("PUT", format!("{PREFIX}/config"), format!("{PREFIX}/config"))
-                .tenant(tenant)
-                .json(&save)
-                .request(),
+            Event::new(
+                "PUT",
+                format!("{PREFIX}/config"),
+                format!("{PREFIX}/config"),
+            )
+            .tenant(tenant)
+            .json(&save)
+            .request(),
         )
         .await
         .expect("handler"),
