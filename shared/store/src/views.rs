@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX};
+use crate::keys::{
+    tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX, OPEN_VULNERABILITIES_INDEX,
+};
 use crate::page_token;
 use crate::store::{s, Store};
 
@@ -82,6 +84,18 @@ impl Query {
             pk_attr: "gsi1pk",
             sk_attr: "facet_sk",
             pk: gsi1pk,
+            ..Self::partition_raw("")
+        }
+    }
+
+    /// One asset's present vulnerabilities (`vopen_pk` = the asset's gsi1pk, `vopen_sk` = `<severity>#<id>`), keys
+    /// only.
+    pub(crate) fn open_vulnerabilities(vopen_pk: String) -> Self {
+        Self {
+            index: Some(OPEN_VULNERABILITIES_INDEX),
+            pk_attr: "vopen_pk",
+            sk_attr: "vopen_sk",
+            pk: vopen_pk,
             ..Self::partition_raw("")
         }
     }

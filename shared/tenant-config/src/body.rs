@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use s1_core::groups::GroupFilter;
-use s1_core::{FieldError, Severity};
 use s1_core::{ApiToken, VerdictInclusionList};
+use s1_core::{FieldError, Severity};
 use sentinelone_client::{ConsoleUrl, UrlPolicy, UrlPolicyError};
 
 use connector_store::AUTO_SYNC_DAYS;
