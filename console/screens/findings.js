@@ -40,9 +40,9 @@ export function render(main, { params }) {
       { name: "state", label: "State", kind: "select", options: ["open", "reopened", "resolved", "closed", "fixed"].map((s) => [s, s]) },
     ],
     columns: [
-      { label: "Kind", cell: (f) => f.kind ?? "threat" },
       { label: "Title", cell: (f) => (isVulnerability(f) ? vulnerabilityTitle(f) : f.title) },
       { label: "Status", cell: (f) => badge(isVulnerability(f) ? f.lifecycle?.state ?? "open" : f.status) },
+      { label: "Kind", cell: (f) => f.kind ?? "threat" },
       { label: "Severity", cell: (f) => f.severity },
       { label: "Verdict", cell: (f) => (isVulnerability(f) ? "–" : VERDICTS[f.analystVerdict] ?? String(f.analystVerdict ?? "–").replaceAll("_", " ")) },
       { label: "Asset", cell: (f) => [(isVulnerability(f) ? f.assetKey ?? f.endpointName : f.assetName) || "–", f.attached === false ? " (unattached)" : ""] },
