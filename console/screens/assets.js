@@ -22,8 +22,15 @@ export function render(main, { params }) {
       { label: "IPv4", cell: (a) => (a.ipv4 ?? []).join(", ") || "–" },
       { label: "Group", cell: (a) => a.groupName ?? "–" },
       { label: "Last seen", cell: (a) => when(a.lastSeen) },
+      { label: "Open vulnerabilities", cell: (a) => openVulnerabilities(a.openVulnerabilities) },
       { label: "Custom fields", cell: (a) => Object.entries(a.customFields ?? {}).map(([k, v]) => h("div", {}, `${k}: ${v}`)) },
       { label: "SentinelOne", cell: (a) => consoleLink(a.consoleUrl, `Open ${a.name} in SentinelOne`) },
     ],
   });
+}
+
+// "2 critical, 5 high" (the non-zero severities), or "none".
+function openVulnerabilities(counts) {
+  const parts = ["critical", "high", "medium", "low", "info"].filter((s) => (counts?.[s] ?? 0) > 0).map((s) => `${counts[s]} ${s}`);
+  return parts.length ? parts.join(", ") : "none";
 }

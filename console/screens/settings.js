@@ -22,8 +22,17 @@ const DEFAULTS = {
   autoOnboard: true,
   updateMetadata: true,
   groupNames: [],
+  importVulnerabilities: true,
+  minimumVulnerabilitySeverity: "low",
   tokenSet: false,
 };
+// The severities a minimum may name (SentinelOne's four; `info` is refused by the API).
+const SEVERITIES = [
+  ["critical", "Critical"],
+  ["high", "High"],
+  ["medium", "Medium"],
+  ["low", "Low"],
+];
 
 const CHECK_NAMES = {
   url_allowed: "URL allowed",
@@ -58,6 +67,12 @@ export async function render(main) {
   const autoOnboard = h("input", { type: "checkbox", checked: current.autoOnboard });
   const updateMetadata = h("input", { type: "checkbox", checked: current.updateMetadata });
   const groupNames = h("input", { type: "text", autocomplete: "off", value: (current.groupNames ?? []).join(", ") });
+  const importVulnerabilities = h("input", { type: "checkbox", checked: current.importVulnerabilities });
+  const minimumVulnerabilitySeverity = h(
+    "select",
+    {},
+    SEVERITIES.map(([value, label]) => h("option", { value, selected: value === current.minimumVulnerabilitySeverity }, label)),
+  );
 
   const verdictError = h("p", { class: "error", id: "analystVerdicts-error", hidden: true });
   const form = h(
@@ -92,11 +107,23 @@ export async function render(main) {
       h("label", {}, updateMetadata, "Update metadata: let SentinelOne overwrite existing assets' details"),
       h("p", { class: "hint" }, "Default: on."), h("p", { class: "error", id: "updateMetadata-error", hidden: true })),
     field({ id: "groupNames", label: "Group names", input: groupNames, hint: "Only these groups, comma-separated. Blank = all groups (default)." }),
+    h("div", { class: "field checkbox", "data-field": "importVulnerabilities" },
+      h("label", {}, importVulnerabilities, "Import vulnerabilities: SentinelOne's application vulnerabilities (CVEs) as findings"),
+      h("p", { class: "hint" }, "Needs the Applications Page.viewRisks permission. Default: on."),
+      h("p", { class: "error", id: "importVulnerabilities-error", hidden: true })),
+    field({
+      id: "minimumVulnerabilitySeverity",
+      label: "Minimum vulnerability severity",
+      input: minimumVulnerabilitySeverity,
+      hint: "Vulnerabilities below this severity are not imported. Default: low (everything SentinelOne rates).",
+    }),
   );
   autoOnboard.id = "autoOnboard";
   updateMetadata.id = "updateMetadata";
   autoOnboard.setAttribute("aria-describedby", "autoOnboard-error");
   updateMetadata.setAttribute("aria-describedby", "updateMetadata-error");
+  importVulnerabilities.id = "importVulnerabilities";
+  importVulnerabilities.setAttribute("aria-describedby", "importVulnerabilities-error");
 
   const testButton = h("button", { type: "button", id: "test-connection" }, "Test connection");
   const saveButton = h("button", { type: "submit", class: "primary", id: "save" }, "Save");
@@ -123,6 +150,8 @@ export async function render(main) {
       b.autoSyncDays = autoSyncValue();
       b.autoOnboard = autoOnboard.checked;
       b.updateMetadata = updateMetadata.checked;
+      b.importVulnerabilities = importVulnerabilities.checked;
+      b.minimumVulnerabilitySeverity = minimumVulnerabilitySeverity.value;
     }
     return b;
   }

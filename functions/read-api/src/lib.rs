@@ -1,7 +1,7 @@
-//! The read views of one tenant, routed by method and path: `GET …/sentinelone/config`, `…/assets`, `…/findings`,
-//! `…/sync-runs` and `…/sync-runs/{id}`. Every query is bound to the caller's tenant partition, and page tokens are
-//! signed for the tenant, view and filter, so nothing of another tenant can be named or reached from here. The
-//! views and their query rules live in `read-views` (and the configuration's in `tenant-config`); this crate only
+//! The read views of one tenant, routed by method and path: `GET …/sentinelone/config`, `…/assets`,
+//! `…/assets/{computerName}`, `…/findings`, `…/findings/{id}`, `…/sync-runs` and `…/sync-runs/{id}`. Every query
+//! is bound to the caller's tenant partition, and page tokens are signed for the tenant, view and filter, so
+//! nothing of another tenant can be named or reached from here. The views and their query rules live in `read-views` (and the configuration's in `tenant-config`); this crate only
 //! routes a request to one and shapes the answer.
 
 use lambda_http::http::{Method, StatusCode};
@@ -34,6 +34,8 @@ enum Route {
     Config,
     Assets,
     Findings,
+    Finding(String),
+    Asset(String),
     Runs,
     Run(String),
     Unmatched(String),
@@ -60,21 +62,24 @@ fn route(request: &Request) -> Option<Route> {
         "/sync-runs" => Some(Route::Runs),
         "/sync-runs/{id}" => path_param(request, "id").map(Route::Run),
         "/sync-runs/{id}/unmatched" => path_param(request, "id").map(Route::Unmatched),
+        "/findings/{id}" => path_param(request, "id").map(Route::Finding),
+        "/assets/{computerName}" => path_param(request, "computerName").map(Route::Asset),
         other => {
-            let rest = other.strip_prefix("/sync-runs/")?;
-            let (id, unmatched) = match rest.strip_suffix("/unmatched") {
-                Some(id) => (id, true),
-                None => (rest, false),
+            let one = |prefix: &str| {
+                let id = other.strip_prefix(prefix)?;
+                (!id.is_empty() && !id.contains('/')).then(|| id.to_string())
             };
-            if id.is_empty() || id.contains('/') {
-                return None;
+            if let Some(id) = other
+                .strip_prefix("/sync-runs/")
+                .and_then(|r| r.strip_suffix("/unmatched"))
+            {
+                return (!id.is_empty() && !id.contains('/'))
+                    .then(|| Route::Unmatched(id.to_string()));
             }
-            let id = id.to_string();
-            Some(if unmatched {
-                Route::Unmatched(id)
-            } else {
-                Route::Run(id)
-            })
+            one("/sync-runs/")
+                .map(Route::Run)
+                .or_else(|| one("/findings/").map(Route::Finding))
+                .or_else(|| one("/assets/").map(Route::Asset))
         }
     }
 }
@@ -105,6 +110,13 @@ async fn respond(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiEr
             let query = FindingQuery::parse(&params).map_err(ApiError::Validation)?;
             json(StatusCode::OK, &views.findings(&tenant, query).await?)
         }
+        Route::Finding(id) => {
+            let finding = views
+                .finding(&tenant, &id, params("kind").as_deref())
+                .await?;
+            json(StatusCode::OK, &finding)
+        }
+        Route::Asset(name) => json(StatusCode::OK, &views.asset(&tenant, &name).await?),
         Route::Runs => {
             let query = RunQuery::parse(&params).map_err(ApiError::Validation)?;
             json(StatusCode::OK, &views.runs(&tenant, query).await?)

@@ -263,8 +263,25 @@ async fn findings_filter_by_lifecycle_state() {
         request(
             FINDINGS,
             Some("tenant-a"),
-            query(json!({ "state": "fixed" })),
+            query(json!({ "state": "gone" })),
         ),
+    )
+    .await
+    .expect("response");
+    let (status, text, problem) = parts(response);
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
+
+    // `fixed` is a vulnerability state: it lists vulnerabilities, and a threat filter beside it is refused.
+    let fixed = query(json!({ "state": "fixed" }));
+    let response = handle(&deps(&b), request(FINDINGS, Some("tenant-a"), fixed))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let fixed_threats = query(json!({ "state": "fixed", "kind": "threat" }));
+    let response = handle(
+        &deps(&b),
+        request(FINDINGS, Some("tenant-a"), fixed_threats),
     )
     .await
     .expect("response");
@@ -384,4 +401,86 @@ async fn a_runs_unmatched_agents_page_as_json_and_download_as_csv_within_the_ten
         .expect("response");
         assert_eq!(response.status(), 404);
     }
+}
+
+const FINDING: &str = include_str!("../events/get-finding.json");
+const ASSET: &str = include_str!("../events/get-asset.json");
+
+/// A vulnerability (id `2162143406517023959`, high, CVE-2025-0411) attached to `web-01`, and `web-01` itself.
+async fn store_vulnerable_asset(b: &ConfigBench, tenant: &str) {
+    let t = connector_store::TenantId::new(tenant).expect("tenant");
+    let risk: s1_core::records::Risk = serde_json::from_value(json!({
+        "id": "2162143406517023959", "cveId": "CVE-2025-0411", "severity": "HIGH",
+        "endpointName": "WEB-01", "applicationName": "7-Zip", "baseScore": "7.0", "status": "Detected"
+    }))
+    .expect("risk");
+    let v = s1_core::vulnerability::map_risk(&risk, "https://c.example");
+    let key = s1_core::normalize_computer_name("WEB-01").expect("key");
+    let asset: s1_core::Asset = serde_json::from_value(json!({
+        "key": "web-01", "name": "WEB-01", "ipv4": [], "ipv6": [], "mac_addresses": [], "os_name": null,
+        "os_type": null, "os_version": null, "machine_type": null, "model": null, "serial": null,
+        "domain": null, "agent_version": null, "site_id": null, "site_name": null, "group_id": null,
+        "group_name": null, "account_id": null, "account_name": null, "active": true, "decommissioned": null,
+        "infected": null, "last_seen": null, "console_url": null, "primary_agent_id": null, "agent_ids": [],
+        "custom_fields": {}, "tags": [], "origin": "agent"
+    }))
+    .expect("asset");
+    for item in [
+        connector_store::new_vulnerability_item(&t, &v, Some(&key), None).expect("item"),
+        connector_store::new_asset_item(&t, &asset, true, "run-1").expect("asset item"),
+    ] {
+        b.store
+            .dynamodb()
+            .put_item()
+            .table_name(b.store.table_name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put");
+    }
+}
+
+#[tokio::test]
+async fn a_finding_of_either_kind_and_an_asset_with_its_open_vulnerabilities_are_found_by_id() {
+    let b = ConfigBench::new().await;
+    store_vulnerable_asset(&b, "tenant-a").await;
+    let response = handle(&deps(&b), request(FINDING, Some("tenant-a"), |_| {}))
+        .await
+        .expect("response");
+    let (status, text, view) = parts(response);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(view["kind"], "vulnerability", "{view}");
+    assert_eq!(view["cveId"], "CVE-2025-0411");
+    assert_eq!(view["assetKey"], "web-01");
+    assert_eq!(view["lifecycle"]["state"], "open");
+    assert_eq!(view["cvss"]["baseScore"], 7.0);
+
+    let as_threat = query(json!({ "kind": "threat" }));
+    let response = handle(&deps(&b), request(FINDING, Some("tenant-a"), as_threat))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 404, "no threat holds that id");
+    let response = handle(&deps(&b), request(FINDING, Some("tenant-b"), |_| {}))
+        .await
+        .expect("response");
+    assert_eq!(
+        response.status(),
+        404,
+        "tenant-b reached tenant-a's finding"
+    );
+
+    let response = handle(&deps(&b), request(ASSET, Some("tenant-a"), |_| {}))
+        .await
+        .expect("response");
+    let (status, text, view) = parts(response);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(view["key"], "web-01");
+    assert_eq!(
+        view["openVulnerabilities"],
+        json!({"critical": 0, "high": 1, "medium": 0, "low": 0, "info": 0})
+    );
+    let response = handle(&deps(&b), request(ASSET, Some("tenant-b"), |_| {}))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 404, "tenant-b reached tenant-a's asset");
 }

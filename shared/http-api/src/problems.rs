@@ -87,7 +87,7 @@ impl From<ViewError> for ApiError {
     fn from(e: ViewError) -> Self {
         match e {
             ViewError::Invalid(errors) => ApiError::Validation(errors),
-            ViewError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
+            ViewError::RunNotFound(_) | ViewError::NotFound(_) => ApiError::NotFound(e.to_string()),
             ViewError::Store(e) => e.into(),
         }
     }

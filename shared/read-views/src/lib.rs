@@ -8,18 +8,29 @@
 mod query;
 mod view;
 
-use connector_store::{unmatched_agents_csv, Store, StoreError, MAX_UNMATCHED_PER_RUN};
-use s1_core::{FieldError, LengthLimit, TenantId};
+use connector_store::{
+    unmatched_agents_csv, FindingKind, Store, StoreError, StoredAsset, StoredFinding,
+    MAX_UNMATCHED_PER_RUN,
+};
+use s1_core::{normalize_computer_name, FieldError, LengthLimit, TenantId};
 
-pub use query::{AssetQuery, FindingQuery, RunQuery, UnmatchedFormat, UnmatchedQuery};
+pub use query::{
+    AssetQuery, FindingQuery, FindingSelection, RunQuery, UnmatchedFormat, UnmatchedQuery,
+};
 pub use view::{
-    AssetView, DryRunReportView, FindingView, LifecycleView, ListPage, PlatformAssetView, RunView,
-    RunsPage, SourceView, StateChangeView, UnmatchedAgentView, UnmatchedPage,
+    AnyFindingView, ApplicationView, AssetView, AssetWithVulnerabilitiesView, CvssView,
+    DryRunReportView, FindingView, LifecycleView, ListPage, OpenVulnerabilitiesView,
+    PlatformAssetView, RunView, RunsPage, SourceView, StateChangeView, UnmatchedAgentView,
+    UnmatchedPage, VulnerabilityChangeView, VulnerabilityLifecycleView, VulnerabilityView,
 };
 
 /// Run ids are 1 to 64 characters of A-Z, a-z, 0-9 and '-' (the store's rule); a longer one is a bad request rather
 /// than an unknown run.
 const RUN_ID_LIMIT: LengthLimit = LengthLimit::ascii(64);
+
+/// Finding ids are SentinelOne's numeric ids (threats: prefixed); a longer one is a bad request rather than an
+/// unknown finding.
+const FINDING_ID_LIMIT: LengthLimit = LengthLimit::ascii(128);
 
 /// Why a view could not be answered. Display is a sentence for the caller; store causes stay in `source`.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +39,9 @@ pub enum ViewError {
     Invalid(Vec<FieldError>),
     #[error("no sync run {0} exists for this tenant")]
     RunNotFound(String),
+    /// A finding or asset the tenant does not have; the sentence names it.
+    #[error("{0}")]
+    NotFound(String),
     #[error("storage failed")]
     Store(#[source] StoreError),
 }
@@ -66,12 +80,13 @@ impl<'a> ReadViews<'a> {
         Self { store }
     }
 
-    /// One page of the tenant's assets, labelled with the source of the data.
+    /// One page of the tenant's assets, each with its present vulnerabilities by severity, labelled with the
+    /// source of the data.
     pub async fn assets(
         &self,
         tenant: &TenantId,
         query: AssetQuery,
-    ) -> Result<ListPage<AssetView>, ViewError> {
+    ) -> Result<ListPage<AssetWithVulnerabilitiesView>, ViewError> {
         let page = self
             .store
             .list_assets(
@@ -81,28 +96,123 @@ impl<'a> ReadViews<'a> {
                 query.limit,
             )
             .await?;
-        self.labelled(tenant, page.items, page.next_page_token)
-            .await
+        let items = self.with_vulnerability_counts(tenant, page.items).await?;
+        self.labelled(tenant, items, page.next_page_token).await
     }
 
-    /// One page of the tenant's findings (in id order), labelled with the source of the data.
+    /// One asset by computer name (any case), with its present vulnerabilities by severity.
+    pub async fn asset(
+        &self,
+        tenant: &TenantId,
+        computer_name: &str,
+    ) -> Result<AssetWithVulnerabilitiesView, ViewError> {
+        LengthLimit::NAME
+            .check("computerName", computer_name)
+            .map_err(|e| ViewError::Invalid(vec![e]))?;
+        let not_found =
+            || ViewError::NotFound(format!("no asset {computer_name} exists for this tenant"));
+        let key = normalize_computer_name(computer_name).ok_or_else(not_found)?;
+        let mut found = self
+            .store
+            .load_assets(tenant, &[key.as_str().to_string()])
+            .await?;
+        let asset = found.remove(key.as_str()).ok_or_else(not_found)?;
+        let mut views = self.with_vulnerability_counts(tenant, vec![asset]).await?;
+        views.pop().ok_or_else(not_found)
+    }
+
+    /// The assets as views, each with its present vulnerabilities counted (one keys-only query per asset).
+    async fn with_vulnerability_counts(
+        &self,
+        tenant: &TenantId,
+        assets: Vec<StoredAsset>,
+    ) -> Result<Vec<AssetWithVulnerabilitiesView>, ViewError> {
+        let keys: Vec<String> = assets.iter().map(|a| a.key().to_string()).collect();
+        let counts = self.store.open_vulnerability_counts(tenant, &keys).await?;
+        Ok(assets
+            .into_iter()
+            .map(|a| AssetWithVulnerabilitiesView {
+                open_vulnerabilities: counts
+                    .get(a.key())
+                    .copied()
+                    .map(OpenVulnerabilitiesView::from)
+                    .unwrap_or_default(),
+                asset: AssetView::from(a),
+            })
+            .collect())
+    }
+
+    /// One page of the tenant's findings of the kind(s) the query selects (see [`FindingQuery`] for the kind rule
+    /// and the store's views for the order), labelled with the source of the data.
     pub async fn findings(
         &self,
         tenant: &TenantId,
         query: FindingQuery,
-    ) -> Result<ListPage<FindingView>, ViewError> {
-        let page = self
-            .store
-            .list_findings_in_state(
-                tenant,
-                &query.filter,
-                query.state,
-                query.page_token.as_deref(),
-                query.limit,
-            )
-            .await?;
+    ) -> Result<ListPage<AnyFindingView>, ViewError> {
+        let token = query.page_token.as_deref();
+        let page = match &query.selection {
+            FindingSelection::Threats { filter, state } => {
+                let page = self
+                    .store
+                    .list_findings_in_state(tenant, filter, *state, token, query.limit)
+                    .await?;
+                connector_store::Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|f| StoredFinding::Threat(Box::new(f)))
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                }
+            }
+            FindingSelection::Vulnerabilities(filter) => {
+                self.store
+                    .list_vulnerabilities(tenant, filter, token, query.limit)
+                    .await?
+            }
+            FindingSelection::Both(filter) => {
+                self.store
+                    .list_findings_of_both_kinds(tenant, filter, token, query.limit)
+                    .await?
+            }
+        };
         self.labelled(tenant, page.items, page.next_page_token)
             .await
+    }
+
+    /// One finding of the tenant by id: the threat or the vulnerability (`kind` names which, when both kinds hold
+    /// the id; without it the threat is answered).
+    pub async fn finding(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: Option<&str>,
+    ) -> Result<AnyFindingView, ViewError> {
+        let mut errors = Vec::new();
+        if let Err(e) = FINDING_ID_LIMIT.check("id", id) {
+            errors.push(e);
+        }
+        let kind = match kind.map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("threat") => Some(FindingKind::Threat),
+            Some("vulnerability") => Some(FindingKind::Vulnerability),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "kind",
+                    "must be one of: threat, vulnerability",
+                ));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ViewError::Invalid(errors));
+        }
+        match self.store.get_finding(tenant, id, kind).await? {
+            Some(f) => Ok(AnyFindingView::from(f)),
+            None => Err(ViewError::NotFound(format!(
+                "no finding {id} exists for this tenant"
+            ))),
+        }
     }
 
     /// One page of the tenant's sync runs, newest first.

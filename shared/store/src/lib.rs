@@ -33,6 +33,10 @@ pub use records::{
     RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset, UnattachedCursor,
 };
 pub use records::{
+    new_vulnerability_item, AnyKindFilter, FindingKind, SeverityCounts, SharedState, StoredFinding,
+    StoredVulnerability, VulnerabilityFilter,
+};
+pub use records::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };

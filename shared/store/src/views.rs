@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX};
+use crate::keys::{
+    tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX, OPEN_VULNERABILITIES_INDEX,
+};
 use crate::page_token;
 use crate::store::{s, Store};
 
@@ -82,6 +84,18 @@ impl Query {
             pk_attr: "gsi1pk",
             sk_attr: "facet_sk",
             pk: gsi1pk,
+            ..Self::partition_raw("")
+        }
+    }
+
+    /// One asset's present vulnerabilities (`vopen_pk` = the asset's gsi1pk, `vopen_sk` = `<severity>#<id>`), keys
+    /// only.
+    pub(crate) fn open_vulnerabilities(vopen_pk: String) -> Self {
+        Self {
+            index: Some(OPEN_VULNERABILITIES_INDEX),
+            pk_attr: "vopen_pk",
+            sk_attr: "vopen_sk",
+            pk: vopen_pk,
             ..Self::partition_raw("")
         }
     }
@@ -197,16 +211,23 @@ impl Store {
     ) -> Result<(Vec<Item>, Option<Item>)> {
         let mut names = q.names.clone();
         names.insert("#qpk".into(), q.pk_attr.into());
-        names.insert("#qsk".into(), q.sk_attr.into());
         let mut values = q.values.clone();
         values.insert(":qpk".into(), s(&q.pk));
-        values.insert(":qsk".into(), s(&q.sk_prefix));
+        // DynamoDB refuses an empty key value, even in begins_with: no prefix means the whole partition.
+        let key_condition = match q.sk_prefix.is_empty() {
+            true => "#qpk = :qpk",
+            false => {
+                names.insert("#qsk".into(), q.sk_attr.into());
+                values.insert(":qsk".into(), s(&q.sk_prefix));
+                "#qpk = :qpk AND begins_with(#qsk, :qsk)"
+            }
+        };
         let out = self
             .dynamodb
             .query()
             .table_name(&self.table)
             .set_index_name(q.index.map(str::to_string))
-            .key_condition_expression("#qpk = :qpk AND begins_with(#qsk, :qsk)")
+            .key_condition_expression(key_condition)
             .set_filter_expression(q.filter.clone())
             .set_projection_expression(q.projection.clone())
             .set_expression_attribute_names(Some(names))

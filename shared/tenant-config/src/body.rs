@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use s1_core::groups::GroupFilter;
-use s1_core::FieldError;
 use s1_core::{ApiToken, VerdictInclusionList};
+use s1_core::{FieldError, Severity};
 use sentinelone_client::{ConsoleUrl, UrlPolicy, UrlPolicyError};
 
 use connector_store::AUTO_SYNC_DAYS;
@@ -41,6 +41,10 @@ pub struct ConfigBody {
     pub group_names: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     pub skip_connection_test: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub import_vulnerabilities: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub minimum_vulnerability_severity: Option<Value>,
 }
 
 // The raw token is in here: Debug shows only whether one was sent.
@@ -55,6 +59,11 @@ impl std::fmt::Debug for ConfigBody {
             .field("update_metadata", &self.update_metadata)
             .field("group_names", &self.group_names)
             .field("skip_connection_test", &self.skip_connection_test)
+            .field("import_vulnerabilities", &self.import_vulnerabilities)
+            .field(
+                "minimum_vulnerability_severity",
+                &self.minimum_vulnerability_severity,
+            )
             .finish()
     }
 }
@@ -71,6 +80,11 @@ impl std::fmt::Debug for ValidatedBody {
             .field("update_metadata", &self.update_metadata)
             .field("group_names", &self.group_names)
             .field("skip_connection_test", &self.skip_connection_test)
+            .field("import_vulnerabilities", &self.import_vulnerabilities)
+            .field(
+                "minimum_vulnerability_severity",
+                &self.minimum_vulnerability_severity,
+            )
             .finish()
     }
 }
@@ -88,6 +102,8 @@ pub struct ValidatedBody {
     pub update_metadata: Option<bool>,
     pub group_names: Option<GroupFilter>,
     pub skip_connection_test: bool,
+    pub import_vulnerabilities: Option<bool>,
+    pub minimum_vulnerability_severity: Option<Severity>,
 }
 
 impl ValidatedBody {
@@ -124,6 +140,19 @@ fn boolean(field: &str, v: &Option<Value>, errors: &mut Vec<FieldError>) -> Opti
             None
         }
     }
+}
+
+/// A minimum vulnerability severity: the four SentinelOne sends, any case. `info` is refused: SentinelOne's
+/// rows carry no such severity, so a minimum of `info` would only mean "also the rows whose severity is unknown".
+fn minimum_severity(raw: &str) -> Option<Severity> {
+    [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ]
+    .into_iter()
+    .find(|s| s.as_str().eq_ignore_ascii_case(raw.trim()))
 }
 
 /// Applies every field rule and returns every error at once.
@@ -238,6 +267,25 @@ pub fn validate(
     )
     .unwrap_or(false);
 
+    let import_vulnerabilities = boolean(
+        "importVulnerabilities",
+        &body.import_vulnerabilities,
+        &mut errors,
+    );
+    let minimum_vulnerability_severity = match &body.minimum_vulnerability_severity {
+        None => None,
+        Some(v) => match v.as_str().and_then(minimum_severity) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(FieldError::new(
+                    "minimumVulnerabilitySeverity",
+                    "must be one of: critical, high, medium, low (any case)",
+                ));
+                None
+            }
+        },
+    };
+
     let group_names = match &body.group_names {
         None => None,
         Some(Value::Null) => Some(GroupFilter::default()),
@@ -303,6 +351,8 @@ pub fn validate(
             update_metadata,
             group_names,
             skip_connection_test,
+            import_vulnerabilities,
+            minimum_vulnerability_severity,
         })
     } else {
         Err(errors)
@@ -410,5 +460,54 @@ mod tests {
         assert!(
             serde_json::from_str::<ConfigBody>(r#"{"consoleUrl":"x","tenantId":"b"}"#).is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod vulnerability_settings {
+    use super::*;
+
+    fn validated(json: &str) -> Result<ValidatedBody, Vec<FieldError>> {
+        let body: ConfigBody = serde_json::from_str(json).expect("body");
+        validate(body, &UrlPolicy::default(), UrlRule::FieldError)
+    }
+
+    #[test]
+    fn the_minimum_severity_is_one_of_four_in_any_case_and_absent_keeps_the_stored_value() {
+        for (raw, want) in [
+            ("CRITICAL", Severity::Critical),
+            ("High", Severity::High),
+            (" medium ", Severity::Medium),
+            ("low", Severity::Low),
+        ] {
+            let v = validated(&format!(r#"{{"minimumVulnerabilitySeverity":"{raw}"}}"#))
+                .expect("valid");
+            assert_eq!(v.minimum_vulnerability_severity, Some(want), "{raw}");
+        }
+        let v = validated(r#"{"importVulnerabilities":false}"#).expect("valid");
+        assert_eq!(
+            (v.import_vulnerabilities, v.minimum_vulnerability_severity),
+            (Some(false), None)
+        );
+    }
+
+    #[test]
+    fn info_other_words_and_wrong_types_are_refused_naming_the_field() {
+        for bad in [r#""info""#, r#""urgent""#, "3", "null", r#""""#] {
+            let errors = validated(&format!(
+                r#"{{"minimumVulnerabilitySeverity":{bad},"importVulnerabilities":"yes"}}"#
+            ))
+            .expect_err("invalid");
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(
+                fields,
+                ["importVulnerabilities", "minimumVulnerabilitySeverity"],
+                "{bad}"
+            );
+            assert_eq!(
+                errors[1].message,
+                "must be one of: critical, high, medium, low (any case)"
+            );
+        }
     }
 }

@@ -187,6 +187,12 @@ impl TenantConfigService {
         if let Some(g) = &body.group_names {
             config.group_names = g.names().to_vec();
         }
+        if let Some(b) = body.import_vulnerabilities {
+            config.import_vulnerabilities = b;
+        }
+        if let Some(s) = body.minimum_vulnerability_severity {
+            config.minimum_vulnerability_severity = s;
+        }
 
         let connection_test = if body.skip_connection_test {
             // The token rule still holds without a test: a new console needs its own token.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use connector_store::TenantConfig;
+use s1_core::Severity;
 use sentinelone_client::{CheckKind, CheckResult, CheckStatus, ConnectionReport, UrlPolicyError};
 
 /// `GET …/config` and the answer of a successful save.
@@ -17,6 +18,9 @@ pub struct ConfigView {
     pub auto_onboard: bool,
     pub update_metadata: bool,
     pub group_names: Vec<String>,
+    pub import_vulnerabilities: bool,
+    /// The lowest severity of vulnerability the sync imports.
+    pub minimum_vulnerability_severity: Severity,
     pub token_set: bool,
     pub token_updated_at: Option<String>,
     pub updated_at: String,
@@ -35,6 +39,8 @@ impl ConfigView {
             auto_onboard: config.auto_onboard,
             update_metadata: config.update_metadata,
             group_names: config.group_names.clone(),
+            import_vulnerabilities: config.import_vulnerabilities,
+            minimum_vulnerability_severity: config.minimum_vulnerability_severity,
             token_set,
             token_updated_at: config.token_updated_at.clone(),
             updated_at: config.updated_at.clone(),

@@ -137,14 +137,31 @@ async fn a_read_only_caller_reads_every_view_and_is_refused_every_write() {
         if !template.starts_with("/v1/") {
             continue; // the console's public files
         }
-        let request = event("GET", template, tenant, &seeded.run_id, &Value::Null)
-            .read_only()
-            .request();
+        // The detail routes name a record the tenant has: its first asset, its first finding.
+        let detail = match template {
+            t if t.ends_with("/assets/{computerName}") => {
+                Some(("computerName", &seeded.asset_keys[0]))
+            }
+            t if t.ends_with("/findings/{id}") => Some(("id", &seeded.finding_ids[0])),
+            _ => None,
+        };
+        let request = match detail {
+            Some((param, value)) => Event::new(
+                "GET",
+                template.replace(&format!("{{{param}}}"), value),
+                template,
+            )
+            .tenant(tenant)
+            .path_param(param, value),
+            None => event("GET", template, tenant, &seeded.run_id, &Value::Null),
+        }
+        .read_only()
+        .request();
         let (status, body, _) = parts(serve(&bench, binary, request).await);
         assert_eq!(status, StatusCode::OK, "read-only {route}: {body}");
         reads += 1;
     }
-    assert_eq!(reads, 7, "seven read routes");
+    assert_eq!(reads, 9, "nine read routes");
 
     // Writes without the scope: 403 problem+json naming the scope, and nothing written.
     let before = bench.footprint(tenant).await;

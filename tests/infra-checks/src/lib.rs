@@ -1327,3 +1327,100 @@ pub fn check_token_key(t: &Template) -> Vec<String> {
     }
     problems
 }
+
+/// The indexes the store reads (named and keyed in `shared/store/src/keys.rs`): name, partition key, sort key,
+/// projection. The views read whole items from the first four and only keys from the counting and due indexes.
+pub const STORE_INDEXES: [(&str, &str, &str, &str); 5] = [
+    ("gsi1", "gsi1pk", "gsi1sk", "ALL"),
+    ("facets", "pk", "facet_sk", "ALL"),
+    ("asset_facets", "gsi1pk", "facet_sk", "ALL"),
+    ("open_vulnerabilities", "vopen_pk", "vopen_sk", "KEYS_ONLY"),
+    ("due", "due_pk", "due_sk", "KEYS_ONLY"),
+];
+
+/// Every index the store reads exists on the table with the keys and projection the store expects, each key
+/// attribute is defined as a string, and the read function (the one serving the views) may Query every index the
+/// views read.
+pub fn check_store_indexes(t: &Template) -> Vec<String> {
+    let Some((_, table)) = t.of_type("AWS::DynamoDB::Table").into_iter().next() else {
+        return vec!["no DynamoDB table".into()];
+    };
+    let props = table.get("Properties");
+    let defined: BTreeMap<String, String> =
+        as_list(props.and_then(|p| p.get("AttributeDefinitions")))
+            .into_iter()
+            .filter_map(|d| {
+                Some((
+                    d.get("AttributeName").map(render)?,
+                    d.get("AttributeType").map(render)?,
+                ))
+            })
+            .collect();
+    let indexes = as_list(props.and_then(|p| p.get("GlobalSecondaryIndexes")));
+    let mut problems = Vec::new();
+    for (name, hash, range, projection) in STORE_INDEXES {
+        let Some(index) = indexes
+            .iter()
+            .find(|i| i.get("IndexName").map(render).as_deref() == Some(name))
+        else {
+            problems.push(format!("index {name} is missing from the table"));
+            continue;
+        };
+        let key_of = |kind: &str| {
+            as_list(index.get("KeySchema"))
+                .into_iter()
+                .find(|k| k.get("KeyType").map(render).as_deref() == Some(kind))
+                .and_then(|k| k.get("AttributeName").map(render))
+        };
+        if key_of("HASH").as_deref() != Some(hash) || key_of("RANGE").as_deref() != Some(range) {
+            problems.push(format!(
+                "index {name} must be keyed ({hash} HASH, {range} RANGE), got ({:?}, {:?})",
+                key_of("HASH"),
+                key_of("RANGE")
+            ));
+        }
+        let got = index
+            .get("Projection")
+            .and_then(|p| p.get("ProjectionType"))
+            .map(render);
+        if got.as_deref() != Some(projection) {
+            problems.push(format!(
+                "index {name} must project {projection}, got {got:?}"
+            ));
+        }
+        for attr in [hash, range] {
+            if defined.get(attr).map(String::as_str) != Some("S") {
+                problems.push(format!(
+                    "index {name}: attribute {attr} is not defined as a string (S)"
+                ));
+            }
+        }
+    }
+    let read_role = t
+        .functions()
+        .into_iter()
+        .find(|f| f.binary.as_deref() == Some("read-api"))
+        .and_then(|f| t.role_of(&f));
+    let Some(role) = read_role else {
+        problems.push("no read-api function with a role".into());
+        return problems;
+    };
+    let queried: BTreeSet<String> = t
+        .statements()
+        .into_iter()
+        .filter(|s| s.owner == role && s.actions.iter().any(|a| a == "dynamodb:Query"))
+        .flat_map(|s| s.resources)
+        .filter_map(|r| {
+            r.rsplit_once("/index/")
+                .map(|(_, i)| i.trim_end_matches('"').to_string())
+        })
+        .collect();
+    for (name, ..) in STORE_INDEXES.iter().filter(|(n, ..)| *n != "due") {
+        if !queried.contains(*name) {
+            problems.push(format!(
+                "{role} cannot Query index {name}, which the views read"
+            ));
+        }
+    }
+    problems
+}

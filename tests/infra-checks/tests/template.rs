@@ -480,3 +480,39 @@ fn only_the_token_readers_may_decrypt_and_the_writer_encrypts_with_the_stack_key
         "DisconnectRole writes tenant secrets but may not encrypt them",
     );
 }
+
+#[test]
+fn every_index_the_store_reads_exists_as_it_expects_and_the_views_may_query_it() {
+    let t = template();
+    assert_clean(check_store_indexes(&t));
+
+    let full_projection = edited(
+        "- IndexName: open_vulnerabilities\n          KeySchema:\n            - AttributeName: vopen_pk\n              KeyType: HASH\n            - AttributeName: vopen_sk\n              KeyType: RANGE\n          Projection:\n            ProjectionType: KEYS_ONLY",
+        "- IndexName: open_vulnerabilities\n          KeySchema:\n            - AttributeName: vopen_pk\n              KeyType: HASH\n            - AttributeName: vopen_sk\n              KeyType: RANGE\n          Projection:\n            ProjectionType: ALL",
+    );
+    assert_flags(
+        check_store_indexes(&full_projection),
+        "index open_vulnerabilities must project KEYS_ONLY",
+    );
+    let undefined = edited(
+        "        - AttributeName: vopen_sk\n          AttributeType: S\n",
+        "",
+    );
+    assert_flags(
+        check_store_indexes(&undefined),
+        "attribute vopen_sk is not defined as a string",
+    );
+    let renamed = edited("IndexName: open_vulnerabilities", "IndexName: open_vulns");
+    assert_flags(
+        check_store_indexes(&renamed),
+        "index open_vulnerabilities is missing",
+    );
+    let not_granted = edited(
+        "                  - !Sub \"${ConnectorTable.Arn}/index/open_vulnerabilities\"\n",
+        "",
+    );
+    assert_flags(
+        check_store_indexes(&not_granted),
+        "cannot Query index open_vulnerabilities",
+    );
+}

@@ -355,6 +355,16 @@ async fn configure_test_save_sync_browse_and_fix_a_field_in_a_real_browser() {
         c.eval("document.querySelector('#groupNames').value").await,
         ""
     );
+    assert_eq!(
+        c.eval("document.querySelector('#importVulnerabilities').checked")
+            .await,
+        true
+    );
+    assert_eq!(
+        c.eval("document.querySelector('#minimumVulnerabilitySeverity').value")
+            .await,
+        "low"
+    );
     // Every input has a label.
     assert_eq!(
         c.eval("[...document.querySelectorAll('main input, main select')].filter(i => !i.labels || i.labels.length === 0).length").await,

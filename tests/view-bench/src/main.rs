@@ -1,13 +1,15 @@
-//! View bench: fills one tenant with findings (and one asset per 20 findings) on the local stack, written directly
-//! with BatchWriteItem in the stored format (the store's own `new_finding_item` / `new_asset_item`; a sync would
-//! take far longer), then lists the first pages of every filter and combination the views accept and prints the
-//! items DynamoDB read per item a page returned (a Query's ScannedCount, BatchGetItem's items; counted by an SDK
-//! interceptor). Not a timed test: it prints figures and asserts nothing about time.
+//! View bench: fills one tenant with threat findings, vulnerability findings and one asset per 20 findings on the
+//! local stack, written directly with BatchWriteItem in the stored format (the store's own `new_finding_item` /
+//! `new_vulnerability_item` / `new_asset_item`; a sync would take far longer), then lists the first pages of every
+//! filter and combination the views accept and prints the items DynamoDB read per item a page returned (a Query's
+//! ScannedCount, BatchGetItem's items; counted by an SDK interceptor). Not a timed test: it prints figures and
+//! asserts nothing about time.
 //!
-//! `scripts/local-aws start; eval "$(scripts/local-aws env)"; cargo run --release -p view-bench -- [findings]`
-//! (default 1,000,000 findings).
+//! `scripts/local-aws start; eval "$(scripts/local-aws env)"; cargo run --release -p view-bench -- [findings]
+//! [vulnerabilities]` (default 1,000,000 findings; as many vulnerabilities as findings).
 
 mod reads;
+mod vulnerabilities;
 
 use std::time::Instant;
 
@@ -25,17 +27,17 @@ use s1_core::{AnalystVerdict, Asset, Finding, FindingStatus, Severity};
 
 const DEFAULT_FINDINGS: u64 = 1_000_000;
 /// The API's default page size.
-const PAGE: u32 = 50;
+pub(crate) const PAGE: u32 = 50;
 /// Pages listed per filter.
-const PAGES: usize = 2;
+pub(crate) const PAGES: usize = 2;
 const FINDINGS_PER_ASSET: u64 = 20;
 /// The asset the `asset` filter names.
-const ASSET: &str = "host-000042";
+pub(crate) const ASSET: &str = "host-000042";
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A stable spread of `i` over 0..100 (splitmix64), so the fill is the same on every run.
-fn spread(i: u64, salt: u64) -> u64 {
+pub(crate) fn spread(i: u64, salt: u64) -> u64 {
     let mut z = i
         .wrapping_add(salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -119,12 +121,14 @@ async fn fill(
     table: &str,
     t: &TenantId,
     findings: u64,
+    vulnerabilities: u64,
 ) -> Result<(), BoxError> {
     let assets = (findings / FINDINGS_PER_ASSET).max(50);
     let started = Instant::now();
     let items = (0..assets)
         .map(|n| new_asset_item(t, &asset(n), spread(n, 5) >= 100, "bench"))
-        .chain((0..findings).map(|i| new_finding_item(t, &finding(i, assets))));
+        .chain((0..findings).map(|i| new_finding_item(t, &finding(i, assets))))
+        .chain((0..vulnerabilities).map(|i| vulnerabilities::item(t, i, assets)));
     let batches = stream::iter(items)
         .chunks(25)
         .map(|chunk| {
@@ -151,22 +155,23 @@ async fn fill(
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "filled {findings} findings and {assets} assets in {secs:.0} s ({:.0} items/s)",
-        (findings + assets) as f64 / secs
+        "filled {findings} findings, {vulnerabilities} vulnerabilities and {assets} assets in {secs:.0} s ({:.0} \
+         items/s)",
+        (findings + vulnerabilities + assets) as f64 / secs
     );
     Ok(())
 }
 
 /// Items read and returned by the first [`PAGES`] pages of one listing, and the worst page's ratio.
 #[derive(Default)]
-struct Figures {
+pub(crate) struct Figures {
     read: u64,
     returned: u64,
-    worst: f64,
+    pub(crate) worst: f64,
 }
 
 impl Figures {
-    fn page(&mut self, read: u64, returned: u64) {
+    pub(crate) fn page(&mut self, read: u64, returned: u64) {
         self.read += read;
         self.returned += returned;
         let ratio = match (read, returned) {
@@ -177,7 +182,7 @@ impl Figures {
         self.worst = self.worst.max(ratio);
     }
 
-    fn cell(&self) -> String {
+    pub(crate) fn cell(&self) -> String {
         format!("{}/{} = {:.2}", self.read, self.returned, self.worst)
     }
 }
@@ -269,10 +274,16 @@ async fn main() -> Result<(), BoxError> {
             .map_err(|_| "the argument is the number of findings")?,
         None => DEFAULT_FINDINGS,
     };
+    let vulnerabilities: u64 = match std::env::args().nth(2) {
+        Some(n) => n
+            .parse()
+            .map_err(|_| "the second argument is the number of vulnerabilities")?,
+        None => findings,
+    };
     let stack = LocalStack::connect().await?;
     let table = stack.fresh_table().await?;
     let t = TenantId::new("view-bench")?;
-    fill(&stack.dynamodb, &table, &t, findings).await?;
+    fill(&stack.dynamodb, &table, &t, findings, vulnerabilities).await?;
 
     let reads = ItemsRead::default();
     let store = Store::new(
@@ -326,10 +337,11 @@ async fn main() -> Result<(), BoxError> {
         worst = worst.max(f.worst);
         println!("| {name} | {} |", f.cell());
     }
+    worst = worst.max(vulnerabilities::print_figures(&store, &reads, &t).await?);
     println!();
     println!(
         "worst page over every filter and combination: {worst:.2} items read per item returned ({} findings; \
-         listing took {:.0} s)",
+         {vulnerabilities} vulnerabilities; listing took {:.0} s)",
         findings,
         started.elapsed().as_secs_f64()
     );

@@ -6,11 +6,17 @@ mod asset;
 mod finding;
 mod run;
 mod unmatched;
+mod vulnerability;
 
 pub use asset::{AssetView, PlatformAssetView};
 pub use finding::{FindingView, LifecycleView, StateChangeView};
 pub use run::{DryRunReportView, RunView};
 pub use unmatched::{UnmatchedAgentView, UnmatchedPage};
+pub use vulnerability::{
+    AnyFindingView, ApplicationView, AssetWithVulnerabilitiesView, CvssView,
+    OpenVulnerabilitiesView, VulnerabilityChangeView, VulnerabilityLifecycleView,
+    VulnerabilityView,
+};
 
 use serde::Serialize;
 

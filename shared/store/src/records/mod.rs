@@ -15,6 +15,7 @@ mod retirement;
 mod seen;
 mod unmatched;
 mod vulnerabilities;
+mod vulnerability_views;
 
 use std::collections::HashMap;
 
@@ -37,6 +38,10 @@ pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
+};
+pub use vulnerability_views::{
+    new_vulnerability_item, AnyKindFilter, FindingKind, SeverityCounts, SharedState, StoredFinding,
+    StoredVulnerability, VulnerabilityFilter,
 };
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).

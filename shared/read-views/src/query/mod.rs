@@ -2,9 +2,12 @@
 //! `query_param`); every invalid one is reported at once, in the order the parameters are documented, and nothing
 //! is read before the whole query is valid.
 
-use connector_store::{AssetFilter, FindingFilter};
-use s1_core::lifecycle::FindingState;
-use s1_core::{AnalystVerdict, FieldError, FindingStatus, LengthLimit, Severity};
+mod findings;
+
+pub use findings::{FindingQuery, FindingSelection};
+
+use connector_store::AssetFilter;
+use s1_core::{FieldError, LengthLimit};
 
 /// Page size when the caller names none, and the largest one a caller may ask for.
 const DEFAULT_LIMIT: u32 = 50;
@@ -14,17 +17,6 @@ const MAX_LIMIT: u32 = 200;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetQuery {
     pub filter: AssetFilter,
-    pub limit: u32,
-    pub page_token: Option<String>,
-}
-
-/// `GET …/findings`: `verdict`, `status`, `severity`, `asset`, `attached`, `state`, `sort` (only `id`, and only
-/// where the listing is in id order: see [`FindingFilter::lists_by_id`]), `limit`, `pageToken`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FindingQuery {
-    pub filter: FindingFilter,
-    /// The lifecycle state (`open`, `resolved`, `closed`, `reopened`).
-    pub state: Option<FindingState>,
     pub limit: u32,
     pub page_token: Option<String>,
 }
@@ -156,65 +148,6 @@ impl AssetQuery {
     }
 }
 
-impl FindingQuery {
-    /// The query from parameters looked up by name.
-    pub fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Self, Vec<FieldError>> {
-        let mut p = Params::new(get);
-        let verdict = p.keyword("verdict").and_then(|raw| {
-            match AnalystVerdict::from_wire(&raw.to_ascii_lowercase()) {
-                AnalystVerdict::Other(_) => {
-                    p.errors.push(FieldError::new(
-                        "verdict",
-                        format!("must be one of: {}", AnalystVerdict::KNOWN.join(", ")),
-                    ));
-                    None
-                }
-                known => Some(known),
-            }
-        });
-        let filter = FindingFilter {
-            status: p.one_of("status", &FindingStatus::ALL.map(|s| (s.as_str(), s))),
-            severity: p.one_of("severity", &Severity::ALL.map(|s| (s.as_str(), s))),
-            asset: p.bounded("asset", LengthLimit::NAME),
-            verdict,
-            // `attached=false` lists the findings whose asset does not exist (yet) in the platform.
-            attached: p.boolean("attached"),
-        };
-        let state = p.one_of(
-            "state",
-            &[
-                FindingState::Open,
-                FindingState::Resolved,
-                FindingState::Closed,
-                FindingState::Reopened,
-            ]
-            .map(|st| (st.as_str(), st)),
-        );
-        // Id order is a key order only without filters or with `asset` or `attached=false` alone; every other
-        // filter is read from the facet index, in facet order (an id order there would read every facet's first
-        // page to merge them, many times what a page returns).
-        match p.keyword("sort") {
-            Some(sort) if sort != "id" => p.errors.push(FieldError::new(
-                "sort",
-                "must be id (findings are listed by id, or by facet when filtered)",
-            )),
-            Some(_) if !filter.lists_by_id(state) => p.errors.push(FieldError::new(
-                "sort",
-                "id order is served only without filters or with asset or attached=false alone; drop sort to \
-                 list these findings by status, state, severity and verdict, then id",
-            )),
-            _ => {}
-        }
-        let (limit, page_token) = (p.limit(), p.page_token());
-        p.finish(Self {
-            filter,
-            state,
-            limit,
-            page_token,
-        })
-    }
-}
-
 impl RunQuery {
     /// The query from parameters looked up by name.
     pub fn parse(get: &impl Fn(&str) -> Option<String>) -> Result<Self, Vec<FieldError>> {
@@ -256,7 +189,7 @@ impl UnmatchedQuery {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    pub(super) fn params(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,107 +219,11 @@ mod tests {
     }
 
     #[test]
-    fn every_bad_parameter_is_reported_at_once_in_documented_order() {
-        let errors = FindingQuery::parse(&params(&[
-            ("verdict", "maybe"),
-            ("status", "open"),
-            ("severity", "urgent"),
-            ("attached", "yes"),
-            ("sort", "name"),
-            ("limit", "0"),
-            ("pageToken", &"t".repeat(4097)),
-        ]))
-        .expect_err("invalid");
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "verdict",
-                "status",
-                "severity",
-                "attached",
-                "sort",
-                "limit",
-                "pageToken"
-            ]
-        );
-        assert_eq!(errors[1].message, "must be one of: failed, passed");
-        assert_eq!(
-            errors[2].message,
-            "must be one of: critical, high, medium, low, info"
-        );
-    }
-
-    #[test]
-    fn enum_values_are_case_insensitive() {
-        let q = FindingQuery::parse(&params(&[
-            ("status", "FAILED"),
-            ("severity", "High"),
-            ("verdict", "True_Positive"),
-        ]))
-        .expect("valid");
-        assert_eq!(q.filter.status, Some(FindingStatus::Failed));
-        assert_eq!(q.filter.severity, Some(Severity::High));
-        assert_eq!(q.filter.verdict, Some(AnalystVerdict::TruePositive));
-    }
-
-    #[test]
-    fn sort_by_id_is_refused_where_the_filter_is_read_in_facet_order() {
-        for ok in [
-            vec![("sort", "id")],
-            vec![("sort", "id"), ("asset", "srv-a")],
-            vec![("sort", "id"), ("attached", "false")],
-            vec![("sort", "id"), ("asset", "srv-a"), ("attached", "true")],
-        ] {
-            assert!(FindingQuery::parse(&params(&ok)).is_ok(), "{ok:?}");
-        }
-        for refused in [
-            vec![("sort", "id"), ("status", "failed")],
-            vec![("sort", "id"), ("state", "open")],
-            vec![("sort", "id"), ("attached", "true")],
-            vec![
-                ("sort", "id"),
-                ("asset", "srv-a"),
-                ("verdict", "suspicious"),
-            ],
-        ] {
-            let errors = FindingQuery::parse(&params(&refused)).expect_err("refused");
-            assert_eq!(errors.len(), 1, "{refused:?}");
-            assert_eq!(errors[0].field, "sort");
-            assert!(
-                errors[0].message.contains("drop sort"),
-                "{}",
-                errors[0].message
-            );
-        }
-        // Without sort every combination is served.
-        let q = FindingQuery::parse(&params(&[
-            ("status", "failed"),
-            ("asset", "srv-a"),
-            ("state", "open"),
-        ]));
-        assert!(q.is_ok());
-    }
-
-    #[test]
     fn asset_names_are_bounded() {
         let errors = AssetQuery::parse(&params(&[("name", &"a".repeat(257)), ("active", "no")]))
             .expect_err("invalid");
         assert_eq!(errors[0].field, "name");
         assert_eq!(errors[1].field, "active");
-    }
-
-    #[test]
-    fn the_state_filter_takes_the_lifecycle_states_only() {
-        let q = FindingQuery::parse(&params(&[("state", "Closed")])).expect("valid");
-        assert_eq!(q.state, Some(FindingState::Closed));
-        assert_eq!(FindingQuery::parse(&params(&[])).expect("none").state, None);
-        let errors = FindingQuery::parse(&params(&[("state", "fixed")])).expect_err("invalid");
-        assert_eq!(errors[0].field, "state");
-        assert_eq!(
-            errors[0].message,
-            "must be one of: open, resolved, closed, reopened"
-        );
     }
 
     #[test]
