@@ -376,7 +376,11 @@ impl Store {
     }
 
     /// Writes the buckets that changed, then the marker if it changed (one BatchWriteItem per 25 items).
-    pub(super) async fn save_digests(&self, tenant: &TenantId, digests: &mut Digests) -> Result<()> {
+    pub(super) async fn save_digests(
+        &self,
+        tenant: &TenantId,
+        digests: &mut Digests,
+    ) -> Result<()> {
         let pk = tenant_pk(tenant);
         let writes: Vec<_> = digests
             .buckets
@@ -444,7 +448,10 @@ mod tests {
         let item = bucket_item("T#x", 3, &entries);
         assert_eq!(parse_entries(&item).unwrap(), entries);
         let mut bad = item.clone();
-        bad.insert("entries".into(), AttributeValue::B(Blob::new(vec![0u8; 15])));
+        bad.insert(
+            "entries".into(),
+            AttributeValue::B(Blob::new(vec![0u8; 15])),
+        );
         assert!(parse_entries(&bad).is_err());
     }
 
