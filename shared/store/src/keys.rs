@@ -21,7 +21,7 @@
 //! | Finding digests         | `T#<tenant>` | `DIGEST#FINDING` (marker), `DIGEST#FINDING#<00..63>` (buckets) |                          | marker: `complete`, `backfill_after`, `overflow`; bucket = key mod 64, `entries` = sorted 16-byte pairs (SHA-256 prefixes of a finding's sort key and of its content hash + state); an entry is set to "read me" before its finding is written and to its value only after (`records::digests`) |
 //! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
 //!
-//! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`, `digest`) so a scan
+//! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
 //! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
 //!
 //! Facet indexes (every view filter is a key, so a page reads only what it returns): findings and assets carry
