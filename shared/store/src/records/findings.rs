@@ -87,30 +87,22 @@ impl Store {
     /// Applies one page of findings: writes only new findings, findings whose content hash changed and findings
     /// whose lifecycle changes (SentinelOne resolved or unresolved the threat, or a closed finding came back).
     /// What is stored is known from the tenant's finding digests ([`super::digests`]); only the findings they
-    /// cannot vouch for are read. Their entries say "read me" before the findings are written and carry the new
-    /// values only after.
+    /// cannot vouch for are read. The digests' journal names the findings before they are written, and their
+    /// entries carry the new values only after.
     pub async fn apply_findings(
         &self,
         tenant: &TenantId,
         findings: &[Finding],
     ) -> Result<WriteCounts> {
         let (counts, writes, mut digests) = self.plan_findings(tenant, findings, true).await?;
-        for w in &writes {
-            digests.set(&w.sk, UNKNOWN);
-        }
-        self.save_digests(tenant, &mut digests).await?;
-        let mut after = Vec::with_capacity(writes.len());
-        let records = writes
+        digests.expect_writes(writes.iter().map(|w| &w.sk));
+        self.save_journal(tenant, &mut digests).await?;
+        let (after, records): (Vec<_>, Vec<_>) = writes
             .into_iter()
-            .map(|w| {
-                after.push((w.sk, w.value));
-                w.item
-            })
-            .collect();
+            .map(|w| ((w.sk, w.value), w.item))
+            .unzip();
         write_all(&*self.batch, &self.table, records, self.retry).await?;
-        for (sk, value) in &after {
-            digests.set(sk, *value);
-        }
+        after.iter().for_each(|(sk, value)| digests.set(sk, *value));
         self.save_digests(tenant, &mut digests).await?;
         tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, "finding page applied");
         Ok(counts)
@@ -300,7 +292,7 @@ impl Store {
             .await?;
         // Their digest entries stop vouching for them first: a closed finding SentinelOne returns again reopens.
         let sks: Vec<String> = closing.iter().map(|(sk, _)| sk.clone()).collect();
-        self.forget_finding_digests(tenant, &sks).await?;
+        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
         let closed = futures::stream::iter(closing)
             .filter_map(|(sk, l)| {
                 let inputs = facets.get(&sk).cloned();
@@ -342,6 +334,10 @@ impl Store {
             .buffer_unordered(super::PARALLEL_UPDATES)
             .try_collect::<Vec<bool>>()
             .await?;
+        for sk in &sks {
+            digests.set(sk, UNKNOWN);
+        }
+        self.save_digests(tenant, &mut digests).await?;
         let n = closed.into_iter().filter(|c| *c).count() as u64;
         tracing::info!(tenant = %tenant, closed = n, "findings absent from a complete threat walk closed");
         Ok(n)
@@ -414,14 +410,12 @@ impl Store {
             }
         }
         let n = flipped.len() as u64;
-        // Entries say "read me" while the flipped findings are written, and their new values only after.
+        // The journal names the flipped findings while they are written; their entries change only after.
         let sks: Vec<String> = entries.iter().map(|(sk, _)| sk.clone()).collect();
-        let mut digests = self.forget_finding_digests(tenant, &sks).await?;
+        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
         write_all(&*self.batch, &self.table, flipped, self.retry).await?;
         for (sk, value) in &entries {
-            if let Some(v) = value {
-                digests.set(sk, *v);
-            }
+            digests.set(sk, value.unwrap_or(UNKNOWN));
         }
         self.save_digests(tenant, &mut digests).await?;
         let next = last

@@ -5,17 +5,19 @@
 //! - the marker `DIGEST#FINDING`: `complete` (every stored finding has an entry), `backfill_after` (how far the
 //!   one-off pass over findings stored before digests existed has come) and `overflow` (a bucket outgrew its cap:
 //!   digests are off for the tenant and every finding is read, as before digests);
+//! - the journal `DIGEST#FINDING#PENDING`: `keys`, the entry keys (8 bytes each) of the findings being written;
 //! - 64 buckets `DIGEST#FINDING#<00..63>`, bucket = the entry's key mod 64: `entries`, a binary attribute of
 //!   sorted 16-byte pairs (first 8 bytes of SHA-256 of the finding's sort key, first 8 bytes of SHA-256 of its
 //!   content hash and lifecycle state), 16 bytes a finding: 31 entries (0.5 KB) a bucket at 2,000 findings, 1,563
 //!   (25 KB) at 100,000; capped at 20,000 entries (320 KB, under the 400 KB item limit).
 //!
 //! What an entry means, and why a crash cannot make it lie:
-//! - a value other than [`UNKNOWN`] is the digest of the stored finding. Only the sync writes findings' content
-//!   and lifecycle (under its lease), and every such write sets the entry to [`UNKNOWN`] *before* the finding is
-//!   written and to the new value only *after* it is: a crash in between leaves [`UNKNOWN`] (the finding is read
-//!   next time), never a value ahead of the stored finding;
-//! - [`UNKNOWN`]: the finding may exist, read it;
+//! - a value other than [`UNKNOWN`] is the digest of the stored finding, unless the journal names the finding.
+//!   Only the sync writes findings' content and lifecycle (under its lease), and every such write first puts the
+//!   findings' keys in the journal (one small item), then writes the findings, then their new entries, and only
+//!   then takes them out of the journal: a crash anywhere in between leaves them in the journal, so they are
+//!   read next time, and no entry ever vouches for a finding that was since rewritten;
+//! - [`UNKNOWN`], or named in the journal: the finding may exist, read it;
 //! - no entry: with the marker complete, no such finding is stored (so a first sync reads no finding at all);
 //!   without it, read the finding.
 //!
@@ -23,18 +25,16 @@
 //! applied page, the pass fills the buckets from the stored findings; it then marks the digests complete. Until
 //! then a finding with no entry is read as before.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
-use super::put;
-use crate::batch::{get_all, write_all, Item, Projection};
+use crate::batch::Item;
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId, FINDING_PREFIX};
-use crate::store::Store;
-use crate::views::Query;
+
+mod io;
 
 /// Buckets of a tenant's finding digests.
 pub(super) const FINDING_BUCKETS: u64 = 64;
@@ -44,11 +44,19 @@ pub(super) const UNKNOWN: u64 = 0;
 const MAX_ENTRIES_PER_BUCKET: usize = 20_000;
 /// Stored findings the one-off pass reads per applied page.
 const BACKFILL_PAGE: i32 = 1000;
+/// Findings the journal may name (8 bytes each); past it the tenant's digests are switched off.
+const MAX_PENDING: usize = 20_000;
+const JOURNAL: &str = "PENDING";
 const FINDING_DIGEST: &str = "FINDING";
 
 /// Sort key of a digest kind's marker.
 pub(super) fn digest_marker_sk(kind: &str) -> String {
     format!("DIGEST#{kind}")
+}
+
+/// Sort key of a digest kind's named item (the journal).
+pub(super) fn digest_bucket_sk_named(kind: &str, name: &str) -> String {
+    format!("DIGEST#{kind}#{name}")
 }
 
 /// Sort key of one bucket of a digest kind.
@@ -104,6 +112,9 @@ pub(super) struct Digests {
     backfill_after: Option<String>,
     marker_dirty: bool,
     buckets: HashMap<u64, Bucket>,
+    /// Entry keys the journal names (being written, or left by a crash): never vouched for.
+    pending: HashSet<u64>,
+    journal_dirty: bool,
 }
 
 impl Digests {
@@ -122,6 +133,9 @@ impl Digests {
             return Known::Unsure;
         }
         let key = entry_key(sk);
+        if self.pending.contains(&key) {
+            return Known::Unsure;
+        }
         match self
             .buckets
             .get(&(key % FINDING_BUCKETS))
@@ -133,8 +147,23 @@ impl Digests {
         }
     }
 
-    /// Sets the entry of the finding at `sk`. Its bucket must have been read: an unread one is never written
-    /// (it would replace the stored bucket), and the entry is then left as it is.
+    /// Names these findings in the journal: they are about to be written (saved by [`Store::save_journal`]
+    /// before they are).
+    pub(super) fn expect_writes<'a>(&mut self, sks: impl IntoIterator<Item = &'a String>) {
+        if !self.usable() {
+            return;
+        }
+        for sk in sks {
+            self.journal_dirty |= self.pending.insert(entry_key(sk));
+        }
+        if self.pending.len() > MAX_PENDING {
+            self.switch_off();
+        }
+    }
+
+    /// Sets the entry of the finding at `sk` and takes it out of the journal (both saved by
+    /// [`Store::save_digests`], in that order). Its bucket must have been read: an unread one is never written (it
+    /// would replace the stored bucket), and the entry is then left as it is.
     pub(super) fn set(&mut self, sk: &str, value: u64) {
         if !self.usable() {
             return;
@@ -143,20 +172,41 @@ impl Digests {
         let Some(bucket) = self.buckets.get_mut(&(key % FINDING_BUCKETS)) else {
             return;
         };
-        if bucket.entries.get(&key) == Some(&value) {
-            return;
+        if bucket.entries.get(&key) != Some(&value) {
+            bucket.entries.insert(key, value);
+            bucket.dirty = true;
         }
-        bucket.entries.insert(key, value);
-        bucket.dirty = true;
-        if bucket.entries.len() > MAX_ENTRIES_PER_BUCKET {
-            // Switched off rather than truncated: a missing entry would say "not stored".
-            self.overflow = true;
-            self.complete = false;
-            self.marker_dirty = true;
-            for b in self.buckets.values_mut() {
-                b.dirty = false;
-            }
+        let full = bucket.entries.len() > MAX_ENTRIES_PER_BUCKET;
+        self.journal_dirty |= self.pending.remove(&key);
+        if full {
+            self.switch_off();
         }
+    }
+
+    /// Switched off rather than truncated: a missing entry would say "not stored". Only the marker is written.
+    fn switch_off(&mut self) {
+        self.overflow = true;
+        self.complete = false;
+        self.marker_dirty = true;
+        self.journal_dirty = false;
+        for b in self.buckets.values_mut() {
+            b.dirty = false;
+        }
+    }
+
+    fn journal_item(&self, pk: &str) -> Item {
+        let mut keys: Vec<u64> = self.pending.iter().copied().collect();
+        keys.sort_unstable();
+        let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_be_bytes()).collect();
+        Item::from([
+            ("pk".to_string(), AttributeValue::S(pk.to_string())),
+            (
+                "sk".to_string(),
+                AttributeValue::S(digest_bucket_sk_named(FINDING_DIGEST, JOURNAL)),
+            ),
+            ("kind".to_string(), AttributeValue::S("digest".into())),
+            ("keys".to_string(), AttributeValue::B(Blob::new(bytes))),
+        ])
     }
 
     fn marker_item(&self, pk: &str) -> Item {
@@ -224,204 +274,35 @@ fn parse_entries(item: &Item) -> Result<BTreeMap<u64, u64>> {
         .collect())
 }
 
-fn bool_attr(item: &Item, name: &str) -> bool {
-    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+fn parse_keys(item: &Item) -> Result<HashSet<u64>> {
+    let bytes = match item.get("keys") {
+        Some(AttributeValue::B(b)) => b.as_ref(),
+        None => &[][..],
+        Some(_) => {
+            return Err(StoreError::Malformed {
+                what: "digest journal",
+                detail: "keys are not binary".into(),
+            })
+        }
+    };
+    if bytes.len() % 8 != 0 {
+        return Err(StoreError::Malformed {
+            what: "digest journal",
+            detail: format!("keys of {} bytes are not 8-byte keys", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|k| {
+            let mut kb = [0u8; 8];
+            kb.copy_from_slice(k);
+            u64::from_be_bytes(kb)
+        })
+        .collect())
 }
 
-impl Store {
-    /// The finding digests of the buckets these sort keys fall in, with the marker (one BatchGetItem). With
-    /// `writable` (an apply, not a dry run) the marker is created when missing (complete at once when the tenant
-    /// has no finding yet) and, while the digests are incomplete, the one-off pass advances by a page.
-    pub(super) async fn load_finding_digests(
-        &self,
-        tenant: &TenantId,
-        sks: &[String],
-        writable: bool,
-    ) -> Result<Digests> {
-        let mut buckets: Vec<u64> = sks
-            .iter()
-            .map(|sk| entry_key(sk) % FINDING_BUCKETS)
-            .collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        let mut digests = self.read_digests(tenant, &buckets).await?;
-        if !digests.exists {
-            let empty = !self.has_findings(tenant).await?;
-            if !writable {
-                // A dry run writes nothing: on a tenant with no finding everything is new, otherwise read.
-                if !empty {
-                    return Ok(Digests::off());
-                }
-                digests.exists = true;
-                digests.complete = true;
-                return Ok(digests);
-            }
-            digests.exists = true;
-            digests.complete = empty;
-            digests.marker_dirty = true;
-            self.save_digests(tenant, &mut digests).await?;
-        }
-        if writable && !digests.complete && !digests.overflow {
-            self.backfill_step(tenant, &mut digests).await?;
-        }
-        Ok(digests)
-    }
-
-    async fn read_digests(&self, tenant: &TenantId, buckets: &[u64]) -> Result<Digests> {
-        let pk = tenant_pk(tenant);
-        let mut keys = vec![Store::key(pk.clone(), digest_marker_sk(FINDING_DIGEST))];
-        keys.extend(
-            buckets
-                .iter()
-                .map(|b| Store::key(pk.clone(), digest_bucket_sk(FINDING_DIGEST, *b))),
-        );
-        let items = get_all(
-            &*self.batch,
-            &self.table,
-            keys,
-            &Projection::default(),
-            self.retry,
-        )
-        .await?;
-        let mut digests = Digests::default();
-        for b in buckets {
-            digests.buckets.insert(*b, Bucket::default());
-        }
-        let marker = digest_marker_sk(FINDING_DIGEST);
-        for item in items {
-            let Some(AttributeValue::S(sk)) = item.get("sk") else {
-                continue;
-            };
-            if *sk == marker {
-                digests.exists = true;
-                digests.complete = bool_attr(&item, "complete");
-                digests.overflow = bool_attr(&item, "overflow");
-                digests.backfill_after = match item.get("backfill_after") {
-                    Some(AttributeValue::S(s)) => Some(s.clone()),
-                    _ => None,
-                };
-            } else if let Some(b) = buckets
-                .iter()
-                .find(|b| *sk == digest_bucket_sk(FINDING_DIGEST, **b))
-            {
-                digests.buckets.insert(
-                    *b,
-                    Bucket {
-                        entries: parse_entries(&item)?,
-                        dirty: false,
-                    },
-                );
-            }
-        }
-        Ok(digests)
-    }
-
-    /// Whether the tenant has stored any finding (a one-item query).
-    async fn has_findings(&self, tenant: &TenantId) -> Result<bool> {
-        let q = Query::partition(tenant, FINDING_PREFIX).project("#sk", &[("#sk", "sk")]);
-        let (items, _) = self.query_once(&q, None, Some(1)).await?;
-        Ok(!items.is_empty())
-    }
-
-    /// One page of the pass over findings stored before digests existed: their entries, from what is stored.
-    async fn backfill_step(&self, tenant: &TenantId, digests: &mut Digests) -> Result<()> {
-        let all: Vec<u64> = (0..FINDING_BUCKETS)
-            .filter(|b| !digests.buckets.contains_key(b))
-            .collect();
-        if !all.is_empty() {
-            let more = self.read_digests(tenant, &all).await?;
-            digests.buckets.extend(more.buckets);
-        }
-        let q = Query::partition(tenant, FINDING_PREFIX).project(
-            "#sk, #h, #st",
-            &[("#sk", "sk"), ("#h", "content_hash"), ("#st", "state")],
-        );
-        let start = digests
-            .backfill_after
-            .clone()
-            .map(|sk| Store::key(tenant_pk(tenant), sk));
-        let (items, last) = self.query_once(&q, start, Some(BACKFILL_PAGE)).await?;
-        for item in &items {
-            let text = |name: &str| match item.get(name) {
-                Some(AttributeValue::S(s)) => Some(s.as_str()),
-                _ => None,
-            };
-            let Some(sk) = text("sk") else { continue };
-            // A finding stored before lifecycles existed gets one on its next write: read it until then.
-            let value = match (text("content_hash"), text("state")) {
-                (Some(h), Some(st)) => entry_value(h, st),
-                _ => UNKNOWN,
-            };
-            // Keep an entry the sync already wrote: it is at least as new as this read.
-            let key = entry_key(sk);
-            let known = digests
-                .buckets
-                .get(&(key % FINDING_BUCKETS))
-                .is_some_and(|b| b.entries.contains_key(&key));
-            if !known {
-                digests.set(sk, value);
-            }
-        }
-        digests.backfill_after = last
-            .and_then(|mut k| k.remove("sk"))
-            .and_then(|v| v.as_s().ok().cloned());
-        if digests.backfill_after.is_none() && !digests.overflow {
-            digests.complete = true;
-        }
-        digests.marker_dirty = true;
-        tracing::info!(tenant = %tenant, read = items.len(), complete = digests.complete,
-            "finding digests of stored findings built (one page)");
-        // Buckets first, then the marker that counts on them.
-        self.save_digests(tenant, digests).await
-    }
-
-    /// Writes the buckets that changed, then the marker if it changed (one BatchWriteItem per 25 items).
-    pub(super) async fn save_digests(
-        &self,
-        tenant: &TenantId,
-        digests: &mut Digests,
-    ) -> Result<()> {
-        let pk = tenant_pk(tenant);
-        let writes: Vec<_> = digests
-            .buckets
-            .iter_mut()
-            .filter(|(_, b)| b.dirty)
-            .map(|(n, b)| {
-                b.dirty = false;
-                put(bucket_item(&pk, *n, &b.entries))
-            })
-            .collect();
-        let bookkeeping = crate::batch::Bookkeeping(&*self.batch);
-        if !writes.is_empty() {
-            write_all(&bookkeeping, &self.table, writes, self.retry).await?;
-        }
-        if digests.marker_dirty {
-            digests.marker_dirty = false;
-            write_all(
-                &bookkeeping,
-                &self.table,
-                vec![put(digests.marker_item(&pk))],
-                self.retry,
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Sets the entries of these findings to [`UNKNOWN`] before something other than a page's apply changes them
-    /// (closing, re-evaluating statuses), so that no entry describes a finding that was since rewritten.
-    pub(super) async fn forget_finding_digests(
-        &self,
-        tenant: &TenantId,
-        sks: &[String],
-    ) -> Result<Digests> {
-        let mut digests = self.load_finding_digests(tenant, sks, false).await?;
-        for sk in sks {
-            digests.set(sk, UNKNOWN);
-        }
-        self.save_digests(tenant, &mut digests).await?;
-        Ok(digests)
-    }
+fn bool_attr(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
 }
 
 /// The entry values under which a finding returned by SentinelOne is unchanged: same content, and a lifecycle state
@@ -484,6 +365,29 @@ mod tests {
         d.overflow = true;
         d.set(sk, v);
         assert_eq!(d.lookup(sk, &[v]), Known::Unsure);
+    }
+
+    #[test]
+    fn a_finding_named_in_the_journal_is_never_vouched_for() {
+        let sk = "FINDING#1".to_string();
+        let v = entry_value("h", "open");
+        let mut d = Digests {
+            exists: true,
+            complete: true,
+            ..Digests::default()
+        };
+        d.buckets
+            .insert(entry_key(&sk) % FINDING_BUCKETS, Bucket::default());
+        d.set(&sk, v);
+        d.journal_dirty = false;
+        d.expect_writes([&sk]);
+        assert!(d.journal_dirty);
+        assert_eq!(d.lookup(&sk, &[v]), Known::Unsure);
+        let journal = d.journal_item("T#x");
+        assert_eq!(parse_keys(&journal).unwrap(), d.pending);
+        d.set(&sk, v);
+        assert!(d.pending.is_empty());
+        assert_eq!(d.lookup(&sk, &[v]), Known::Same);
     }
 
     #[test]
