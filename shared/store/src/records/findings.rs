@@ -11,7 +11,7 @@ use s1_core::verdicts::finding_status;
 use s1_core::{ContentHash, Finding, VerdictInclusionList};
 use serde::{Deserialize, Serialize};
 
-use super::digests::{entry_value, unchanged_values, Digests, Known, UNKNOWN};
+use super::digests::{entry_value, stored_value, unchanged_values, Digests, Known, UNKNOWN};
 use super::facets::finding_facet_of;
 use super::put;
 use crate::batch::{write_all, Item};
@@ -86,10 +86,18 @@ pub struct UnattachedCursor(Item);
 impl Store {
     /// Applies one page of findings: writes only new findings, findings whose content hash changed and findings
     /// whose lifecycle changes (SentinelOne resolved or unresolved the threat, or a closed finding came back).
-    /// What is stored is known from the tenant's finding digests ([`super::digests`]); only the findings they
-    /// cannot vouch for are read. The digests' journal names the findings before they are written, and their
-    /// entries carry the new values only after.
+    /// Only the findings the tenant's digests ([`super::digests`]) cannot vouch for are read. Boxed, so that the
+    /// page's future stays small inside the sync's (whose unoptimised frames come near a thread's stack size).
     pub async fn apply_findings(
+        &self,
+        tenant: &TenantId,
+        findings: &[Finding],
+    ) -> Result<WriteCounts> {
+        Box::pin(self.apply_findings_boxed(tenant, findings)).await
+    }
+
+    /// The digests' journal names the findings before they are written; their entries change only after.
+    async fn apply_findings_boxed(
         &self,
         tenant: &TenantId,
         findings: &[Finding],
@@ -115,7 +123,7 @@ impl Store {
         tenant: &TenantId,
         findings: &[Finding],
     ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
-        let (counts, writes, _) = self.plan_findings(tenant, findings, false).await?;
+        let (counts, writes, _) = Box::pin(self.plan_findings(tenant, findings, false)).await?;
         Ok((
             counts,
             writes.into_iter().map(|w| (w.title, w.created)).collect(),
@@ -173,8 +181,7 @@ impl Store {
                 stored.is_some_and(|h| h.content_hash.as_deref() == Some(hash.as_str()));
             if same_content && before.is_some() && entered.is_none() {
                 counts.unchanged += 1;
-                // Read because the digests could not vouch for it (behind after a crash, or built before): now
-                // they can, from what is stored.
+                // Read because the digests could not vouch for it: now they can, from what is stored.
                 if let Some(l) = before {
                     digests.set(&sk, entry_value(&hash, l.state.as_str()));
                 }
@@ -334,9 +341,7 @@ impl Store {
             .buffer_unordered(super::PARALLEL_UPDATES)
             .try_collect::<Vec<bool>>()
             .await?;
-        for sk in &sks {
-            digests.set(sk, UNKNOWN);
-        }
+        sks.iter().for_each(|sk| digests.set(sk, UNKNOWN));
         self.save_digests(tenant, &mut digests).await?;
         let n = closed.into_iter().filter(|c| *c).count() as u64;
         tracing::info!(tenant = %tenant, closed = n, "findings absent from a complete threat walk closed");
@@ -398,12 +403,8 @@ impl Store {
                     &item.verdict,
                     &item.finding.id,
                 ));
-                entries.push((
-                    item.sk.clone(),
-                    item.state
-                        .as_deref()
-                        .map(|st| entry_value(&item.content_hash, st)),
-                ));
+                let value = stored_value(&item.content_hash, item.state.as_deref());
+                entries.push((item.sk.clone(), value));
                 flipped.push(put(
                     serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
                 ));
@@ -414,9 +415,7 @@ impl Store {
         let sks: Vec<String> = entries.iter().map(|(sk, _)| sk.clone()).collect();
         let mut digests = self.expect_finding_writes(tenant, &sks).await?;
         write_all(&*self.batch, &self.table, flipped, self.retry).await?;
-        for (sk, value) in &entries {
-            digests.set(sk, value.unwrap_or(UNKNOWN));
-        }
+        entries.iter().for_each(|(sk, v)| digests.set(sk, *v));
         self.save_digests(tenant, &mut digests).await?;
         let next = last
             .and_then(|mut k| k.remove("sk"))

@@ -1,15 +1,18 @@
 //! Reading and writing the finding digests: one BatchGetItem for the marker, the journal and a page's buckets;
 //! BatchWriteItem (as bookkeeping, see [`crate::batch::BatchApi::batch_write_bookkeeping`]) for what changed.
 
+use std::future::Future;
+
 use aws_sdk_dynamodb::types::AttributeValue;
+use tracing::Instrument;
 
 use super::{
     bool_attr, bucket_item, digest_bucket_sk, digest_bucket_sk_named, digest_marker_sk, entry_key,
-    entry_value, parse_entries, parse_keys, Bucket, Digests, BACKFILL_PAGE, FINDING_BUCKETS,
+    parse_entries, parse_keys, stored_value, Bucket, Digests, BACKFILL_PAGE, FINDING_BUCKETS,
     FINDING_DIGEST, JOURNAL, UNKNOWN,
 };
 use crate::batch::{get_all, write_all, Projection};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, TenantId, FINDING_PREFIX};
 use crate::records::put;
 use crate::store::Store;
@@ -19,7 +22,7 @@ impl Store {
     /// The finding digests of the buckets these sort keys fall in, with the marker (one BatchGetItem). With
     /// `writable` (an apply, not a dry run) the marker is created when missing (complete at once when the tenant
     /// has no finding yet) and, while the digests are incomplete, the one-off pass advances by a page.
-    pub(in crate::records) async fn load_finding_digests(
+    async fn load_finding_digests_here(
         &self,
         tenant: &TenantId,
         sks: &[String],
@@ -46,7 +49,7 @@ impl Store {
             digests.exists = true;
             digests.complete = empty;
             digests.marker_dirty = true;
-            self.save_digests(tenant, &mut digests).await?;
+            self.save_digests_here(tenant, &mut digests).await?;
         }
         if writable && !digests.complete && !digests.overflow {
             self.backfill_step(tenant, &mut digests).await?;
@@ -141,10 +144,7 @@ impl Store {
             };
             let Some(sk) = text("sk") else { continue };
             // A finding stored before lifecycles existed gets one on its next write: read it until then.
-            let value = match (text("content_hash"), text("state")) {
-                (Some(h), Some(st)) => entry_value(h, st),
-                _ => UNKNOWN,
-            };
+            let value = text("content_hash").map_or(UNKNOWN, |h| stored_value(h, text("state")));
             // Keep an entry the sync already wrote: it is at least as new as this read.
             let key = entry_key(sk);
             let known = digests
@@ -165,15 +165,11 @@ impl Store {
         tracing::info!(tenant = %tenant, read = items.len(), complete = digests.complete,
             "finding digests of stored findings built (one page)");
         // Buckets first, then the marker that counts on them.
-        self.save_digests(tenant, digests).await
+        self.save_digests_here(tenant, digests).await
     }
 
     /// Writes the journal if it changed: before a page's findings are written, it names them.
-    pub(in crate::records) async fn save_journal(
-        &self,
-        tenant: &TenantId,
-        digests: &mut Digests,
-    ) -> Result<()> {
+    async fn save_journal_here(&self, tenant: &TenantId, digests: &mut Digests) -> Result<()> {
         if !digests.journal_dirty {
             return Ok(());
         }
@@ -185,11 +181,7 @@ impl Store {
 
     /// Writes the buckets that changed, then the journal, then the marker if they changed (one BatchWriteItem per
     /// 25 items).
-    pub(in crate::records) async fn save_digests(
-        &self,
-        tenant: &TenantId,
-        digests: &mut Digests,
-    ) -> Result<()> {
+    async fn save_digests_here(&self, tenant: &TenantId, digests: &mut Digests) -> Result<()> {
         let pk = tenant_pk(tenant);
         let writes: Vec<_> = digests
             .buckets
@@ -205,7 +197,7 @@ impl Store {
             write_all(&bookkeeping, &self.table, writes, self.retry).await?;
         }
         // Out of the journal only once their entries are stored.
-        self.save_journal(tenant, digests).await?;
+        self.save_journal_here(tenant, digests).await?;
         if digests.marker_dirty {
             digests.marker_dirty = false;
             write_all(
@@ -231,5 +223,77 @@ impl Store {
         digests.expect_writes(sks);
         self.save_journal(tenant, &mut digests).await?;
         Ok(digests)
+    }
+
+    /// [`Self::load_finding_digests_here`] on its own task (see [`on_own_task`]).
+    pub(in crate::records) async fn load_finding_digests(
+        &self,
+        tenant: &TenantId,
+        sks: &[String],
+        writable: bool,
+    ) -> Result<Digests> {
+        let (store, tenant, sks) = (self.clone(), tenant.clone(), sks.to_vec());
+        on_own_task(async move {
+            store
+                .load_finding_digests_here(&tenant, &sks, writable)
+                .await
+        })
+        .await
+    }
+
+    /// [`Self::save_journal_here`] on its own task (see [`on_own_task`]).
+    pub(in crate::records) async fn save_journal(
+        &self,
+        tenant: &TenantId,
+        digests: &mut Digests,
+    ) -> Result<()> {
+        let (store, tenant, mut taken) = (self.clone(), tenant.clone(), std::mem::take(digests));
+        *digests = on_own_task(async move {
+            store.save_journal_here(&tenant, &mut taken).await?;
+            Ok(taken)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// [`Self::save_digests_here`] on its own task (see [`on_own_task`]).
+    pub(in crate::records) async fn save_digests(
+        &self,
+        tenant: &TenantId,
+        digests: &mut Digests,
+    ) -> Result<()> {
+        let (store, tenant, mut taken) = (self.clone(), tenant.clone(), std::mem::take(digests));
+        *digests = on_own_task(async move {
+            store.save_digests_here(&tenant, &mut taken).await?;
+            Ok(taken)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Runs digest I/O as a task of its own, aborted when the caller is dropped (a worker killed mid-page stops it as
+/// it would stop the call itself). Why: a sync's page runs deep inside the worker's future, and in unoptimised
+/// builds that future sits close to the limit of a thread's stack; the digests' reads and writes run from the
+/// runtime's own stack instead of on top of it.
+async fn on_own_task<T, F>(work: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let handle = tokio::spawn(work.instrument(tracing::Span::current()));
+    let _abort = AbortOnDrop(handle.abort_handle());
+    match handle.await {
+        Ok(out) => out,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::InvalidInput(
+            "the finding digests' task was cancelled because the runtime is shutting down".into(),
+        )),
     }
 }

@@ -85,6 +85,12 @@ pub(super) fn entry_value(content_hash: &str, state: &str) -> u64 {
     first_u64(&bytes).max(1)
 }
 
+/// The entry of a stored finding from its stored attributes: [`UNKNOWN`] without a lifecycle state (stored before
+/// lifecycles existed: the next write records one).
+pub(super) fn stored_value(content_hash: &str, state: Option<&str>) -> u64 {
+    state.map_or(UNKNOWN, |st| entry_value(content_hash, st))
+}
+
 /// What the digests say of one finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Known {
