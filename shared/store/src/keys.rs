@@ -18,6 +18,7 @@
 //! | Run slot                | `T#<tenant>` | `RUNSLOT`                       |                                                              | the one pending/running run; claimed conditionally |
 //! | Sync state              | `T#<tenant>` | `SYNC`                          |                                                              | lease owner + expiry, checkpoint, threats watermark |
 //! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>#<part>` |                                                   | asset keys one page of a run saw (2,000 per part); `expires_at` TTL (7 days) |
+//! | Finding digests         | `T#<tenant>` | `DIGEST#FINDING` (marker), `DIGEST#FINDING#PENDING` (journal), `DIGEST#FINDING#<00..63>` (buckets) |   | marker: `complete`, `backfill_after`, `overflow`; journal: `keys` of the findings being written; bucket = key mod 64, `entries` = sorted 16-byte pairs (SHA-256 prefixes of a finding's sort key and of its content hash + state), set only after the findings they describe are written (`records::digests`) |
 //! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan

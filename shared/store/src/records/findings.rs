@@ -11,6 +11,7 @@ use s1_core::verdicts::finding_status;
 use s1_core::{ContentHash, Finding, VerdictInclusionList};
 use serde::{Deserialize, Serialize};
 
+use super::digests::{entry_value, stored_value, unchanged_values, Digests, Known, UNKNOWN};
 use super::facets::finding_facet_of;
 use super::put;
 use crate::batch::{write_all, Item};
@@ -85,14 +86,32 @@ pub struct UnattachedCursor(Item);
 impl Store {
     /// Applies one page of findings: writes only new findings, findings whose content hash changed and findings
     /// whose lifecycle changes (SentinelOne resolved or unresolved the threat, or a closed finding came back).
+    /// Only the findings the tenant's digests ([`super::digests`]) cannot vouch for are read. Boxed, so that the
+    /// page's future stays small inside the sync's (whose unoptimised frames come near a thread's stack size).
     pub async fn apply_findings(
         &self,
         tenant: &TenantId,
         findings: &[Finding],
     ) -> Result<WriteCounts> {
-        let (counts, writes) = self.plan_findings(tenant, findings).await?;
-        let writes = writes.into_iter().map(|w| w.item).collect();
-        write_all(&*self.batch, &self.table, writes, self.retry).await?;
+        Box::pin(self.apply_findings_boxed(tenant, findings)).await
+    }
+
+    /// The digests' journal names the findings before they are written; their entries change only after.
+    async fn apply_findings_boxed(
+        &self,
+        tenant: &TenantId,
+        findings: &[Finding],
+    ) -> Result<WriteCounts> {
+        let (counts, writes, mut digests) = self.plan_findings(tenant, findings, true).await?;
+        digests.expect_writes(writes.iter().map(|w| &w.sk));
+        self.save_journal(tenant, &mut digests).await?;
+        let (after, records): (Vec<_>, Vec<_>) = writes
+            .into_iter()
+            .map(|w| ((w.sk, w.value), w.item))
+            .unzip();
+        write_all(&*self.batch, &self.table, records, self.retry).await?;
+        after.iter().for_each(|(sk, value)| digests.set(sk, *value));
+        self.save_digests(tenant, &mut digests).await?;
         tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, "finding page applied");
         Ok(counts)
     }
@@ -104,18 +123,22 @@ impl Store {
         tenant: &TenantId,
         findings: &[Finding],
     ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
-        let (counts, writes) = self.plan_findings(tenant, findings).await?;
+        let (counts, writes, _) = Box::pin(self.plan_findings(tenant, findings, false)).await?;
         Ok((
             counts,
             writes.into_iter().map(|w| (w.title, w.created)).collect(),
         ))
     }
 
+    /// The writes of a page, decided against the digests and, where they cannot vouch, the stored heads. With
+    /// `writable`, the digests may be created or extended ([`Store::load_finding_digests`]) and the entries of
+    /// the findings read are brought up to date in memory (saved by the caller).
     async fn plan_findings(
         &self,
         tenant: &TenantId,
         findings: &[Finding],
-    ) -> Result<(WriteCounts, Vec<FindingWrite>)> {
+        writable: bool,
+    ) -> Result<(WriteCounts, Vec<FindingWrite>, Digests)> {
         let mut counts = WriteCounts::default();
         let mut latest: HashMap<&str, &Finding> = HashMap::new();
         let mut order = Vec::new();
@@ -126,16 +149,27 @@ impl Store {
                 order.push(f.id.as_str());
             }
         }
-        let heads = self
-            .read_heads(
-                tenant,
-                order.iter().map(|id| finding_sk(id)).collect(),
-                false,
-            )
-            .await?;
+        let sks: Vec<String> = order.iter().map(|id| finding_sk(id)).collect();
+        let mut digests = self.load_finding_digests(tenant, &sks, writable).await?;
+        let mut known = HashMap::new();
+        let mut unread = Vec::new();
+        for (id, sk) in order.iter().zip(&sks) {
+            let f = latest[id];
+            let resolved = f.incident_status == Some(IncidentStatus::Resolved);
+            let k = digests.lookup(sk, &unchanged_values(&f.content_hash(), resolved));
+            if k == Known::Unsure {
+                unread.push(sk.clone());
+            }
+            known.insert(*id, k);
+        }
+        let heads = self.read_heads(tenant, unread, false).await?;
         let now_s = format_timestamp(now());
         let mut writes = Vec::new();
         for id in order {
+            if known[id] == Known::Same {
+                counts.unchanged += 1;
+                continue;
+            }
             let f = latest[id];
             let sk = finding_sk(id);
             let hash = f.content_hash();
@@ -147,6 +181,10 @@ impl Store {
                 stored.is_some_and(|h| h.content_hash.as_deref() == Some(hash.as_str()));
             if same_content && before.is_some() && entered.is_none() {
                 counts.unchanged += 1;
+                // Read because the digests could not vouch for it: now they can, from what is stored.
+                if let Some(l) = before {
+                    digests.set(&sk, entry_value(&hash, l.state.as_str()));
+                }
                 continue;
             }
             if stored.is_some() {
@@ -165,6 +203,7 @@ impl Store {
                 .unwrap_or_else(|| now_s.clone());
             let mut stored_finding = f.clone();
             stored_finding.lifecycle = None;
+            let value = entry_value(&hash, lifecycle.state.as_str());
             writes.push(FindingWrite {
                 title: f.title.clone(),
                 created: stored.is_none(),
@@ -176,9 +215,11 @@ impl Store {
                     now_s.clone(),
                     Some(lifecycle),
                 )?),
+                sk,
+                value,
             });
         }
-        Ok((counts, writes))
+        Ok((counts, writes, digests))
     }
 
     /// The stored findings that are not closed, and which of them `returned` (by threat id) says the walk did
@@ -256,6 +297,9 @@ impl Store {
         let facets = self
             .facet_inputs(tenant, closing.iter().map(|(sk, _)| sk.clone()))
             .await?;
+        // Their digest entries stop vouching for them first: a closed finding SentinelOne returns again reopens.
+        let sks: Vec<String> = closing.iter().map(|(sk, _)| sk.clone()).collect();
+        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
         let closed = futures::stream::iter(closing)
             .filter_map(|(sk, l)| {
                 let inputs = facets.get(&sk).cloned();
@@ -297,6 +341,8 @@ impl Store {
             .buffer_unordered(super::PARALLEL_UPDATES)
             .try_collect::<Vec<bool>>()
             .await?;
+        sks.iter().for_each(|sk| digests.set(sk, UNKNOWN));
+        self.save_digests(tenant, &mut digests).await?;
         let n = closed.into_iter().filter(|c| *c).count() as u64;
         tracing::info!(tenant = %tenant, closed = n, "findings absent from a complete threat walk closed");
         Ok(n)
@@ -338,6 +384,7 @@ impl Store {
             .query_once(&q, start, Some(self.reevaluate_page))
             .await?;
         let mut flipped = Vec::new();
+        let mut entries = Vec::new();
         for i in items {
             let mut item: FindingItem =
                 serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
@@ -356,13 +403,20 @@ impl Store {
                     &item.verdict,
                     &item.finding.id,
                 ));
+                let value = stored_value(&item.content_hash, item.state.as_deref());
+                entries.push((item.sk.clone(), value));
                 flipped.push(put(
                     serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
                 ));
             }
         }
         let n = flipped.len() as u64;
+        // The journal names the flipped findings while they are written; their entries change only after.
+        let sks: Vec<String> = entries.iter().map(|(sk, _)| sk.clone()).collect();
+        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
         write_all(&*self.batch, &self.table, flipped, self.retry).await?;
+        entries.iter().for_each(|(sk, v)| digests.set(sk, *v));
+        self.save_digests(tenant, &mut digests).await?;
         let next = last
             .and_then(|mut k| k.remove("sk"))
             .and_then(|v| v.as_s().ok().cloned());
@@ -371,11 +425,13 @@ impl Store {
     }
 }
 
-/// One finding to write, with what a dry run reports of it.
+/// One finding to write, with what a dry run reports of it and its digest entry once written.
 struct FindingWrite {
     title: String,
     created: bool,
     item: aws_sdk_dynamodb::types::WriteRequest,
+    sk: String,
+    value: u64,
 }
 
 /// The item [`Store::apply_findings`] writes for a finding it has not stored before: for bulk loaders (the view

@@ -7,6 +7,7 @@
 //! a run saw) hold the rest.
 
 mod assets;
+mod digests;
 mod facets;
 mod finding_views;
 mod findings;
