@@ -25,8 +25,22 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde_json::Value;
 
-/// Global secondary indexes of the table (infra/template.yaml): their key attributes. Both project ALL.
-const INDEXES: [(&str, &str); 2] = [("gsi1pk", "gsi1sk"), ("due_pk", "due_sk")];
+/// What an index holds of each item it indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Projected {
+    All,
+    KeysOnly,
+}
+
+/// Global secondary indexes of the table (infra/template.yaml): their key attributes and projection. An item is in
+/// an index when it carries both key attributes.
+const INDEXES: [(&str, &str, Projected); 5] = [
+    ("gsi1pk", "gsi1sk", Projected::All),
+    ("due_pk", "due_sk", Projected::KeysOnly),
+    ("pk", "facet_sk", Projected::All),
+    ("gsi1pk", "facet_sk", Projected::All),
+    ("vopen_pk", "vopen_sk", Projected::KeysOnly),
+];
 
 /// Bytes of one attribute value in DynamoDB's size rules.
 pub fn value_size(v: &AttributeValue) -> usize {
@@ -118,22 +132,43 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     }
 }
 
-/// Write units of putting `item` into the table and into every index that holds it.
-fn put_units(keys_present: impl Fn(&str) -> bool, bytes: usize) -> f64 {
-    let indexes = INDEXES
-        .iter()
-        .filter(|(pk, sk)| keys_present(pk) && keys_present(sk))
-        .count();
-    write_units(bytes) * (1 + indexes) as f64
+/// Write units of putting an item of `bytes` into the table and into every index that holds it. `attribute_size`
+/// gives one attribute's size (name plus value), `None` when the item lacks it.
+fn put_units(attribute_size: impl Fn(&str) -> Option<usize>, bytes: usize) -> f64 {
+    let mut units = write_units(bytes);
+    for (ipk, isk, projected) in INDEXES {
+        let (Some(a), Some(b)) = (attribute_size(ipk), attribute_size(isk)) else {
+            continue;
+        };
+        units += match projected {
+            Projected::All => write_units(bytes),
+            // The index item carries the table's keys and its own.
+            Projected::KeysOnly => {
+                let table_keys = ["pk", "sk"]
+                    .iter()
+                    .filter(|k| **k != ipk && **k != isk)
+                    .filter_map(|k| attribute_size(k))
+                    .sum::<usize>();
+                write_units(a + b + table_keys)
+            }
+        };
+    }
+    units
 }
 
 /// Write units of a typed `PutRequest` item (the in-memory batch backend's writes).
 pub fn typed_put_units(item: &std::collections::HashMap<String, AttributeValue>) -> f64 {
-    put_units(|name| item.contains_key(name), item_size(item))
+    put_units(
+        |name| item.get(name).map(|v| name.len() + value_size(v)),
+        item_size(item),
+    )
 }
 
 fn json_put_units(item: &Value) -> f64 {
-    put_units(|name| item.get(name).is_some(), json_item_size(item))
+    put_units(
+        |name| item.get(name).map(|v| name.len() + json_value_size(v)),
+        json_item_size(item),
+    )
 }
 
 /// Capacity of one operation kind.
@@ -543,6 +578,15 @@ mod tests {
         );
         // 2 KB in the table + 2 KB in gsi1, and a delete at the minimum.
         assert_eq!((units, items), (5.0, 2));
+        // A finding with its facet key sits in gsi1, facets and asset_facets (all projected); a present
+        // vulnerability also in the keys-only open_vulnerabilities index (1 unit: its keys are tiny).
+        let finding = json!({"pk": {"S": "p"}, "sk": {"S": "s"}, "gsi1pk": {"S": "a"}, "gsi1sk": {"S": "b"},
+                             "facet_sk": {"S": "f"}, "body": {"S": big}});
+        assert_eq!(json_put_units(&finding), 8.0);
+        let vulnerability = json!({"pk": {"S": "p"}, "sk": {"S": "s"}, "gsi1pk": {"S": "a"}, "gsi1sk": {"S": "b"},
+                                   "facet_sk": {"S": "f"}, "vopen_pk": {"S": "a"}, "vopen_sk": {"S": "v"},
+                                   "body": {"S": big}});
+        assert_eq!(json_put_units(&vulnerability), 9.0);
         let (units, _, _) = request_write_units(
             "TransactWriteItems",
             &json!({"TransactItems": [{"Put": {"Item": {"pk": {"S": "p"}}}},

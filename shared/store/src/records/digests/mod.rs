@@ -9,7 +9,8 @@
 //! - 64 buckets `DIGEST#FINDING#<00..63>`, bucket = the entry's key mod 64: `entries`, a binary attribute of
 //!   sorted 16-byte pairs (first 8 bytes of SHA-256 of the finding's sort key, first 8 bytes of SHA-256 of its
 //!   content hash and lifecycle state), 16 bytes a finding: 31 entries (0.5 KB) a bucket at 2,000 findings, 1,563
-//!   (25 KB) at 100,000; capped at 20,000 entries (320 KB, under the 400 KB item limit).
+//!   (25 KB) at 100,000 were there no cap; capped at 512 entries (8 KB, about 32,000 findings), past which the tenant's
+//!   digests switch off and every finding is read as before.
 //!
 //! What an entry means, and why a crash cannot make it lie:
 //! - a value other than [`UNKNOWN`] is the digest of the stored finding, unless the journal names the finding.
@@ -40,8 +41,11 @@ mod io;
 pub(super) const FINDING_BUCKETS: u64 = 64;
 /// The entry of a finding that may exist and must be read.
 pub(super) const UNKNOWN: u64 = 0;
-/// Entries a bucket may hold (16 bytes each): past it the tenant's digests are switched off, never truncated.
-const MAX_ENTRIES_PER_BUCKET: usize = 20_000;
+/// Entries a bucket may hold (16 bytes each): past it the tenant's digests are switched off, never truncated. 512
+/// entries are 8 KB: a bucket write then costs what one finding write does with its three indexes (2 write units
+/// each in the table, gsi1, facets and asset_facets), so the digests stop where they would cost more than they save
+/// (about 32,000 findings with 64 buckets) instead of growing to the item size limit.
+const MAX_ENTRIES_PER_BUCKET: usize = 512;
 /// Stored findings the one-off pass reads per applied page.
 const BACKFILL_PAGE: i32 = 1000;
 /// Findings the journal may name (8 bytes each); past it the tenant's digests are switched off.
