@@ -19,6 +19,7 @@
 //! | Sync state              | `T#<tenant>` | `SYNC`                          |                                                              | lease owner + expiry, checkpoint, threats watermark |
 //! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>#<part>` |                                                   | asset keys one page of a run saw (2,000 per part); `expires_at` TTL (7 days) |
 //! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
+//! | Seen-risks page         | `T#<tenant>` | `SEENV#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints of the risk record ids one page of a run's vulnerability walk returned: what fixing by absence compares with; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
 //! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
@@ -62,6 +63,7 @@ pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
 pub(crate) const RUN_PREFIX: &str = "RUN#";
 pub(crate) const SEEN_PREFIX: &str = "SEEN#";
 pub(crate) const SEEN_THREATS_PREFIX: &str = "SEENT#";
+pub(crate) const SEEN_VULNERABILITIES_PREFIX: &str = "SEENV#";
 
 /// The tenant type lives in the core (every layer names it); kept here too so `connector_store::keys::TenantId`
 /// and `connector_store::TenantId` keep working.
@@ -171,6 +173,14 @@ pub(crate) fn seen_threats_prefix(run_id: &str) -> String {
 
 pub(crate) fn seen_threats_sk(run_id: &str, page_no: u64) -> String {
     format!("{SEEN_THREATS_PREFIX}{run_id}#{page_no:08}")
+}
+
+pub(crate) fn seen_vulnerabilities_prefix(run_id: &str) -> String {
+    format!("{SEEN_VULNERABILITIES_PREFIX}{run_id}#")
+}
+
+pub(crate) fn seen_vulnerabilities_sk(run_id: &str, page_no: u64) -> String {
+    format!("{SEEN_VULNERABILITIES_PREFIX}{run_id}#{page_no:08}")
 }
 
 pub(crate) fn custom_field_sk(name: &str) -> String {

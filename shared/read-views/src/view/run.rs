@@ -106,6 +106,8 @@ impl From<SyncRun> for RunView {
             finished_at,
             dry_run,
             dry_run_report,
+            // Not in the run view yet: the run record and the main command's summary carry it.
+            vulnerabilities: _,
         } = run;
         let RunCounters {
             assets,

@@ -15,6 +15,8 @@ mod retirement;
 mod seen;
 mod unmatched;
 mod vulnerabilities;
+mod vulnerability_seen;
+mod vulnerability_writes;
 
 use std::collections::HashMap;
 
@@ -37,6 +39,9 @@ pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
+};
+pub use vulnerability_writes::{
+    AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
 };
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
