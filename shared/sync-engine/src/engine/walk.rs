@@ -95,6 +95,14 @@ impl SyncEngine {
                 ..ThreatQuery::default()
             };
             Box::pin(self.walk(ctx, client.threats(query), budget)).await?;
+            self.start_vulnerability_walk(ctx, state);
+            phase = self.enter_phase(ctx, Phase::Vulnerabilities).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
+        }
+        if phase == Phase::Vulnerabilities {
+            Box::pin(self.walk_vulnerabilities(ctx, client, budget)).await?;
             phase = self.enter_phase(ctx, Phase::Attach).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
