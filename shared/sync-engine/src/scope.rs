@@ -37,7 +37,11 @@ const VULNERABILITY_RULES_VERSION: &str = "vulnerability-rules/v1";
 
 /// The scope of a vulnerability watermark: console URL, the resolved group ids (order-free) and the minimum
 /// severity (lowering it must bring rows a delta walk would not return again, so it is a new scope).
-pub fn vulnerability_scope(console_url: &str, group_ids: &[String], minimum_severity: &str) -> String {
+pub fn vulnerability_scope(
+    console_url: &str,
+    group_ids: &[String],
+    minimum_severity: &str,
+) -> String {
     let mut groups: Vec<&str> = group_ids.iter().map(String::as_str).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -66,9 +70,18 @@ mod tests {
             base,
             vulnerability_scope("https://a.sentinelone.net/", &g(&["2", "1"]), "low")
         );
-        assert_ne!(base, vulnerability_scope("https://a.sentinelone.net", &g(&["1"]), "low"));
-        assert_ne!(base, vulnerability_scope("https://a.sentinelone.net", &g(&["1", "2"]), "high"));
-        assert_ne!(base, vulnerability_scope("https://b.sentinelone.net", &g(&["1", "2"]), "low"));
+        assert_ne!(
+            base,
+            vulnerability_scope("https://a.sentinelone.net", &g(&["1"]), "low")
+        );
+        assert_ne!(
+            base,
+            vulnerability_scope("https://a.sentinelone.net", &g(&["1", "2"]), "high")
+        );
+        assert_ne!(
+            base,
+            vulnerability_scope("https://b.sentinelone.net", &g(&["1", "2"]), "low")
+        );
     }
 
     #[test]

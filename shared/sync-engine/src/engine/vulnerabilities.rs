@@ -165,9 +165,10 @@ impl SyncEngine {
             return Ok(());
         }
         let walk = &ctx.checkpoint.vulnerabilities;
-        let (Some(started), Some(scope)) =
-            (parse_rfc3339(walk.started_at.as_deref()), walk.scope.clone())
-        else {
+        let (Some(started), Some(scope)) = (
+            parse_rfc3339(walk.started_at.as_deref()),
+            walk.scope.clone(),
+        ) else {
             return Ok(());
         };
         let complete = walk.since.is_none();
@@ -253,7 +254,9 @@ impl ApplyPage<Risk> for SyncEngine {
         let complete = walk.since.is_none();
 
         let minimum = ctx.minimum_vulnerability_severity;
-        let directory = ctx.asset_directory.get_or_insert_with(AssetDirectory::default);
+        let directory = ctx
+            .asset_directory
+            .get_or_insert_with(AssetDirectory::default);
         let mut placed = Vec::with_capacity(page.records.len());
         let mut below = 0u64;
         for risk in &page.records {
@@ -273,7 +276,9 @@ impl ApplyPage<Risk> for SyncEngine {
                 .preview_vulnerabilities(&ctx.tenant, &placed)
                 .await?
         } else {
-            self.store.apply_vulnerabilities(&ctx.tenant, &placed).await?
+            self.store
+                .apply_vulnerabilities(&ctx.tenant, &placed)
+                .await?
         };
         let tally = &mut ctx.run.vulnerabilities;
         tally.created += counts.created;
