@@ -21,8 +21,8 @@ use sentinelone_client::{Page, RiskQuery, S1Client, S1Error};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::walk::ApplyPage;
-use super::{Budget, RunContext, Stop, SyncEngine};
+use super::walk::{lease_write_deadline, ApplyPage};
+use super::{Budget, EngineError, RunContext, Stop, SyncEngine};
 use crate::scope::vulnerability_scope;
 use crate::tally::fingerprint;
 
@@ -178,9 +178,7 @@ impl SyncEngine {
             .await
         {
             Ok(()) => Ok(()),
-            Err(connector_store::StoreError::LeaseLost) => {
-                Err(Stop::Infra(super::EngineError::LeaseLost))
-            }
+            Err(connector_store::StoreError::LeaseLost) => Err(Stop::Infra(EngineError::LeaseLost)),
             Err(e) => Err(e.into()),
         }
     }
@@ -213,10 +211,20 @@ impl SyncEngine {
                 ctx.run.vulnerabilities.fixed += summary.absent;
             }
             Ok(()) => {
-                let fixed = self
-                    .store
-                    .fix_vulnerabilities(&ctx.tenant, plan.absent)
-                    .await?;
+                // The plan's reads may have taken a while: the fixing writes start after a fresh heartbeat and end
+                // a margin before the lease it bought expires, like a page's writes.
+                self.save_progress(ctx).await?;
+                let writes_end = lease_write_deadline(
+                    ctx.lease.expires_at_ms,
+                    std::time::SystemTime::now(),
+                    tokio::time::Instant::now(),
+                );
+                let fixed = tokio::time::timeout_at(
+                    writes_end,
+                    self.store.fix_vulnerabilities(&ctx.tenant, plan.absent),
+                )
+                .await
+                .map_err(|_| Stop::Infra(EngineError::LeaseWindowClosed))??;
                 ctx.run.vulnerabilities.fixed += fixed;
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, fixed, "vulnerabilities absent from a complete walk fixed");
             }
