@@ -174,17 +174,32 @@ async fn a_removal_fixes_one_and_its_reappearance_reopens_it() {
 
 #[tokio::test]
 async fn a_delta_walk_never_fixes_by_absence_and_a_complete_walk_does() {
-    let h = Harness::new(spec()).await;
+    let mut h = Harness::new(spec()).await;
+    // No share limit: only the kind of walk stands between a delta walk and fixing what it did not return.
+    h.worker.engine.max_retire_percent = 100;
     assert_eq!(h.sync().await.run.status, RunStatus::Succeeded);
-    let id = text(&detected_rows(&h)[3], "id").to_string();
+    let rows = detected_rows(&h);
+    let id = text(&rows[3], "id").to_string();
     assert!(h.sim.delete_risk(&id), "gone even with includeRemovals");
+    // One row changes, so the delta walk returns something and could be mistaken for a whole console.
+    let rescored = rows
+        .iter()
+        .find(|r| text(r, "severity") != "CRITICAL")
+        .map(|r| text(r, "id").to_string())
+        .expect("a row that is not critical");
+    assert!(h.sim.set_risk_severity(&rescored, "CRITICAL"));
 
     let delta = h.sync().await.run;
     assert_eq!(delta.status, RunStatus::Succeeded);
     assert_eq!(
-        delta.vulnerabilities.fixed, 0,
-        "a delta walk fixes nothing by absence"
+        (delta.vulnerabilities.updated, delta.vulnerabilities.fixed),
+        (1, 0),
+        "a delta walk writes the changed row and fixes nothing by absence"
     );
+    assert!(vulnerabilities(&h)
+        .await
+        .values()
+        .all(|v| v.state == "open"));
     assert_eq!(vulnerabilities(&h).await[&id].state, "open");
     let walked: Vec<String> = h
         .sim

@@ -199,7 +199,7 @@ impl SyncEngine {
             .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.contains(&fingerprint(id)))
             .await?;
         let summary = ThreatWalkSummary {
-            complete: true,
+            complete: walk.since.is_none(),
             walked: walk.done.walked,
             unusable: walk.done.unusable,
             expected: walk.done.expected,
