@@ -120,7 +120,7 @@ pub struct RunCounters {
     /// Status of the distinct findings this run fetched.
     pub findings_failed: u64,
     pub findings_passed: u64,
-    /// Records fetched from SentinelOne (agents + threats).
+    /// Records fetched from SentinelOne (agents, threats and vulnerability rows).
     pub items_fetched: u64,
     /// Assets marked inactive by this run's finalize (no longer returned by SentinelOne).
     #[serde(default)]
