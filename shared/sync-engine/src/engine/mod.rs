@@ -14,6 +14,9 @@
 //!   ([`crate::scope`]): a run in another scope walks threats from the start;
 //! - no threat is dropped: one whose asset does not exist is stored unattached, and `attach` re-examines the
 //!   unattached findings every run;
+//! - vulnerabilities are fixed by absence (state and index keys only, never deleted) only after a complete walk of
+//!   every group that can be trusted like the threat walk; a delta walk fixes only rows SentinelOne reports
+//!   `Removed`, and a 403/404 from the risks endpoint skips the walk (recorded on the run) without failing the run;
 //! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
 //!   continuation rather than in Lambda killing the worker;
 //! - a page's writes start only after the previous page's heartbeat confirmed the lease, and end a margin before
