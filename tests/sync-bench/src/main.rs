@@ -46,6 +46,8 @@ struct Args {
     skip_split: bool,
     /// Application-vulnerability rows per active agent (0: the walk runs and finds none, as before it existed).
     risks_per_agent: usize,
+    /// Every run walks all vulnerabilities (the weekly complete walk) instead of the delta since the last walk.
+    complete_vulnerability_walks: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
         rps: 10_000.0,
         skip_split: false,
         risks_per_agent: 0,
+        complete_vulnerability_walks: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--rps" => a.rps = value()?.parse().map_err(|e| format!("--rps: {e}"))?,
             "--skip-split" => a.skip_split = true,
+            "--complete-vulnerability-walks" => a.complete_vulnerability_walks = true,
             "--risks-per-agent" => {
                 a.risks_per_agent = value()?
                     .parse()
@@ -82,7 +86,7 @@ fn parse_args() -> Result<Args, String> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: sync-bench [--agents N] [--threats T] [--seed S] \
-                     [--backend moto|memory] [--rps R] [--skip-split] [--risks-per-agent V]"
+                     [--backend moto|memory] [--rps R] [--skip-split] [--risks-per-agent V] [--complete-vulnerability-walks]"
                 ))
             }
         }
@@ -381,6 +385,9 @@ impl Bench {
             Some(&token),
         )
         .await?;
+        if args.complete_vulnerability_walks {
+            store.set_full_vulnerability_walk_every(&tenant, 0).await?;
+        }
         let engine = SyncEngine {
             store: store.clone(),
             vault,
