@@ -22,7 +22,8 @@
 //! | Seen-risks page         | `T#<tenant>` | `SEENV#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints of the risk record ids one page of a run's vulnerability walk returned: what fixing by absence compares with; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
-//! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
+//! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations,
+//! `vulnerability` for vulnerabilities, `seen_vulnerabilities` for seen-risks pages).
 //!
 //! Facet indexes (every view filter is a key, so a page reads only what it returns): findings and assets carry
 //! `facet_sk` (`FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<id>`, `ASSET#<active>#<key>`); index
