@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use connector_store::{AgentWalkTally, AssetDirectory, PlacedVulnerability, SyncState};
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use s1_core::records::Risk;
 use s1_core::retirement::{may_close, CloseWithheld, ThreatWalkSummary};
@@ -22,7 +23,7 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::walk::{lease_write_deadline, ApplyPage};
-use super::{Budget, EngineError, RunContext, Stop, SyncEngine};
+use super::{Budget, EngineError, Phase, RunContext, Stop, SyncEngine};
 use crate::scope::vulnerability_scope;
 use crate::tally::fingerprint;
 
@@ -57,8 +58,35 @@ fn skip_reason(e: &S1Error) -> Option<String> {
 }
 
 impl SyncEngine {
+    /// Enters the phase with the walk's kind and scope fixed. Returned boxed (as is [`Self::vulnerabilities_phase`]):
+    /// the futures are built here, not as temporaries of the phase driver's own frame, which a thread polling the
+    /// run on a small stack (a test thread, in a debug build) would otherwise pay for in every phase.
+    pub(super) fn enter_vulnerabilities<'a>(
+        &'a self,
+        ctx: &'a mut RunContext,
+        state: &'a SyncState,
+    ) -> BoxFuture<'a, Result<Phase, Stop>> {
+        Box::pin(async move {
+            self.start_vulnerability_walk(ctx, state);
+            self.enter_phase(ctx, Phase::Vulnerabilities).await
+        })
+    }
+
+    /// The whole phase, then the next one entered.
+    pub(super) fn vulnerabilities_phase<'a>(
+        &'a self,
+        ctx: &'a mut RunContext,
+        client: &'a S1Client,
+        budget: Budget,
+    ) -> BoxFuture<'a, Result<Phase, Stop>> {
+        Box::pin(async move {
+            self.walk_vulnerabilities(ctx, client, budget).await?;
+            self.enter_phase(ctx, Phase::Attach).await
+        })
+    }
+
     /// Fixes the walk's kind for this run (delta or complete) and its scope, at the phase's start.
-    pub(super) fn start_vulnerability_walk(&self, ctx: &mut RunContext, state: &SyncState) {
+    fn start_vulnerability_walk(&self, ctx: &mut RunContext, state: &SyncState) {
         let now = OffsetDateTime::now_utc();
         let scope = vulnerability_scope(
             &ctx.settings.console_base_url,
@@ -84,7 +112,7 @@ impl SyncEngine {
 
     /// The phase: every group's walk from the checkpoint's group and cursor, then fixing by absence after a
     /// complete one.
-    pub(super) async fn walk_vulnerabilities(
+    async fn walk_vulnerabilities(
         &self,
         ctx: &mut RunContext,
         client: &S1Client,
@@ -95,9 +123,9 @@ impl SyncEngine {
             return Ok(());
         }
         if ctx.asset_directory.is_none() {
-            let mut dir = self.store.asset_directory(&ctx.tenant).await?;
+            let mut dir = Box::pin(self.store.asset_directory(&ctx.tenant)).await?;
             if ctx.dry_run() {
-                for key in self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id).await? {
+                for key in Box::pin(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id)).await? {
                     dir.insert(&key, []);
                 }
             }
@@ -154,12 +182,12 @@ impl SyncEngine {
             walk.groups_done += 1;
             walk.group_index += 1;
             ctx.checkpoint.cursor = None;
-            self.save_progress(ctx).await?;
+            Box::pin(self.save_progress(ctx)).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
         }
-        self.within_hard_stop(budget, self.fix_absent_vulnerabilities(ctx))
+        self.within_hard_stop(budget, Box::pin(self.fix_absent_vulnerabilities(ctx)))
             .await?;
         if ctx.dry_run() {
             return Ok(());
@@ -172,10 +200,14 @@ impl SyncEngine {
             return Ok(());
         };
         let complete = walk.since.is_none();
-        match self
-            .store
-            .record_vulnerability_walk(&ctx.tenant, &ctx.lease, started, &scope, complete)
-            .await
+        match Box::pin(self.store.record_vulnerability_walk(
+            &ctx.tenant,
+            &ctx.lease,
+            started,
+            &scope,
+            complete,
+        ))
+        .await
         {
             Ok(()) => Ok(()),
             Err(connector_store::StoreError::LeaseLost) => Err(Stop::Infra(EngineError::LeaseLost)),
@@ -190,14 +222,16 @@ impl SyncEngine {
         if walk.since.is_some() {
             return Ok(());
         }
-        let seen = self
-            .store
-            .load_seen_vulnerabilities(&ctx.tenant, &ctx.run.id)
-            .await?;
-        let plan = self
-            .store
-            .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.contains(&fingerprint(id)))
-            .await?;
+        let seen = Box::pin(
+            self.store
+                .load_seen_vulnerabilities(&ctx.tenant, &ctx.run.id),
+        )
+        .await?;
+        let plan = Box::pin(
+            self.store
+                .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.contains(&fingerprint(id))),
+        )
+        .await?;
         let summary = ThreatWalkSummary {
             complete: walk.since.is_none(),
             walked: walk.done.walked,
@@ -213,7 +247,7 @@ impl SyncEngine {
             Ok(()) => {
                 // The plan's reads may have taken a while: the fixing writes start after a fresh heartbeat and end
                 // a margin before the lease it bought expires, like a page's writes.
-                self.save_progress(ctx).await?;
+                Box::pin(self.save_progress(ctx)).await?;
                 let writes_end = lease_write_deadline(
                     ctx.lease.expires_at_ms,
                     std::time::SystemTime::now(),
@@ -221,7 +255,7 @@ impl SyncEngine {
                 );
                 let fixed = tokio::time::timeout_at(
                     writes_end,
-                    self.store.fix_vulnerabilities(&ctx.tenant, plan.absent),
+                    Box::pin(self.store.fix_vulnerabilities(&ctx.tenant, plan.absent)),
                 )
                 .await
                 .map_err(|_| Stop::Infra(EngineError::LeaseWindowClosed))??;
@@ -279,14 +313,11 @@ impl ApplyPage<Risk> for SyncEngine {
             });
         }
         ctx.run.vulnerabilities.skipped += below;
+        // Boxed, like the other store calls here: the walk's future stays small on the polling thread's stack.
         let counts = if ctx.dry_run() {
-            self.store
-                .preview_vulnerabilities(&ctx.tenant, &placed)
-                .await?
+            Box::pin(self.store.preview_vulnerabilities(&ctx.tenant, &placed)).await?
         } else {
-            self.store
-                .apply_vulnerabilities(&ctx.tenant, &placed)
-                .await?
+            Box::pin(self.store.apply_vulnerabilities(&ctx.tenant, &placed)).await?
         };
         let tally = &mut ctx.run.vulnerabilities;
         tally.created += counts.created;
@@ -298,14 +329,13 @@ impl ApplyPage<Risk> for SyncEngine {
         // an id, imported or below the minimum: a row SentinelOne still reports is not fixed).
         if complete {
             let fingerprints: Vec<u64> = page.records.iter().map(|r| fingerprint(&r.id)).collect();
-            self.store
-                .record_seen_vulnerabilities(
-                    &ctx.tenant,
-                    &ctx.run.id,
-                    ctx.checkpoint.page_no,
-                    &fingerprints,
-                )
-                .await?;
+            Box::pin(self.store.record_seen_vulnerabilities(
+                &ctx.tenant,
+                &ctx.run.id,
+                ctx.checkpoint.page_no,
+                &fingerprints,
+            ))
+            .await?;
         }
         Ok(())
     }

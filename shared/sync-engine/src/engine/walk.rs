@@ -95,15 +95,13 @@ impl SyncEngine {
                 ..ThreatQuery::default()
             };
             Box::pin(self.walk(ctx, client.threats(query), budget)).await?;
-            self.start_vulnerability_walk(ctx, state);
-            phase = self.enter_phase(ctx, Phase::Vulnerabilities).await?;
+            phase = self.enter_vulnerabilities(ctx, state).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
         }
         if phase == Phase::Vulnerabilities {
-            Box::pin(self.walk_vulnerabilities(ctx, client, budget)).await?;
-            phase = self.enter_phase(ctx, Phase::Attach).await?;
+            phase = self.vulnerabilities_phase(ctx, client, budget).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
