@@ -155,7 +155,10 @@ fn the_run_view_is_the_legacy_shape_without_the_tenant() {
         "skip_reasons": {"missing_computer_name": 2, "other": 1},
         "errors": ["page 3 failed"], "errors_dropped": 1, "warnings": ["retirement withheld"],
         "message": "partly synced", "created_at": "2026-11-25T01:15:00Z",
-        "started_at": "2026-11-25T01:15:01Z", "finished_at": null
+        "started_at": "2026-11-25T01:15:01Z", "finished_at": null,
+        "vulnerabilities": {"created": 17, "updated": 18, "unchanged": 19, "fixed": 20, "reopened": 21,
+                            "skipped": 22, "fetched": 23, "fix_withheld": 24,
+                            "skipped_reason": "vulnerabilities skipped: 404"}
     }))
     .expect("run");
     let mut legacy = serde_json::to_value(&run).expect("run");
@@ -167,4 +170,5 @@ fn the_run_view_is_the_legacy_shape_without_the_tenant() {
     assert_eq!(view, legacy);
     assert!(view.get("tenant").is_none());
     assert_eq!(view["skipReasons"]["missing_computer_name"], 2);
+    assert_eq!(view["vulnerabilities"]["fixWithheld"], 24);
 }

@@ -20,9 +20,11 @@
 //! | Seen-assets page        | `T#<tenant>` | `SEEN#<run id>#<page no, 8 digits>#<part>` |                                                   | asset keys one page of a run saw (2,000 per part); `expires_at` TTL (7 days) |
 //! | Finding digests         | `T#<tenant>` | `DIGEST#FINDING` (marker), `DIGEST#FINDING#PENDING` (journal), `DIGEST#FINDING#<00..63>` (buckets) |   | marker: `complete`, `backfill_after`, `overflow`; journal: `keys` of the findings being written; bucket = key mod 64, `entries` = sorted 16-byte pairs (SHA-256 prefixes of a finding's sort key and of its content hash + state), set only after the findings they describe are written (`records::digests`) |
 //! | Seen-threats page       | `T#<tenant>` | `SEENT#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints + status of the threats one page of a run counted, so a threat repeated on a later page (or in a later invocation) is counted once; TTL (7 days) |
+//! | Seen-risks page         | `T#<tenant>` | `SEENV#<run id>#<page no, 8 digits>` |                                                         | 64-bit fingerprints of the risk record ids one page of a run's vulnerability walk returned: what fixing by absence compares with; TTL (7 days) |
 //!
 //! Every item also carries `kind` (`config`, `source`, `asset`, `finding`, `custom_field`, `run`, `seen`) so a scan
-//! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations).
+//! or an export can tell entities apart without parsing keys (`asset_registration` for asset registrations,
+//! `vulnerability` for vulnerabilities, `seen_vulnerabilities` for seen-risks pages).
 //!
 //! Facet indexes (every view filter is a key, so a page reads only what it returns): findings and assets carry
 //! `facet_sk` (`FINDING#<attached>#<status>#<state>#<severity>#<verdict>#<id>`, `ASSET#<active>#<key>`); index
@@ -63,6 +65,7 @@ pub(crate) const CUSTOM_FIELD_PREFIX: &str = "CF#";
 pub(crate) const RUN_PREFIX: &str = "RUN#";
 pub(crate) const SEEN_PREFIX: &str = "SEEN#";
 pub(crate) const SEEN_THREATS_PREFIX: &str = "SEENT#";
+pub(crate) const SEEN_VULNERABILITIES_PREFIX: &str = "SEENV#";
 
 /// The tenant type lives in the core (every layer names it); kept here too so `connector_store::keys::TenantId`
 /// and `connector_store::TenantId` keep working.
@@ -172,6 +175,14 @@ pub(crate) fn seen_threats_prefix(run_id: &str) -> String {
 
 pub(crate) fn seen_threats_sk(run_id: &str, page_no: u64) -> String {
     format!("{SEEN_THREATS_PREFIX}{run_id}#{page_no:08}")
+}
+
+pub(crate) fn seen_vulnerabilities_prefix(run_id: &str) -> String {
+    format!("{SEEN_VULNERABILITIES_PREFIX}{run_id}#")
+}
+
+pub(crate) fn seen_vulnerabilities_sk(run_id: &str, page_no: u64) -> String {
+    format!("{SEEN_VULNERABILITIES_PREFIX}{run_id}#{page_no:08}")
 }
 
 pub(crate) fn custom_field_sk(name: &str) -> String {

@@ -40,13 +40,17 @@ pub use records::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
+pub use records::{
+    AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
+};
 pub use runs::{
     new_run_id, ClaimError, DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger,
-    WriteCounts, DRY_RUN_NAMES,
+    VulnerabilityRun, WriteCounts, DRY_RUN_NAMES,
 };
 pub use store::{Page, Store};
 pub use sync_state::{
-    AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState, DEFAULT_FULL_THREAT_WALK_DAYS,
+    AgentWalkTally, Checkpoint, Lease, PinnedVerdicts, SyncState, VulnerabilityWalk,
+    DEFAULT_FULL_THREAT_WALK_DAYS, DEFAULT_FULL_VULNERABILITY_WALK_DAYS,
 };
 pub use vault::{StoredToken, Vault};
 pub use views::MAX_PAGE_SIZE;

@@ -126,6 +126,7 @@ fn checkpoint(run: &str, page_no: u64) -> Checkpoint {
         }),
         reevaluating_version: Some(3),
         threat_walk: Default::default(),
+        vulnerabilities: Default::default(),
     }
 }
 

@@ -582,6 +582,7 @@ async fn unknown_checkpoint_phase_fails_the_run() {
         verdicts: None,
         reevaluating_version: None,
         threat_walk: Default::default(),
+        vulnerabilities: Default::default(),
     };
     let lease = h
         .store

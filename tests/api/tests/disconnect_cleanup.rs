@@ -269,6 +269,7 @@ async fn disconnect_during_a_running_sync_fails_it_clears_its_state_and_a_new_sy
         verdicts: None,
         reevaluating_version: None,
         threat_walk: Default::default(),
+        vulnerabilities: Default::default(),
     };
     let lease = bench
         .store

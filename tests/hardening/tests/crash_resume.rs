@@ -259,11 +259,13 @@ async fn copy_of(h: &Harness, from: &str) -> Table {
 }
 
 /// What a tenant's views show: assets as (content hash, active, agent ids), findings as (content hash, status,
-/// threat id). Two tables with equal `Data` hold the same data.
+/// threat id), vulnerabilities as (content hash, lifecycle state, asset key). Two tables with equal `Data` hold the
+/// same data.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Data {
     assets: BTreeMap<String, (String, bool, BTreeSet<String>)>,
     findings: BTreeMap<String, (String, FindingStatus, String)>,
+    vulnerabilities: BTreeMap<String, (String, String, String)>,
 }
 
 /// Read with a projected table scan: the views page through tokens and decode whole records, which costs seconds
@@ -287,9 +289,10 @@ async fn data(h: &Harness, t: &Table) -> Data {
             .table_name(&t.name)
             .consistent_read(true)
             .projection_expression(
-                "sk, kind, content_hash, active, #st, asset.agent_ids, finding.threat_id",
+                "sk, kind, content_hash, active, #st, asset.agent_ids, finding.threat_id, #state, asset_key",
             )
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#state", "state")
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -326,6 +329,17 @@ async fn data(h: &Harness, t: &Table) -> Data {
                     assert!(
                         d.findings.insert(key, value).is_none(),
                         "finding stored twice"
+                    );
+                }
+                "vulnerability" => {
+                    let value = (
+                        s(item, "content_hash"),
+                        s(item, "state"),
+                        s(item, "asset_key"),
+                    );
+                    assert!(
+                        d.vulnerabilities.insert(key, value).is_none(),
+                        "vulnerability stored twice"
                     );
                 }
                 _ => {}
@@ -376,6 +390,12 @@ fn diff(actual: &Data, expected: &Data) -> (Diff, Vec<String>) {
     let mut names = Vec::new();
     one(&actual.assets, &expected.assets, &mut d, &mut names);
     one(&actual.findings, &expected.findings, &mut d, &mut names);
+    one(
+        &actual.vulnerabilities,
+        &expected.vulnerabilities,
+        &mut d,
+        &mut names,
+    );
     names.truncate(10);
     (d, names)
 }
@@ -413,6 +433,19 @@ fn check_crash_state(k: u64, before: &Data, after: &Data, crashed: &Data) -> usi
         assert!(
             *active || !live_throughout,
             "kill at write {k}: live asset {key} retired by a partial pass"
+        );
+    }
+    for (id, value) in &crashed.vulnerabilities {
+        assert!(
+            before.vulnerabilities.get(id) == Some(value)
+                || after.vulnerabilities.get(id) == Some(value),
+            "kill at write {k}: vulnerability {id} holds a value SentinelOne never sent"
+        );
+    }
+    for id in before.vulnerabilities.keys() {
+        assert!(
+            crashed.vulnerabilities.contains_key(id),
+            "kill at write {k}: vulnerability {id} deleted"
         );
     }
     let mut exposed = 0;
@@ -711,7 +744,9 @@ async fn first_sync_killed_at_its_writes_resumes_to_the_same_data() {
     let empty = copy_of(&h, h.store.table_name()).await;
     let (r, tally, _) = kill_at_write_points(&h, &empty, "first sync").await;
     assert!(
-        r.after.assets.len() >= 25 && r.after.findings.len() >= 100,
+        r.after.assets.len() >= 25
+            && r.after.findings.len() >= 100
+            && r.after.vulnerabilities.len() >= 60,
         "{:?}",
         r.after
     );
@@ -750,6 +785,11 @@ async fn incremental_sync_killed_at_its_writes_never_flips_and_resumes_to_the_sa
     assert!(h.sim.decommission_agent(&id(7)));
     h.sim.add_agents(2);
     h.sim.add_threats(3);
+    // A vulnerability patched (the delta walk returns it removed) and one rescored.
+    let risks = h.sim.risks_snapshot();
+    let risk = |i: usize| risks[i]["id"].as_str().expect("risk id").to_string();
+    assert!(h.sim.remove_risk(&risk(0)));
+    assert!(h.sim.set_risk_severity(&risk(5), "CRITICAL"));
 
     let (r, tally, cases) = kill_at_write_points(&h, &base, "incremental sync").await;
     let (before, after) = (&r.before, &r.after);
@@ -792,10 +832,11 @@ async fn incremental_sync_killed_at_its_writes_never_flips_and_resumes_to_the_sa
         let truth = copy_of(&h, &base.name).await;
         uninterrupted(&h, &truth).await;
         let now = data(&h, &truth).await;
-        // Attach and finalize come after the threat walk: a run killed there does not walk threats again.
+        // The vulnerability walk, attach and finalize come after the threat walk: a run killed there does not walk
+        // threats again.
         let walked_after_change = at_kill
             .as_ref()
-            .is_none_or(|c| Phase::parse(&c.phase).is_none_or(|p| p < Phase::Attach));
+            .is_none_or(|c| Phase::parse(&c.phase).is_none_or(|p| p < Phase::Vulnerabilities));
         if walked_after_change {
             // The resumed threat walk (keyset cursor on updatedAt) meets the changed threats again.
             let (d, names) = diff(&resumed, &now);

@@ -245,11 +245,15 @@ async fn drain(h: &Harness, seen: &mut Seen) -> (u32, u32) {
                 receive_count: 1,
             };
             let deadline = SystemTime::now() + Duration::from_secs(600);
-            if h.worker
-                .handle(&queued, deadline, &format!("sweep-{handled}"))
-                .await
-                == Disposition::Retry
-            {
+            // Boxed: the worker's future lives on the heap, not in every caller's frame (this test's async block
+            // awaits many syncs, and a debug build gives each its own stack slot on the test thread's 2 MiB stack).
+            let handled_now = Box::pin(h.worker.handle(
+                &queued,
+                deadline,
+                &format!("sweep-{handled}"),
+            ))
+            .await;
+            if handled_now == Disposition::Retry {
                 retried += 1;
             }
             h.stack
@@ -401,8 +405,9 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     seen.views
         .push(serde_json::to_string(&report).expect("report serialises"));
 
-    // A full on-demand sync, then a scheduled one (fan-out message → worker).
-    let ok = sync(&h, &mut seen).await;
+    // A full on-demand sync, then a scheduled one (fan-out message → worker). The long calls are boxed: a debug
+    // build gives every awaited future of this block its own slot in one stack frame of the test thread.
+    let ok = Box::pin(sync(&h, &mut seen)).await;
     assert_eq!(ok.status, RunStatus::Succeeded, "{ok:?}");
     assert!(
         !h.assets().await.is_empty(),
@@ -417,7 +422,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     .await
     .expect("fan-out");
     assert_eq!(scheduled.enqueued, 1, "{scheduled:?}");
-    drain(&h, &mut seen).await;
+    Box::pin(drain(&h, &mut seen)).await;
     let runs = h.store.list_runs(&h.tenant, None, 10).await.expect("runs");
     assert!(
         runs.items
@@ -426,14 +431,14 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
         "{:?}",
         runs.items
     );
-    views(&h, &mut seen).await;
+    Box::pin(views(&h, &mut seen)).await;
 
     // Failing syncs. 1: the console answers 500 to everything (retried, then the run fails).
     h.sim.faults().server_error_every(1, 500);
     faults += 1;
-    let failed = sync(&h, &mut seen).await;
+    let failed = Box::pin(sync(&h, &mut seen)).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
-    if let Err(e) = client(&h, &sim_url).system_info().await {
+    if let Err(e) = Box::pin(client(&h, &sim_url).system_info()).await {
         record_error(&mut seen, &e);
     }
     h.sim.faults().clear();
@@ -446,9 +451,9 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     let wrong = format!("http://127.0.0.1:{closed}");
     point_console_at(&h, &wrong).await;
     faults += 1;
-    let failed = sync(&h, &mut seen).await;
+    let failed = Box::pin(sync(&h, &mut seen)).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
-    if let Err(e) = client(&h, &wrong).system_info().await {
+    if let Err(e) = Box::pin(client(&h, &wrong).system_info()).await {
         record_error(&mut seen, &e);
     }
 
@@ -468,7 +473,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     .await;
     point_console_at(&h, &redirector.url()).await;
     faults += 1;
-    let failed = sync(&h, &mut seen).await;
+    let failed = Box::pin(sync(&h, &mut seen)).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
     let report = client(&h, &redirector.url())
         .test_connection(&GroupFilter::parse(""))
@@ -476,7 +481,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     assert!(!report.passed());
     seen.views
         .push(serde_json::to_string(&report).expect("json"));
-    if let Err(e) = client(&h, &redirector.url()).system_info().await {
+    if let Err(e) = Box::pin(client(&h, &redirector.url()).system_info()).await {
         assert_eq!(e.kind(), "redirect");
         record_error(&mut seen, &e);
     }
@@ -505,7 +510,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
         .await;
         point_console_at(&h, &echo.url()).await;
         faults += 1;
-        let failed = sync(&h, &mut seen).await;
+        let failed = Box::pin(sync(&h, &mut seen)).await;
         assert_eq!(failed.status, RunStatus::Failed, "{status}: {failed:?}");
         let report = client(&h, &echo.url())
             .test_connection(&GroupFilter::parse(""))
@@ -513,7 +518,7 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
         seen.views
             .push(serde_json::to_string(&report).expect("json"));
         seen.views.push(format!("{report:?}"));
-        if let Err(e) = client(&h, &echo.url()).system_info().await {
+        if let Err(e) = Box::pin(client(&h, &echo.url()).system_info()).await {
             record_error(&mut seen, &e);
         }
         for raw in echo.requests() {
@@ -532,13 +537,13 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     point_console_at(&h, &sim_url).await;
     h.sim.revoke_token(CANARY);
     faults += 1;
-    let failed = sync(&h, &mut seen).await;
+    let failed = Box::pin(sync(&h, &mut seen)).await;
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
-    if let Err(e) = client(&h, &sim_url).system_info().await {
+    if let Err(e) = Box::pin(client(&h, &sim_url).system_info()).await {
         assert_eq!(e.kind(), "unauthorized");
         record_error(&mut seen, &e);
     }
-    views(&h, &mut seen).await;
+    Box::pin(views(&h, &mut seen)).await;
 
     // Typed errors of the token itself, and the Debug of the values that hold it.
     for bad in [
@@ -567,8 +572,8 @@ async fn the_canary_token_appears_only_in_the_authorization_header_to_the_config
     ));
     let late = SyncMessage::first(h.tenant.as_str(), &ok.id);
     h.queue.send(&late).await.expect("send");
-    drain(&h, &mut seen).await;
-    views(&h, &mut seen).await;
+    Box::pin(drain(&h, &mut seen)).await;
+    Box::pin(views(&h, &mut seen)).await;
 
     // --- The search. ---
     let items = table_items(&h).await;

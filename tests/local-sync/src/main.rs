@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
-use connector_store::{FindingFilter, PageTokenKey, RunStatus, Store, SyncRun, TenantId, Vault};
+use connector_store::{
+    FindingFilter, PageTokenKey, RunStatus, Store, SyncRun, TenantId, Vault, VulnerabilityRun,
+};
 use lambda_http::Body;
 use local_stack::LocalStack;
 use s1_simulator::{PlaceholderAgent, SimConfig, SimHandle, Simulator, TenantSpec};
@@ -89,10 +91,11 @@ async fn console() -> Result<Console, Failure> {
     }
     let spec = TenantSpec::small()
         .with_agents(env_usize("SIM_AGENTS", 300)?)
-        .with_threats(env_usize("SIM_THREATS", 3000)?);
+        .with_threats(env_usize("SIM_THREATS", 3000)?)
+        .with_risks_per_agent(env_usize("SIM_RISKS_PER_AGENT", 3)?);
     println!(
-        "Simulated SentinelOne console: {} agents, {} threats (seed {})",
-        spec.agents, spec.threats, spec.seed
+        "Simulated SentinelOne console: {} agents, {} threats, {} vulnerabilities per agent (seed {})",
+        spec.agents, spec.threats, spec.risks_per_agent, spec.seed
     );
     let port = match env("SIM_PORT") {
         Some(p) => p
@@ -151,6 +154,7 @@ fn summary(run: &SyncRun, duration: Duration) -> Value {
         "unmatched": c.agents_unmatched,
         "findingStates": {"resolved": c.findings_resolved, "reopened": c.findings_reopened,
                           "closed": c.findings_closed, "closeWithheld": c.findings_close_withheld},
+        "vulnerabilities": vulnerabilities(&run.vulnerabilities),
     });
     if run.dry_run {
         s["dryRun"] = json!(true);
@@ -163,6 +167,18 @@ fn summary(run: &SyncRun, duration: Duration) -> Value {
             .unwrap_or_else(|| "the sync failed".into()));
     }
     s
+}
+
+/// The vulnerability walk's part of the summary; `skippedReason` only when the walk did not run.
+fn vulnerabilities(v: &VulnerabilityRun) -> Value {
+    let mut out = json!({
+        "created": v.created, "updated": v.updated, "unchanged": v.unchanged, "fixed": v.fixed,
+        "skipped": v.skipped, "reopened": v.reopened, "fetched": v.fetched, "fixWithheld": v.fix_withheld,
+    });
+    if let Some(reason) = &v.skipped_reason {
+        out["skippedReason"] = json!(reason);
+    }
+    out
 }
 
 #[tokio::main]
@@ -306,6 +322,14 @@ async fn run() -> Result<Value, Failure> {
         c.findings.updated,
         c.findings.unchanged,
     );
+    let v = &run.vulnerabilities;
+    match &v.skipped_reason {
+        Some(reason) => println!("Vulnerabilities: {reason}"),
+        None => println!(
+            "Vulnerabilities: {} rows fetched; writes: {} created, {} updated, {} unchanged; {} fixed, {} reopened, {} skipped",
+            v.fetched, v.created, v.updated, v.unchanged, v.fixed, v.reopened, v.skipped
+        ),
+    }
     for warning in &run.warnings {
         println!("Warning:  {warning}");
     }

@@ -44,6 +44,10 @@ struct Args {
     /// Pages per second toward the simulator; production paces at 10 (decision 7), which would measure the pacing.
     rps: f64,
     skip_split: bool,
+    /// Application-vulnerability rows per active agent (0: the walk runs and finds none, as before it existed).
+    risks_per_agent: usize,
+    /// Every run walks all vulnerabilities (the weekly complete walk) instead of the delta since the last walk.
+    complete_vulnerability_walks: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,6 +58,8 @@ fn parse_args() -> Result<Args, String> {
         backend: Backend::Moto,
         rps: 10_000.0,
         skip_split: false,
+        risks_per_agent: 0,
+        complete_vulnerability_walks: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +70,12 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--rps" => a.rps = value()?.parse().map_err(|e| format!("--rps: {e}"))?,
             "--skip-split" => a.skip_split = true,
+            "--complete-vulnerability-walks" => a.complete_vulnerability_walks = true,
+            "--risks-per-agent" => {
+                a.risks_per_agent = value()?
+                    .parse()
+                    .map_err(|e| format!("--risks-per-agent: {e}"))?
+            }
             "--backend" => {
                 a.backend = match value()?.as_str() {
                     "moto" => Backend::Moto,
@@ -74,7 +86,7 @@ fn parse_args() -> Result<Args, String> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: sync-bench [--agents N] [--threats T] [--seed S] \
-                     [--backend moto|memory] [--rps R] [--skip-split]"
+                     [--backend moto|memory] [--rps R] [--skip-split] [--risks-per-agent V] [--complete-vulnerability-walks]"
                 ))
             }
         }
@@ -332,14 +344,17 @@ impl Bench {
         let spec = TenantSpec::small()
             .with_seed(args.seed)
             .with_agents(args.agents)
-            .with_threats(args.threats);
+            .with_threats(args.threats)
+            .with_risks_per_agent(args.risks_per_agent);
         let started = Instant::now();
         let sim = Simulator::new(spec).start().await?;
         let (hwm, rss) = rss_kib();
         println!(
-            "simulator: {} agents, {} threats generated in {:.2}s; process rss {:.1} MiB (peak {:.1} MiB) before any sync",
+            "simulator: {} agents, {} threats, {} vulnerability rows per agent generated in {:.2}s; process rss {:.1} MiB \
+             (peak {:.1} MiB) before any sync",
             args.agents,
             args.threats,
+            args.risks_per_agent,
             started.elapsed().as_secs_f64(),
             mib(rss),
             mib(hwm)
@@ -370,6 +385,9 @@ impl Bench {
             Some(&token),
         )
         .await?;
+        if args.complete_vulnerability_walks {
+            store.set_full_vulnerability_walk_every(&tenant, 0).await?;
+        }
         let engine = SyncEngine {
             store: store.clone(),
             vault,
@@ -446,6 +464,25 @@ impl Bench {
             loadavg()
         );
         self.print_heap(label, &samples);
+        let v = &run.vulnerabilities;
+        // On the memory backend the asset directory and the fixing plan (both queries) see no item: rows are
+        // stored unattached there and nothing is fixed by absence; the write counts are the same.
+        println!(
+            "{label}/vulnerabilities: fetched={} created={} updated={} unchanged={} fixed={} reopened={} skipped={} \
+             written_share={:.4}{}",
+            v.fetched,
+            v.created,
+            v.updated,
+            v.unchanged,
+            v.fixed,
+            v.reopened,
+            v.skipped,
+            (v.created + v.updated) as f64 / (v.fetched.max(1)) as f64,
+            v.skipped_reason
+                .as_deref()
+                .map(|r| format!(" skipped_reason={r:?}"))
+                .unwrap_or_default()
+        );
         println!(
             "{label}/dynamodb: calls={} busy={:.2}s ({:.0}% of wall) calls_per_op: {}",
             ddb_used.calls(),

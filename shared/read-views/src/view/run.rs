@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use connector_store::{DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger};
+use connector_store::{
+    DryRunReport, RunCounters, RunStatus, SyncRun, Tally, Trigger, VulnerabilityRun,
+};
 
 /// A sync run, without the tenant (the caller's own).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +32,50 @@ pub struct RunView {
     /// The first names of what a dry run would create, update, retire or close.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run_report: Option<DryRunReportView>,
+    /// What the application-vulnerability walk did, and why it was skipped when it was.
+    pub vulnerabilities: VulnerabilitiesView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerabilitiesView {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub fixed: u64,
+    pub reopened: u64,
+    pub skipped: u64,
+    pub fetched: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_reason: Option<String>,
+    pub fix_withheld: u64,
+}
+
+impl From<VulnerabilityRun> for VulnerabilitiesView {
+    fn from(v: VulnerabilityRun) -> Self {
+        let VulnerabilityRun {
+            created,
+            updated,
+            unchanged,
+            fixed,
+            reopened,
+            skipped,
+            fetched,
+            skipped_reason,
+            fix_withheld,
+        } = v;
+        Self {
+            created,
+            updated,
+            unchanged,
+            fixed,
+            reopened,
+            skipped,
+            fetched,
+            skipped_reason,
+            fix_withheld,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +152,7 @@ impl From<SyncRun> for RunView {
             finished_at,
             dry_run,
             dry_run_report,
+            vulnerabilities,
         } = run;
         let RunCounters {
             assets,
@@ -159,6 +206,7 @@ impl From<SyncRun> for RunView {
             finished_at,
             dry_run,
             dry_run_report: dry_run_report.map(DryRunReportView::from),
+            vulnerabilities: vulnerabilities.into(),
         }
     }
 }

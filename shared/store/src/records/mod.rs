@@ -17,6 +17,8 @@ mod seen;
 mod unmatched;
 mod vulnerabilities;
 mod vulnerability_views;
+mod vulnerability_seen;
+mod vulnerability_writes;
 
 use std::collections::HashMap;
 
@@ -43,6 +45,9 @@ pub use unmatched::{
 pub use vulnerability_views::{
     new_vulnerability_item, AnyKindFilter, FindingKind, SeverityCounts, SharedState, StoredFinding,
     StoredVulnerability, VulnerabilityFilter,
+};
+pub use vulnerability_writes::{
+    AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
 };
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).

@@ -120,7 +120,7 @@ pub struct RunCounters {
     /// Status of the distinct findings this run fetched.
     pub findings_failed: u64,
     pub findings_passed: u64,
-    /// Records fetched from SentinelOne (agents + threats).
+    /// Records fetched from SentinelOne (agents, threats and vulnerability rows).
     pub items_fetched: u64,
     /// Assets marked inactive by this run's finalize (no longer returned by SentinelOne).
     #[serde(default)]
@@ -192,6 +192,33 @@ pub struct SyncRun {
     pub dry_run: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run_report: Option<DryRunReport>,
+    /// What the application-vulnerability walk did (absent on runs from before it existed).
+    #[serde(default)]
+    pub vulnerabilities: VulnerabilityRun,
+}
+
+/// The vulnerability walk of one run: distinct writes by outcome, lifecycle moves, rows not imported, and why the
+/// walk was skipped when it was (no permission, no feature, turned off).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnerabilityRun {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Became fixed: marked `Removed` by SentinelOne, or absent from a complete, trusted walk.
+    pub fixed: u64,
+    pub reopened: u64,
+    /// Rows not imported: below the tenant's minimum severity, or without a usable id.
+    pub skipped: u64,
+    /// Rows SentinelOne returned (all groups, all pages).
+    #[serde(default)]
+    pub fetched: u64,
+    /// Set when the walk did not run (or stopped): the reason, in words the user can act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_reason: Option<String>,
+    /// Present vulnerabilities a complete walk did not return that were kept because the walk could not be
+    /// trusted (see the run's warnings).
+    #[serde(default)]
+    pub fix_withheld: u64,
 }
 
 /// Names kept per list of a dry run's report.
@@ -241,6 +268,7 @@ impl SyncRun {
             finished_at: None,
             dry_run: false,
             dry_run_report: None,
+            vulnerabilities: VulnerabilityRun::default(),
         }
     }
 

@@ -30,6 +30,55 @@ impl Store {
         self.lease_write(res)
     }
 
+    /// Records that a vulnerability walk in `scope` that started at `started_at` ended (while holding the lease):
+    /// its start is the next delta's watermark; a `complete` walk also restarts the period of the complete walk.
+    pub async fn record_vulnerability_walk(
+        &self,
+        tenant: &TenantId,
+        lease: &Lease,
+        started_at: time::OffsetDateTime,
+        scope: &str,
+        complete: bool,
+    ) -> Result<()> {
+        let mut expression =
+            "SET vulnerability_watermark = :w, vulnerability_scope = :sc".to_string();
+        let mut req = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .condition_expression("lease_owner = :o")
+            .expression_attribute_values(":o", s(&lease.owner))
+            .expression_attribute_values(":w", s(super::stored_time::format(started_at)))
+            .expression_attribute_values(":sc", s(scope));
+        if complete {
+            expression.push_str(", full_vulnerability_walk_at = :at");
+            req = req.expression_attribute_values(
+                ":at",
+                s(crate::clock::format_timestamp(crate::clock::now())),
+            );
+        }
+        self.lease_write(req.update_expression(expression).send().await)
+    }
+
+    /// Sets how often a run walks all vulnerabilities (days; 0: every run).
+    pub async fn set_full_vulnerability_walk_every(
+        &self,
+        tenant: &TenantId,
+        days: u16,
+    ) -> Result<()> {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Store::key(tenant_pk(tenant), SYNC_SK)))
+            .update_expression("SET full_vulnerability_walk_every_days = :d")
+            .expression_attribute_values(":d", n(days))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Sets how often a run walks all threats (days; 0: every run).
     pub async fn set_full_threat_walk_every(&self, tenant: &TenantId, days: u16) -> Result<()> {
         self.dynamodb

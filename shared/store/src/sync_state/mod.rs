@@ -60,6 +60,35 @@ pub struct Checkpoint {
     /// findings the walk did not return.
     #[serde(default)]
     pub threat_walk: AgentWalkTally,
+    /// Where the vulnerability walk stands (absent in checkpoints from before it existed).
+    #[serde(default)]
+    pub vulnerabilities: VulnerabilityWalk,
+}
+
+/// The vulnerability walk's part of a checkpoint: one walk per resolved group (or one unscoped walk), the group
+/// being walked (its cursor is the checkpoint's `cursor`), and what fixing by absence needs to trust the walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnerabilityWalk {
+    /// Index into the checkpoint's `group_ids` of the group walked now (0 for the unscoped walk).
+    pub group_index: u64,
+    /// `riskUpdatedDate__gte` of this run's walk (`None`: a complete walk, the only kind that may fix by absence).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// When this run's walk started: the next watermark once it completes.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// The fingerprint of the scope the walk runs in (stored with the watermark).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The group walked now, since its last restart.
+    #[serde(default)]
+    pub current: AgentWalkTally,
+    /// The groups walked to their end (`expected` is summed; `None` once a group's first page did not say).
+    #[serde(default)]
+    pub done: AgentWalkTally,
+    /// Groups walked to their end so far.
+    #[serde(default)]
+    pub groups_done: u64,
 }
 
 /// A verdict inclusion list as the configuration held it at one version.
@@ -98,7 +127,20 @@ pub struct SyncState {
     pub full_threat_walk_every_days: Option<u16>,
     /// The API token's expiry as the last run read it (RFC 3339), when the console said it.
     pub token_expires_at: Option<String>,
+    /// When the last complete vulnerability walk started: rows changed since then (less an overlap) are what the
+    /// next delta walk asks for.
+    pub vulnerability_watermark: Option<OffsetDateTime>,
+    /// The scope fingerprint the vulnerability watermark belongs to.
+    pub vulnerability_scope: Option<String>,
+    /// When the last complete vulnerability walk (the one that may fix by absence) ended (RFC 3339).
+    pub full_vulnerability_walk_at: Option<String>,
+    /// How often a run walks all vulnerabilities instead of the delta (`None`:
+    /// [`DEFAULT_FULL_VULNERABILITY_WALK_DAYS`]; 0: every run).
+    pub full_vulnerability_walk_every_days: Option<u16>,
 }
+
+/// Default period of the complete vulnerability walk (SentinelOne scans at most weekly).
+pub const DEFAULT_FULL_VULNERABILITY_WALK_DAYS: u16 = 7;
 
 /// Default period of the complete threat walk that closes findings whose threat SentinelOne deleted.
 pub const DEFAULT_FULL_THREAT_WALK_DAYS: u16 = 7;
@@ -111,6 +153,25 @@ impl SyncState {
             .unwrap_or(DEFAULT_FULL_THREAT_WALK_DAYS);
         let Some(last) = self.full_threat_walk_at.as_deref().and_then(|t| {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
+            return true;
+        };
+        now - last >= time::Duration::days(i64::from(every))
+    }
+
+    /// Whether a run starting at `now` must walk all vulnerabilities: the period has passed, none was ever
+    /// complete, or the watermark is missing or belongs to another scope.
+    pub fn full_vulnerability_walk_due(&self, now: OffsetDateTime, scope: &str) -> bool {
+        if self.vulnerability_watermark.is_none()
+            || self.vulnerability_scope.as_deref() != Some(scope)
+        {
+            return true;
+        }
+        let every = self
+            .full_vulnerability_walk_every_days
+            .unwrap_or(DEFAULT_FULL_VULNERABILITY_WALK_DAYS);
+        let Some(last) = self.full_vulnerability_walk_at.as_deref().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
         }) else {
             return true;
         };
@@ -138,6 +199,14 @@ struct SyncItem {
     full_threat_walk_every_days: Option<u16>,
     #[serde(default)]
     token_expires_at: Option<String>,
+    #[serde(default, with = "stored_time")]
+    vulnerability_watermark: Option<OffsetDateTime>,
+    #[serde(default)]
+    vulnerability_scope: Option<String>,
+    #[serde(default)]
+    full_vulnerability_walk_at: Option<String>,
+    #[serde(default)]
+    full_vulnerability_walk_every_days: Option<u16>,
 }
 
 fn expiry(ttl: Duration) -> i64 {
@@ -361,6 +430,10 @@ impl Store {
             full_threat_walk_at: item.full_threat_walk_at,
             full_threat_walk_every_days: item.full_threat_walk_every_days,
             token_expires_at: item.token_expires_at,
+            vulnerability_watermark: item.vulnerability_watermark,
+            vulnerability_scope: item.vulnerability_scope,
+            full_vulnerability_walk_at: item.full_vulnerability_walk_at,
+            full_vulnerability_walk_every_days: item.full_vulnerability_walk_every_days,
         })
     }
 

@@ -1,5 +1,5 @@
-//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → attach → finalize →
-//! reevaluate (only after a verdict-list change).
+//! One tenant's sync: resolve groups → agents (full walk) → threats (incremental) → vulnerabilities (delta, or
+//! complete on a period) → attach → finalize → reevaluate (only after a verdict-list change).
 //!
 //! The run is resumable: after every page the checkpoint (phase, cursor, counters) is saved in the same conditional
 //! write that extends the tenant's lease, so an invocation that stops — on purpose before the Lambda deadline, or
@@ -14,6 +14,9 @@
 //!   ([`crate::scope`]): a run in another scope walks threats from the start;
 //! - no threat is dropped: one whose asset does not exist is stored unattached, and `attach` re-examines the
 //!   unattached findings every run;
+//! - vulnerabilities are fixed by absence (state and index keys only, never deleted) only after a complete walk of
+//!   every group that can be trusted like the threat walk; a delta walk fixes only rows SentinelOne reports
+//!   `Removed`, and a 403/404 from the risks endpoint skips the walk (recorded on the run) without failing the run;
 //! - every wait (SentinelOne retries, writes) ends by the invocation's hard stop, so a slow console ends in a
 //!   continuation rather than in Lambda killing the worker;
 //! - a page's writes start only after the previous page's heartbeat confirmed the lease, and end a margin before
@@ -30,7 +33,7 @@
 //! This file holds the public types and the entry point ([`SyncEngine::run`]: lease, checkpoint, preparation);
 //! the rest of the run lives beside it, one concern per file: `budget` (the invocation's time), `phase` (the
 //! phases' names), `walk` (the phase driver, the paged walk and checkpoints), `agents` and `threats` (applying a
-//! page of each), `skips` (records without a usable identity), `attach`, `retire` and `reevaluate` (the phases
+//! page of each), `vulnerabilities` (the third walk and fixing by absence), `skips` (records without a usable identity), `attach`, `retire` and `reevaluate` (the phases
 //! after the walks), and `finish` (a run's final status, lease and run slot).
 
 mod agents;
@@ -45,6 +48,7 @@ mod skips;
 mod threats;
 mod token;
 mod unmatched;
+mod vulnerabilities;
 mod walk;
 
 use std::time::Duration;
@@ -64,6 +68,7 @@ use crate::tally::FindingTally;
 
 pub use budget::Budget;
 pub use phase::Phase;
+pub use vulnerabilities::VULNERABILITY_OVERLAP;
 
 /// Threats are fetched from `watermark − THREAT_OVERLAP` so that a threat updated while the previous walk ran
 /// (and clock skew between SentinelOne and us) is never missed; upserts by id make the overlap harmless.
@@ -180,6 +185,11 @@ struct RunContext {
     dry_known: Option<std::collections::HashSet<String>>,
     /// Serial numbers and MAC addresses of the tenant's assets, loaded when the first unmatched agent needs them.
     asset_ids: Option<connector_store::AssetIdentifiers>,
+    /// The configuration's vulnerability settings as read at the start of this invocation.
+    import_vulnerabilities: bool,
+    minimum_vulnerability_severity: s1_core::Severity,
+    /// The tenant's assets by agent id and key, loaded when the vulnerability walk starts or resumes.
+    asset_directory: Option<connector_store::AssetDirectory>,
 }
 
 impl RunContext {
@@ -286,6 +296,7 @@ impl SyncEngine {
                     verdicts: None,
                     reevaluating_version: None,
                     threat_walk: AgentWalkTally::default(),
+                    vulnerabilities: Default::default(),
                 }
             }
         };
@@ -329,6 +340,9 @@ impl SyncEngine {
             verdicts_applied_now: None,
             dry_known: None,
             asset_ids: None,
+            import_vulnerabilities: config.import_vulnerabilities,
+            minimum_vulnerability_severity: config.minimum_vulnerability_severity,
+            asset_directory: None,
         };
 
         // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a

@@ -6,6 +6,8 @@ pub enum Phase {
     Groups,
     Agents,
     Threats,
+    /// The application-vulnerability walk (one per resolved group), then fixing by absence after a complete one.
+    Vulnerabilities,
     /// Re-examines the unattached findings: those whose asset exists now are attached.
     Attach,
     Finalize,
@@ -19,6 +21,7 @@ impl Phase {
             Phase::Groups => "groups",
             Phase::Agents => "agents",
             Phase::Threats => "threats",
+            Phase::Vulnerabilities => "vulnerabilities",
             Phase::Attach => "attach",
             Phase::Finalize => "finalize",
             Phase::Reevaluate => "reevaluate",
@@ -31,6 +34,7 @@ impl Phase {
             Phase::Groups,
             Phase::Agents,
             Phase::Threats,
+            Phase::Vulnerabilities,
             Phase::Attach,
             Phase::Finalize,
             Phase::Reevaluate,
@@ -50,6 +54,7 @@ mod tests {
             Phase::Groups,
             Phase::Agents,
             Phase::Threats,
+            Phase::Vulnerabilities,
             Phase::Attach,
             Phase::Finalize,
             Phase::Reevaluate,

@@ -95,7 +95,13 @@ impl SyncEngine {
                 ..ThreatQuery::default()
             };
             Box::pin(self.walk(ctx, client.threats(query), budget)).await?;
-            phase = self.enter_phase(ctx, Phase::Attach).await?;
+            phase = self.enter_vulnerabilities(ctx, state).await?;
+            if budget.exhausted() {
+                return Err(Stop::OutOfTime);
+            }
+        }
+        if phase == Phase::Vulnerabilities {
+            phase = self.vulnerabilities_phase(ctx, client, budget).await?;
             if budget.exhausted() {
                 return Err(Stop::OutOfTime);
             }
