@@ -16,8 +16,8 @@ mod retirement;
 mod seen;
 mod unmatched;
 mod vulnerabilities;
-mod vulnerability_views;
 mod vulnerability_seen;
+mod vulnerability_views;
 mod vulnerability_writes;
 
 use std::collections::HashMap;
