@@ -255,58 +255,52 @@ fn bucket_item(pk: &str, bucket: u64, entries: &BTreeMap<u64, u64>) -> Item {
 }
 
 fn parse_entries(item: &Item) -> Result<BTreeMap<u64, u64>> {
-    let bytes = match item.get("entries") {
-        Some(AttributeValue::B(b)) => b.as_ref(),
-        None => &[][..],
-        Some(_) => {
-            return Err(StoreError::Malformed {
-                what: "digest",
-                detail: "entries are not binary".into(),
-            })
-        }
-    };
-    if bytes.len() % 16 != 0 {
-        return Err(StoreError::Malformed {
-            what: "digest",
-            detail: format!("entries of {} bytes are not 16-byte pairs", bytes.len()),
-        });
-    }
-    Ok(bytes
-        .chunks_exact(16)
-        .map(|pair| {
-            let (k, v) = pair.split_at(8);
-            let mut kb = [0u8; 8];
-            let mut vb = [0u8; 8];
-            kb.copy_from_slice(k);
-            vb.copy_from_slice(v);
-            (u64::from_be_bytes(kb), u64::from_be_bytes(vb))
-        })
+    let words = big_endian_words(item, "entries", "digest", 2)?;
+    Ok(words
+        .chunks_exact(2)
+        .map(|pair| (pair[0], pair[1]))
         .collect())
 }
 
 fn parse_keys(item: &Item) -> Result<HashSet<u64>> {
-    let bytes = match item.get("keys") {
+    Ok(big_endian_words(item, "keys", "digest journal", 1)?
+        .into_iter()
+        .collect())
+}
+
+/// The binary attribute `name` as big-endian 8-byte words, in records of `per_record` words (absent: none).
+fn big_endian_words(
+    item: &Item,
+    name: &str,
+    what: &'static str,
+    per_record: usize,
+) -> Result<Vec<u64>> {
+    let bytes = match item.get(name) {
         Some(AttributeValue::B(b)) => b.as_ref(),
         None => &[][..],
         Some(_) => {
             return Err(StoreError::Malformed {
-                what: "digest journal",
-                detail: "keys are not binary".into(),
+                what,
+                detail: format!("{name} are not binary"),
             })
         }
     };
-    if bytes.len() % 8 != 0 {
+    let record = 8 * per_record;
+    if bytes.len() % record != 0 {
         return Err(StoreError::Malformed {
-            what: "digest journal",
-            detail: format!("keys of {} bytes are not 8-byte keys", bytes.len()),
+            what,
+            detail: format!(
+                "{name} of {} bytes are not {record}-byte records",
+                bytes.len()
+            ),
         });
     }
     Ok(bytes
         .chunks_exact(8)
-        .map(|k| {
-            let mut kb = [0u8; 8];
-            kb.copy_from_slice(k);
-            u64::from_be_bytes(kb)
+        .map(|w| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            u64::from_be_bytes(word)
         })
         .collect())
 }
