@@ -6,11 +6,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::reads::ItemsRead;
 use connector_store::{AssetFilter, FindingFilter, PageTokenKey, Store, TenantId};
 use s1_core::lifecycle::FindingState;
 use s1_core::{AnalystVerdict, Asset, AssetDecision, Finding, FindingStatus, Severity};
 use serde_json::json;
+use test_support::items_read::ItemsRead;
 
 fn finding(
     id: &str,

@@ -1,5 +1,5 @@
 //! What the test suites share, so each suite says only what it tests: every item of a table, every message of a
-//! queue, an SDK interceptor that counts calls, the URL policy that lets the simulator on 127.0.0.1 stand in for a
+//! queue, SDK interceptors that count calls and the items DynamoDB read, the URL policy that lets the simulator on 127.0.0.1 stand in for a
 //! console and, behind the `sync` feature, one tenant wired end to end (simulator, fresh table, queue and secret
 //! prefix, the real worker) and, behind `api`, the HTTP handlers' bench (configuration service, requests from the
 //! sample events).
@@ -12,6 +12,7 @@ use sentinelone_client::UrlPolicy;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod counting;
+pub mod items_read;
 #[cfg(feature = "sync")]
 pub mod sync;
 

@@ -8,7 +8,6 @@
 //! `scripts/local-aws start; eval "$(scripts/local-aws env)"; cargo run --release -p view-bench -- [findings]
 //! [vulnerabilities]` (default 1,000,000 findings; as many vulnerabilities as findings).
 
-mod reads;
 mod vulnerabilities;
 
 use std::time::Instant;
@@ -21,9 +20,9 @@ use serde_json::json;
 use connector_store::{
     new_asset_item, new_finding_item, AssetFilter, FindingFilter, PageTokenKey, Store, TenantId,
 };
-use reads::ItemsRead;
 use s1_core::lifecycle::FindingState;
 use s1_core::{AnalystVerdict, Asset, Finding, FindingStatus, Severity};
+use test_support::items_read::ItemsRead;
 
 const DEFAULT_FINDINGS: u64 = 1_000_000;
 /// The API's default page size.

@@ -12,8 +12,8 @@ use s1_core::vulnerability::{map_risk, Detection};
 use s1_core::{normalize_computer_name, Severity};
 use serde_json::json;
 
-use crate::reads::ItemsRead;
 use crate::{spread, BoxError, Figures, ASSET, PAGE, PAGES};
+use test_support::items_read::ItemsRead;
 
 /// The CVE the `cve` filter names (1 in 500 vulnerabilities carry it).
 pub const CVE: &str = "CVE-2025-00042";

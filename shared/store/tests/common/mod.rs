@@ -40,4 +40,3 @@ pub async fn scan_all(env: &Env) -> Vec<String> {
         .map(|item| format!("{item:?}"))
         .collect()
 }
-pub mod reads;
