@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # YARDSTICK, NOT THE PRODUCT. A deliberately plain SentinelOne sync that the connector is measured against
-# (scripts/side-by-side, BENCHMARKS.md): standard-library HTTP paging, a flat mapping of a few fields, and boto3's
+# (scripts/side-by-side, BENCHMARKS.md): standard-library HTTP paging of the agents, the threats and the
+# vulnerability rows (`application-management/risks`), a flat mapping of a few fields, and boto3's
 # batch_writer overwriting every item on every run. It has none of the connector's guarantees (no change detection,
 # no checkpoint, no resume, no retirement guard, no tenant isolation, no lifecycle) and must never be deployed.
 #
@@ -23,7 +24,8 @@ PAGE = 1000
 
 
 def walk(base, token, resource):
-    """Yields pages of `resource` (agents or threats), cursor paging at 1,000 as API.md prescribes."""
+    """Yields pages of `resource` (agents, threats or risks), cursor paging at 1,000 as API.md and APP-RISKS.md
+    prescribe."""
     cursor = None
     seen = set()
     while True:
@@ -89,6 +91,25 @@ def threat_item(t):
     }
 
 
+def risk_item(r):
+    """One vulnerability row (CVE x application version x endpoint), as `application-management/risks` sends it."""
+    return {
+        "pk": "VULNERABILITY",
+        "sk": str(r.get("id")),
+        "cve": r.get("cveId") or "",
+        "severity": r.get("severity") or "",
+        "baseScore": str(r.get("baseScore") or ""),
+        "status": r.get("status") or "",
+        "application": r.get("applicationName") or "",
+        "vendor": r.get("applicationVendor") or "",
+        "version": r.get("applicationVersion") or "",
+        "endpointId": r.get("endpointId") or "",
+        "endpointName": r.get("endpointName") or "",
+        "detectionDate": r.get("detectionDate") or "",
+        "lastScanDate": r.get("lastScanDate") or "",
+    }
+
+
 def item_bytes(item):
     """DynamoDB's item size (names + UTF-8 string values; a boolean is 1 byte): every item here is flat."""
     return sum(len(k.encode()) + (1 if isinstance(v, bool) else len(str(v).encode())) for k, v in item.items())
@@ -128,7 +149,9 @@ def main():
     started = time.monotonic()
     records = pages = write_units = max_bytes = 0
     with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-        for resource, mapping in (("agents", agent_item), ("threats", threat_item)):
+        # The three walks the connector makes on the same console: agents, threats, vulnerability rows.
+        walks = (("agents", agent_item), ("threats", threat_item), ("application-management/risks", risk_item))
+        for resource, mapping in walks:
             for page in walk(args.url.rstrip("/"), args.token, resource):
                 pages += 1
                 for record in page:

@@ -16,7 +16,7 @@
 //! the same transaction as the write; otherwise it retires the SentinelOne side alone (`sentinelone_retired_at`)
 //! and the asset stays active.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,8 @@ use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
 
 use super::facets::asset_facet_prefix;
 use super::registrations::RegistrationItem;
-use super::{put, PARALLEL_UPDATES};
-use crate::batch::{get_all, write_all, Item, Projection};
+use super::{put, StoredHead, PARALLEL_UPDATES};
+use crate::batch::{write_all, Item};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
 use crate::keys::{asset_facet_sk, asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
@@ -157,6 +157,21 @@ pub fn new_asset_item(
     serde_dynamo::to_item(item).map_err(StoreError::item("asset"))
 }
 
+impl StoredHead {
+    /// The head of an asset already read (by [`Store::load_asset_heads`]).
+    fn of_asset(a: &StoredAsset) -> Self {
+        Self {
+            sk: asset_sk(a.key()),
+            content_hash: Some(a.content_hash.clone()),
+            active: Some(a.active),
+            created_at: Some(a.created_at.clone()),
+            asset: Some(a.asset.clone()),
+            sentinelone_retired_at: a.sentinelone_retired_at.clone(),
+            lifecycle: None,
+        }
+    }
+}
+
 /// Filters of the assets view. Assets are listed by key (normalised computer name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetFilter {
@@ -204,36 +219,6 @@ fn attach_update(
 }
 
 impl Store {
-    /// The stored assets with these keys (normalised computer names), by key, with their registrations. Missing
-    /// keys are absent.
-    pub async fn load_assets(
-        &self,
-        tenant: &TenantId,
-        keys: &[String],
-    ) -> Result<HashMap<String, StoredAsset>> {
-        let unique: HashSet<&String> = keys.iter().collect();
-        let pk = tenant_pk(tenant);
-        let item_keys = unique
-            .iter()
-            .map(|k| Store::key(pk.clone(), asset_sk(k)))
-            .collect();
-        let items = get_all(
-            &*self.batch,
-            &self.table,
-            item_keys,
-            &Projection::default(),
-            self.retry,
-        )
-        .await?;
-        let assets = items
-            .into_iter()
-            .map(|i| serde_dynamo::from_item::<_, AssetItem>(i).map_err(StoreError::item("asset")))
-            .collect::<Result<Vec<_>>>()?;
-        self.with_registrations(tenant, assets)
-            .await
-            .map(|v| v.into_iter().map(|a| (a.key().to_string(), a)).collect())
-    }
-
     /// Applies one page of asset decisions. Creates and updates are written only when the content hash differs
     /// from the stored one or the stored asset's SentinelOne side was retired (so it comes back active);
     /// `AttachOnly` updates only the agent-id link (and the hash that covers it). `Unchanged` carries no key, so a
@@ -246,14 +231,41 @@ impl Store {
         decisions: &[AssetDecision],
         run_id: &str,
     ) -> Result<WriteCounts> {
-        let (counts, writes, created_at) = self.plan_asset_decisions(tenant, decisions).await?;
+        self.apply_assets(tenant, decisions, run_id, None).await
+    }
+
+    /// [`Store::apply_asset_decisions`] for decisions made against `stored`, the assets this page's keys had
+    /// when it was decided (from [`Store::load_asset_heads`], or none where none can exist yet): compared against
+    /// them rather than read a second time. A key absent from `stored` is taken as not stored.
+    pub async fn apply_walked_assets(
+        &self,
+        tenant: &TenantId,
+        decisions: &[AssetDecision],
+        run_id: &str,
+        stored: &HashMap<String, StoredAsset>,
+    ) -> Result<WriteCounts> {
+        self.apply_assets(tenant, decisions, run_id, Some(stored))
+            .await
+    }
+
+    async fn apply_assets(
+        &self,
+        tenant: &TenantId,
+        decisions: &[AssetDecision],
+        run_id: &str,
+        stored: Option<&HashMap<String, StoredAsset>>,
+    ) -> Result<WriteCounts> {
+        let (counts, writes, created_at) =
+            self.plan_asset_decisions(tenant, decisions, stored).await?;
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
         let mut puts = Vec::new();
+        let mut born_retired = Vec::new();
         let mut attaches = Vec::new();
         for w in writes {
             match w {
-                AssetWrite::Describe(sk, asset, _) => {
+                AssetWrite::Describe(sk, asset, created) => {
+                    let decommissioned = created && asset.decommissioned == Some(true);
                     let facet_sk = Some(asset_facet_sk(true, asset.key.as_str()));
                     let item = AssetItem {
                         pk: pk.clone(),
@@ -274,15 +286,20 @@ impl Store {
                         sentinelone_retired_at: None,
                         facet_sk,
                     };
-                    puts.push(put(
-                        serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
-                    ));
+                    if decommissioned {
+                        born_retired.push(item);
+                    } else {
+                        puts.push(put(
+                            serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
+                        ));
+                    }
                 }
                 AssetWrite::Attach(sk, asset) => {
                     attaches.push(attach_update(&self.table, &pk, sk, &asset, run_id, &now_s)?);
                 }
             }
         }
+        puts.extend(self.create_retired(born_retired, &now_s).await?);
         write_all(&*self.batch, &self.table, puts, self.retry).await?;
         stream::iter(attaches)
             .map(|u| async move {
@@ -313,7 +330,7 @@ impl Store {
         tenant: &TenantId,
         decisions: &[AssetDecision],
     ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
-        let (counts, writes, _) = self.plan_asset_decisions(tenant, decisions).await?;
+        let (counts, writes, _) = self.plan_asset_decisions(tenant, decisions, None).await?;
         let names = writes
             .into_iter()
             .map(|w| match w {
@@ -324,11 +341,13 @@ impl Store {
         Ok((counts, names))
     }
 
-    /// The writes of a page and, by sort key, each stored asset's creation time.
+    /// The writes of a page and, by sort key, each stored asset's creation time; compared against `stored` when
+    /// given, otherwise against the stored items read now.
     async fn plan_asset_decisions(
         &self,
         tenant: &TenantId,
         decisions: &[AssetDecision],
+        stored: Option<&HashMap<String, StoredAsset>>,
     ) -> Result<(
         WriteCounts,
         Vec<AssetWrite>,
@@ -361,13 +380,21 @@ impl Store {
                 order.push(key.to_string());
             }
         }
-        let heads = self
-            .read_heads(
-                tenant,
-                order.iter().map(|k| asset_sk(k)).collect(),
-                with_asset,
-            )
-            .await?;
+        let heads = match stored {
+            Some(known) => order
+                .iter()
+                .filter_map(|k| known.get(k))
+                .map(|a| (asset_sk(a.key()), StoredHead::of_asset(a)))
+                .collect(),
+            None => {
+                self.read_heads(
+                    tenant,
+                    order.iter().map(|k| asset_sk(k)).collect(),
+                    with_asset,
+                )
+                .await?
+            }
+        };
         let mut writes = Vec::new();
         for key in &order {
             let sk = asset_sk(key);

@@ -1,7 +1,7 @@
 //! The platform's own registrations of assets (`ASSETREG#<key>` items, written only here), and merging them into
 //! the stored assets the reads return. See [`super::assets`] for why the two live apart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,11 @@ use super::assets::{AssetItem, StoredAsset};
 use crate::batch::{get_all, Projection};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_facet_sk, asset_registration_sk, asset_sk, tenant_pk, TenantId};
+use crate::keys::{
+    asset_facet_sk, asset_registration_sk, asset_sk, tenant_pk, TenantId, ASSET_PREFIX,
+};
 use crate::store::{s, Store};
+use crate::views::Query;
 
 /// The platform's own registration of an asset (`ASSETREG#<key>`), written only by registrations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +60,69 @@ fn registration_hash(asset: &PlatformAsset) -> String {
 }
 
 impl Store {
+    /// The stored assets with these keys (normalised computer names), by key, with their registrations. Missing
+    /// keys are absent.
+    pub async fn load_assets(
+        &self,
+        tenant: &TenantId,
+        keys: &[String],
+    ) -> Result<HashMap<String, StoredAsset>> {
+        let assets = self.asset_items(tenant, keys).await?;
+        self.with_registrations(tenant, assets)
+            .await
+            .map(|v| v.into_iter().map(|a| (a.key().to_string(), a)).collect())
+    }
+
+    /// The stored assets with these keys, by key, without their registrations (`sources` and `platform` hold only
+    /// what the asset item says): what the agent walk decides against, for half the reads of
+    /// [`Store::load_assets`]. A walked agent's decision depends on SentinelOne's side only.
+    pub async fn load_asset_heads(
+        &self,
+        tenant: &TenantId,
+        keys: &[String],
+    ) -> Result<HashMap<String, StoredAsset>> {
+        Ok(self
+            .asset_items(tenant, keys)
+            .await?
+            .into_iter()
+            .map(|i| {
+                let a = StoredAsset::from_items(i, None);
+                (a.key().to_string(), a)
+            })
+            .collect())
+    }
+
+    /// Whether the tenant holds any asset item (from the sync or a registration, which creates one): one query
+    /// of one key. A tenant without one has nothing a first agent walk needs to read.
+    pub async fn has_assets(&self, tenant: &TenantId) -> Result<bool> {
+        let q = Query::partition(tenant, ASSET_PREFIX).project("#sk", &[("#sk", "sk")]);
+        let (items, _) = self.query_once(&q, None, Some(1)).await?;
+        Ok(!items.is_empty())
+    }
+
+    async fn asset_items(&self, tenant: &TenantId, keys: &[String]) -> Result<Vec<AssetItem>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unique: HashSet<&String> = keys.iter().collect();
+        let pk = tenant_pk(tenant);
+        let item_keys = unique
+            .iter()
+            .map(|k| Store::key(pk.clone(), asset_sk(k)))
+            .collect();
+        get_all(
+            &*self.batch,
+            &self.table,
+            item_keys,
+            &Projection::default(),
+            self.retry,
+        )
+        .await?
+        .into_iter()
+        .map(|i| serde_dynamo::from_item::<_, AssetItem>(i).map_err(StoreError::item("asset")))
+        .collect()
+    }
+
     /// Merges each asset item with its registration item (one BatchGetItem of the registrations).
     pub(super) async fn with_registrations(
         &self,

@@ -5,12 +5,14 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
-use super::PARALLEL_UPDATES;
+use super::assets::AssetItem;
+use super::{put, PARALLEL_UPDATES};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
 use crate::keys::{asset_facet_sk, asset_registration_sk, tenant_pk, TenantId, ASSET_PREFIX};
 use crate::store::{s, Store};
 use crate::views::Query;
+use aws_sdk_dynamodb::types::WriteRequest;
 
 /// What retiring the assets a run did not see would do, before anything is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,5 +202,40 @@ impl Store {
         } else {
             Retired::Gone
         })
+    }
+
+    /// Creates these assets (new, from decommissioned agents) already retired, each with a conditional put that
+    /// only creates: a machine SentinelOne returns decommissioned was never live, so it is not written active
+    /// for finalize to retire it again (one transaction per asset). An asset that appeared meanwhile (a
+    /// registration created it) is not overwritten inactive: its active description is returned, to be written
+    /// as usual, and finalize retires it with the registration check.
+    pub(super) async fn create_retired(
+        &self,
+        assets: Vec<AssetItem>,
+        now_s: &str,
+    ) -> Result<Vec<WriteRequest>> {
+        let outcomes = stream::iter(assets)
+            .map(|mut a| async move {
+                let active = serde_dynamo::to_item(&a).map_err(StoreError::item("asset"))?;
+                a.active = false;
+                a.retired_at = Some(now_s.to_string());
+                a.facet_sk = Some(asset_facet_sk(false, a.asset.key.as_str()));
+                let retired = serde_dynamo::to_item(&a).map_err(StoreError::item("asset"))?;
+                let created = self
+                    .dynamodb
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(retired))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .send()
+                    .await;
+                Ok::<_, StoreError>(
+                    (!StoreError::condition_held("PutItem", created)?).then(|| put(active)),
+                )
+            })
+            .buffer_unordered(PARALLEL_UPDATES)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(outcomes.into_iter().flatten().collect())
     }
 }

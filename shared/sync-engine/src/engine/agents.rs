@@ -43,7 +43,20 @@ impl ApplyPage<Agent> for SyncEngine {
             .record_seen_assets(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &live)
             .await?;
         let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
-        let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+        // The decision needs SentinelOne's side only (no registration), and on a fresh walk only the keys this
+        // walk wrote before can be stored.
+        let maybe_stored: Vec<String> = match &ctx.fresh_assets {
+            Some(written) => keys
+                .iter()
+                .filter(|k| written.contains(*k))
+                .cloned()
+                .collect(),
+            None => keys.clone(),
+        };
+        let existing = self
+            .store
+            .load_asset_heads(&ctx.tenant, &maybe_stored)
+            .await?;
         let decisions: Vec<AssetDecision> = assets
             .iter()
             .map(|incoming| {
@@ -71,9 +84,14 @@ impl ApplyPage<Agent> for SyncEngine {
             note_assets(ctx, names);
             counts
         } else {
-            self.store
-                .apply_asset_decisions(&ctx.tenant, &decisions, &ctx.run.id)
-                .await?
+            let counts = self
+                .store
+                .apply_walked_assets(&ctx.tenant, &decisions, &ctx.run.id, &existing)
+                .await?;
+            if let Some(written) = &mut ctx.fresh_assets {
+                written.extend(keys);
+            }
+            counts
         };
         ctx.run.record_assets(&counts);
         Ok(())

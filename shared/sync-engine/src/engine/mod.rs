@@ -190,6 +190,9 @@ struct RunContext {
     minimum_vulnerability_severity: s1_core::Severity,
     /// The tenant's assets by agent id and key, loaded when the vulnerability walk starts or resumes.
     asset_directory: Option<connector_store::AssetDirectory>,
+    /// Set when this invocation began the agent walk at its start on a tenant without any asset: the keys the
+    /// walk has written since. Only these can be stored, so only these are read (see `agents`).
+    fresh_assets: Option<std::collections::HashSet<String>>,
 }
 
 impl RunContext {
@@ -343,6 +346,7 @@ impl SyncEngine {
             import_vulnerabilities: config.import_vulnerabilities,
             minimum_vulnerability_severity: config.minimum_vulnerability_severity,
             asset_directory: None,
+            fresh_assets: None,
         };
 
         // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a

@@ -44,6 +44,15 @@ impl SyncEngine {
             phase = self.enter_phase(ctx, Phase::Agents).await?;
         }
         if phase == Phase::Agents {
+            // A walk from its first page on a tenant without assets (a first sync) reads no asset it did not
+            // write itself. A continuation, a resumed page or a dry run (which writes nothing) reads as usual.
+            if ctx.checkpoint.page_no == 0
+                && ctx.checkpoint.cursor.is_none()
+                && !ctx.dry_run()
+                && !self.store.has_assets(&ctx.tenant).await?
+            {
+                ctx.fresh_assets = Some(Default::default());
+            }
             let query = AgentQuery {
                 group_ids: ctx.checkpoint.group_ids.clone(),
                 resume_cursor: ctx.checkpoint.cursor.clone(),

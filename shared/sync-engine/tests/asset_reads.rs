@@ -1,0 +1,182 @@
+//! What the agent walk reads, counted by an SDK interceptor against the local stack: a first sync reads no asset it
+//! did not write itself (a tenant without assets holds nothing to compare against) and creates a decommissioned
+//! machine retired without a retirement transaction; a re-sync reads each walked asset once and no registration;
+//! a changed agent is always written.
+
+use test_support::sync as support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use connector_store::{PageTokenKey, RunStatus, Store, SyncRun, Trigger};
+use s1_simulator::TenantSpec;
+use support::Harness;
+use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
+
+#[derive(Debug, Default)]
+struct Reads {
+    /// Asset keys asked for by BatchGetItem (`ASSET#<key>` sort keys).
+    assets: Vec<String>,
+    /// Registration items asked for (`ASSETREG#<key>`).
+    registrations: u64,
+    transactions: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Watch(Arc<Mutex<Reads>>);
+
+impl Watch {
+    fn take(&self) -> Reads {
+        std::mem::take(&mut *self.0.lock().expect("reads"))
+    }
+}
+
+impl Intercept for Watch {
+    fn name(&self) -> &'static str {
+        "asset reads"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut reads = self.0.lock().expect("reads");
+        let input = context.input();
+        if let Some(get) = input.downcast_ref::<BatchGetItemInput>() {
+            let keys = get
+                .request_items()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .flat_map(|k| k.keys());
+            for key in keys {
+                let Some(AttributeValue::S(sk)) = key.get("sk") else {
+                    continue;
+                };
+                if let Some(asset) = sk.strip_prefix("ASSET#") {
+                    reads.assets.push(asset.to_string());
+                } else if sk.starts_with("ASSETREG#") {
+                    reads.registrations += 1;
+                }
+            }
+        } else if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
+            reads.transactions += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One run through `engine` (watched), to its end in one invocation.
+async fn sync(h: &Harness, engine: &SyncEngine) -> SyncRun {
+    let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
+        .await
+        .expect("sync starts");
+    let message = SyncMessage::first(h.tenant.as_str(), &run.id);
+    match engine
+        .run(&message, Budget::unlimited(), "worker-1")
+        .await
+        .expect("run")
+    {
+        Outcome::Finished(run) => {
+            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+            *run
+        }
+        other => panic!("the run did not finish: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_first_sync_reads_no_asset_and_a_resync_reads_each_once_without_registrations() {
+    // Agents only: the threat and vulnerability walks would read assets for their own decisions.
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(250)
+            .with_threats(0)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let watch = Watch::default();
+    let engine = SyncEngine {
+        store: Store::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
+                    .interceptor(watch.clone())
+                    .build(),
+            ),
+            h.store.table_name(),
+            PageTokenKey::random(),
+        ),
+        ..h.worker.engine.clone()
+    };
+
+    let first = sync(&h, &engine).await;
+    let reads = watch.take();
+    let assets = h.assets().await;
+    assert!(first.counters.assets.created > 200, "{:?}", first.counters);
+    // Only a machine that came back under a second agent on a later page (written by this walk) is read.
+    let merged: BTreeSet<&String> = assets
+        .iter()
+        .filter(|(_, a)| a.asset.agent_ids.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        reads.assets.iter().all(|k| merged.contains(k)),
+        "the first sync read assets it had not written: {:?}",
+        reads.assets
+    );
+    assert_eq!(reads.registrations, 0);
+    // Decommissioned machines are stored retired, none by a retirement transaction.
+    let retired = assets.values().filter(|a| !a.active).count();
+    assert!(
+        retired > 0,
+        "the generated tenant has decommissioned agents"
+    );
+    assert!(assets
+        .values()
+        .filter(|a| a.asset.decommissioned == Some(true) && a.asset.agent_ids.len() == 1)
+        .all(|a| !a.active));
+    assert_eq!(reads.transactions, 0, "a first sync retires no live asset");
+
+    // Unchanged: every walked asset is read once, no registration, nothing written.
+    let second = sync(&h, &engine).await;
+    let reads = watch.take();
+    let c = second.counters;
+    assert_eq!((c.assets.created, c.assets.updated), (0, 0), "{c:?}");
+    let distinct: BTreeSet<&String> = reads.assets.iter().collect();
+    assert_eq!(distinct.len(), assets.len(), "each walked asset is read");
+    assert!(reads.assets.len() <= assets.len() + merged.len());
+    assert_eq!(
+        reads.registrations, 0,
+        "the walk decides on SentinelOne's side only"
+    );
+    assert_eq!(reads.transactions, 0);
+
+    // A changed agent is written.
+    let agents = h.sim.agents_snapshot();
+    let id = agents
+        .iter()
+        .find(|a| a["isDecommissioned"] == false)
+        .and_then(|a| a["id"].as_str())
+        .expect("a live agent")
+        .to_string();
+    assert!(h.sim.add_agent_tag(&id, "Owner", "alice"));
+    let third = sync(&h, &engine).await;
+    assert_eq!(third.counters.assets.updated, 1, "{:?}", third.counters);
+    let tagged = h
+        .assets()
+        .await
+        .into_values()
+        .find(|a| a.asset.agent_ids.contains(&id))
+        .expect("the changed agent's asset");
+    assert!(
+        tagged.asset.tags.iter().any(|t| t.value == "alice"),
+        "{:?}",
+        tagged.asset.tags
+    );
+}
