@@ -132,3 +132,52 @@ async fn a_changed_asset_is_rewritten_against_the_heads_read_once() {
         "creation time kept"
     );
 }
+
+#[tokio::test]
+async fn a_retired_machine_returned_decommissioned_and_changed_stays_retired_unless_a_registration_revived_it(
+) {
+    let env = common::env().await;
+    let store = env.store.clone();
+    let t = common::tenant("walked-retired");
+    let keys = ["gone".to_string(), "rev".to_string()];
+    store
+        .apply_walked_assets(
+            &t,
+            &[
+                AssetDecision::Create(described("gone", true)),
+                AssetDecision::Create(described("rev", true)),
+            ],
+            "run1",
+            &HashMap::new(),
+        )
+        .await
+        .unwrap();
+    let heads = store.load_asset_heads(&t, &keys).await.unwrap();
+    assert!(heads.values().all(|a| !a.active));
+    // After the walk read them, a registration revives one (only its SentinelOne side stays retired).
+    store
+        .register_platform_assets(&t, &[registered("rev")], AssetSource::Manual)
+        .await
+        .unwrap();
+    let changed = |name: &str| {
+        let mut a = described(name, true);
+        a.os_version = Some("2".into());
+        AssetDecision::Update(a)
+    };
+    let counts = store
+        .apply_walked_assets(&t, &[changed("gone"), changed("rev")], "run2", &heads)
+        .await
+        .unwrap();
+    assert_eq!(counts.updated, 2);
+    let stored = store.load_assets(&t, &keys).await.unwrap();
+    let gone = &stored["gone"];
+    assert!(
+        !gone.active,
+        "a decommissioned machine is not revived by a change"
+    );
+    assert_eq!(gone.asset.os_version.as_deref(), Some("2"));
+    assert_eq!(gone.created_at, heads["gone"].created_at);
+    let rev = &stored["rev"];
+    assert!(rev.active, "a registration revived it: it stays active");
+    assert_eq!(rev.asset.os_version.as_deref(), Some("2"));
+}

@@ -3,6 +3,8 @@
 //! local AWS stack (`AWS_ENDPOINT_URL`, set by `scripts/run-local-sync`). The last line of standard output is the
 //! run's summary as one JSON object.
 
+mod call_stats;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
@@ -210,7 +212,15 @@ async fn run() -> Result<Value, Failure> {
     let queue_url = stack.create_queue(QUEUE).await?;
     let console = console().await?;
 
-    let store = Store::new(stack.dynamodb.clone(), TABLE, PageTokenKey::random());
+    // LOCAL_SYNC_CALL_STATS=1: each DynamoDB operation's calls and summed round trips, on standard error.
+    let stats = env("LOCAL_SYNC_CALL_STATS")
+        .is_some_and(|v| v == "1")
+        .then(call_stats::CallStats::default);
+    let dynamodb = match &stats {
+        Some(stats) => stats.client(&stack.dynamodb),
+        None => stack.dynamodb.clone(),
+    };
+    let store = Store::new(dynamodb, TABLE, PageTokenKey::random());
     let vault = Vault::new(stack.secrets.clone(), "s1-connector/local/");
     let url_policy = UrlPolicy::from_env()?;
     let queue = SyncQueue::new(stack.sqs.clone(), queue_url.clone());
@@ -374,6 +384,9 @@ async fn run() -> Result<Value, Failure> {
     }
     if let Some(sim) = console.simulator {
         sim.shutdown().await;
+    }
+    if let Some(stats) = stats {
+        eprintln!("{}", json!({ "callStats": stats.summary() }));
     }
     Ok(summary(&run, started.elapsed()))
 }

@@ -183,7 +183,9 @@ pub struct AssetFilter {
 /// One write of a page of asset decisions.
 enum AssetWrite {
     /// SentinelOne's description (create or update), by sort key; `true` when it creates the asset.
-    Describe(String, Asset, bool),
+    /// The last field: written already retired, `Some(stored)`, for a decommissioned machine that is not live
+    /// (new, or `stored` inactive); see [`Store::create_retired`].
+    Describe(String, Asset, bool, Option<bool>),
     /// The agent-id link only, by sort key.
     Attach(String, Asset),
 }
@@ -264,8 +266,7 @@ impl Store {
         let mut attaches = Vec::new();
         for w in writes {
             match w {
-                AssetWrite::Describe(sk, asset, created) => {
-                    let decommissioned = created && asset.decommissioned == Some(true);
+                AssetWrite::Describe(sk, asset, _, retired_as) => {
                     let facet_sk = Some(asset_facet_sk(true, asset.key.as_str()));
                     let item = AssetItem {
                         pk: pk.clone(),
@@ -286,8 +287,8 @@ impl Store {
                         sentinelone_retired_at: None,
                         facet_sk,
                     };
-                    if decommissioned {
-                        born_retired.push(item);
+                    if let Some(stored) = retired_as {
+                        born_retired.push((item, stored));
                     } else {
                         puts.push(put(
                             serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
@@ -334,7 +335,7 @@ impl Store {
         let names = writes
             .into_iter()
             .map(|w| match w {
-                AssetWrite::Describe(_, a, created) => (a.name, created),
+                AssetWrite::Describe(_, a, created, _) => (a.name, created),
                 AssetWrite::Attach(_, a) => (a.name, false),
             })
             .collect();
@@ -415,7 +416,17 @@ impl Store {
                     } else {
                         counts.created += 1;
                     }
-                    writes.push(AssetWrite::Describe(sk, asset.clone(), stored.is_none()));
+                    let retired_as = match stored {
+                        _ if asset.decommissioned != Some(true) => None,
+                        None => Some(false),
+                        Some(h) => (h.active == Some(false)).then_some(true),
+                    };
+                    writes.push(AssetWrite::Describe(
+                        sk,
+                        asset.clone(),
+                        stored.is_none(),
+                        retired_as,
+                    ));
                 }
                 AssetDecision::AttachOnly { agent_ids, .. } => {
                     let Some(mut asset) = stored.and_then(|h| h.asset.clone()) else {

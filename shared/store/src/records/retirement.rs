@@ -3,7 +3,9 @@
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, TransactWriteItem, Update, WriteRequest,
+};
 
 use super::assets::AssetItem;
 use super::{put, PARALLEL_UPDATES};
@@ -12,7 +14,6 @@ use crate::error::{Result, StoreError};
 use crate::keys::{asset_facet_sk, asset_registration_sk, tenant_pk, TenantId, ASSET_PREFIX};
 use crate::store::{s, Store};
 use crate::views::Query;
-use aws_sdk_dynamodb::types::WriteRequest;
 
 /// What retiring the assets a run did not see would do, before anything is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -204,33 +205,40 @@ impl Store {
         })
     }
 
-    /// Creates these assets (new, from decommissioned agents) already retired, each with a conditional put that
-    /// only creates: a machine SentinelOne returns decommissioned was never live, so it is not written active
-    /// for finalize to retire it again (one transaction per asset). An asset that appeared meanwhile (a
-    /// registration created it) is not overwritten inactive: its active description is returned, to be written
-    /// as usual, and finalize retires it with the registration check.
+    /// Writes these assets of decommissioned agents already retired, each with a conditional put: a machine
+    /// SentinelOne returns decommissioned is not live, so it is not written active for finalize to retire it again
+    /// (one transaction per asset). `true` beside an asset: it is stored inactive, and is written only while it
+    /// still is; `false`: it is new, and is written only while still absent. An asset that appeared or was revived
+    /// meanwhile (a registration) is not written inactive: its active description is returned, to be written as
+    /// usual, and finalize retires it with the registration check.
     pub(super) async fn create_retired(
         &self,
-        assets: Vec<AssetItem>,
+        assets: Vec<(AssetItem, bool)>,
         now_s: &str,
     ) -> Result<Vec<WriteRequest>> {
         let outcomes = stream::iter(assets)
-            .map(|mut a| async move {
+            .map(|(mut a, stored)| async move {
                 let active = serde_dynamo::to_item(&a).map_err(StoreError::item("asset"))?;
                 a.active = false;
                 a.retired_at = Some(now_s.to_string());
                 a.facet_sk = Some(asset_facet_sk(false, a.asset.key.as_str()));
                 let retired = serde_dynamo::to_item(&a).map_err(StoreError::item("asset"))?;
-                let created = self
+                let put_retired = self
                     .dynamodb
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(retired))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .send()
-                    .await;
+                    .set_item(Some(retired));
+                let written = if stored {
+                    put_retired
+                        .condition_expression("active = :f")
+                        .expression_attribute_values(":f", AttributeValue::Bool(false))
+                } else {
+                    put_retired.condition_expression("attribute_not_exists(pk)")
+                }
+                .send()
+                .await;
                 Ok::<_, StoreError>(
-                    (!StoreError::condition_held("PutItem", created)?).then(|| put(active)),
+                    (!StoreError::condition_held("PutItem", written)?).then(|| put(active)),
                 )
             })
             .buffer_unordered(PARALLEL_UPDATES)

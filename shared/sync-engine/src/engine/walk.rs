@@ -147,6 +147,7 @@ impl SyncEngine {
         ctx: &mut RunContext,
         next: Phase,
     ) -> Result<Phase, Stop> {
+        info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = next.as_str(), "phase started");
         ctx.checkpoint.phase = next.as_str().to_string();
         ctx.checkpoint.cursor = None;
         ctx.run.phase = Some(next.as_str().to_string());
