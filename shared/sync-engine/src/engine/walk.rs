@@ -45,10 +45,12 @@ impl SyncEngine {
         }
         if phase == Phase::Agents {
             // A walk from its first page on a tenant without assets (a first sync) reads no asset it did not
-            // write itself. A continuation, a resumed page or a dry run (which writes nothing) reads as usual.
+            // write itself. A continuation, a resumed page or a dry run (which writes nothing) reads as usual, and
+            // so does a tenant whose threat walk completed before (it has synced: the check would find assets).
             if ctx.checkpoint.page_no == 0
                 && ctx.checkpoint.cursor.is_none()
                 && !ctx.dry_run()
+                && state.watermark.is_none()
                 && !self.store.has_assets(&ctx.tenant).await?
             {
                 ctx.fresh_assets = Some(Default::default());
