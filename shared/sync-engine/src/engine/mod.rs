@@ -190,6 +190,8 @@ struct RunContext {
     minimum_vulnerability_severity: s1_core::Severity,
     /// The tenant's assets by agent id and key, loaded when the vulnerability walk starts or resumes.
     asset_directory: Option<connector_store::AssetDirectory>,
+    /// Where the tenant's findings and vulnerabilities live, read (or, by a real run, recorded) once per invocation.
+    layout: connector_store::RecordLayout,
 }
 
 impl RunContext {
@@ -325,7 +327,13 @@ impl SyncEngine {
             Preparation::Failed(failure) => return self.fail(tenant, &lease, run, failure).await,
             Preparation::Infra(e) => return Err(e),
         };
+        // Under the lease, before any record write; a dry run only reads it (a missing layout reads as the legacy one).
+        let layout = match run.dry_run {
+            true => self.store.record_layout(&tenant).await?,
+            false => self.store.ensure_record_layout(&tenant).await?,
+        };
         let mut ctx = RunContext {
+            layout,
             tenant,
             lease,
             run,
