@@ -52,10 +52,10 @@
 //! `T#<tenant>`, exactly as above. Sort keys do not change with the layout, so the finding digests (keyed by sort
 //! key hashes) stay valid. The `facets` index (`pk`, `facet_sk`) is sharded with the table; gsi1, `asset_facets`
 //! and `open_vulnerabilities` are per asset and unchanged. A shard pk starts with `T#<tenant>#`, so no key
-//! crosses tenants. Tenant-wide views read shard by shard (shard 0 first, key order within a shard) with the shard
-//! and its cursor in the signed page token; `migrate-record-shards` moves an S = 1 tenant to S = 16
-//! (copy, flip the layout, delete the legacy copies; resumable and idempotent, under the tenant's run slot and
-//! lease). 16 shards allow about 16,000 write units/s for a tenant's records: the 1M-finding first sync above in
+//! crosses tenants. Tenant-wide views read each key prefix shard by shard (shard 0 first, key order within a
+//! shard) with the shard and its cursor in the signed page token; `migrate-record-shards` moves an S = 1 tenant
+//! to S = 16 (copy, flip the layout, delete the legacy copies; resumable and idempotent, under the tenant's run
+//! slot and lease). 16 shards allow about 16,000 write units/s for a tenant's records: the 1M-finding first sync above in
 //! about 8.5 minutes of writes instead of two hours.
 //!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the

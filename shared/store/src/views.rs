@@ -322,9 +322,11 @@ impl Store {
     /// is returned. The token names the prefix to resume in and, within it, the last key read. At most
     /// [`MAX_PREFIXES_PER_PAGE`] prefixes are queried per page: past that the page ends short, with a token.
     ///
-    /// `partitions` are the partitions of `q` read one after the other (a spread tenant's record shards; one for
-    /// any other listing): every prefix in each. The token also names the partition to resume in (when there are
-    /// several), so a page still reads only what it returns.
+    /// `partitions` are the partitions of `q` (a spread tenant's record shards; one for any other listing): each
+    /// prefix is read in every partition, the first partition first, before the next prefix, so the listing keeps
+    /// its prefix order (threats before vulnerabilities, facet values in key order) and, within a prefix, lists
+    /// shard by shard. The token also names the partition to resume in (when there are several), so a page still
+    /// reads only what it returns.
     pub(crate) async fn sharded_query(
         &self,
         tenant: &TenantId,
@@ -338,7 +340,8 @@ impl Store {
         self.page_token_key()?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let steps = prefixes.len() * partitions.len();
-        let step_of = |shard: usize, at: usize| shard * prefixes.len() + at;
+        let step_of = |shard: usize, at: usize| at * partitions.len() + shard;
+        let at_of = |step: usize| (step % partitions.len(), step / partitions.len());
         let (mut step, mut start) = match page_token {
             None => (0, None),
             Some(t) => {
@@ -369,7 +372,7 @@ impl Store {
             }
         };
         let token = |step: usize, cursor: Option<BTreeMap<String, String>>| {
-            let (shard, at) = (step / prefixes.len(), step % prefixes.len());
+            let (shard, at) = at_of(step);
             let mut cursor = cursor.unwrap_or_default();
             if partitions.len() > 1 {
                 cursor.insert(SHARD_CURSOR.to_string(), shard.to_string());
@@ -382,7 +385,7 @@ impl Store {
             if queried == MAX_PREFIXES_PER_PAGE {
                 return Ok((out, Some(token(step, None)?)));
             }
-            let (shard, at) = (step / prefixes.len(), step % prefixes.len());
+            let (shard, at) = at_of(step);
             let pq = q
                 .with_prefix(&prefixes[at])
                 .in_partition(partitions[shard].clone());

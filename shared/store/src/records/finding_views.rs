@@ -6,13 +6,13 @@
 //! | `asset` alone (or with `attached=true`)  | gsi1, the asset's partition                       | id                    |
 //! | `attached=false` alone                   | gsi1, the unattached partition                    | id                    |
 //! | `asset` or `attached=false`, with others | `asset_facets`, that gsi1 partition, by facet      | facet values, then id |
-//! | any other                                | `facets`, the tenant's record partitions, by facet | shard, facet values, then id |
+//! | any other                                | `facets`, the tenant's record partitions, by facet | facet values, shard, then id |
 //!
 //! "By facet" reads the `facet_sk` prefixes the filter names ([`super::facets::FacetFilter::prefixes`]); the page
 //! order is the key order `attached, status, state, severity, verdict` (each in its API spelling, alphabetically),
 //! then id. `asset` with `attached=false` is refused: an unattached finding has no asset. A spread tenant's
-//! records ([`crate::keys::RecordLayout`]) are read shard by shard, shard 0 first, each in the order above; the
-//! legacy layout has one shard.
+//! records ([`crate::keys::RecordLayout`]) are read shard by shard, shard 0 first, for each facet prefix in turn
+//! (so facet values keep their order); the legacy layout has one shard.
 
 use serde::{Deserialize, Serialize};
 
