@@ -1,7 +1,8 @@
 //! Key patterns of the single table, and the tenant id every key starts from.
 //!
 //! One table (defined only in `infra/template.yaml`) holds every entity. Every item of a tenant lives under the
-//! partition `T#<tenant>`, so no query can cross tenants; GSI keys repeat the tenant for the same reason.
+//! partition `T#<tenant>` or, for the findings and vulnerabilities of a spread tenant, `T#<tenant>#R#<nn>` (see
+//! the partition plan below), so no query can cross tenants; GSI keys repeat the tenant for the same reason.
 //!
 //! | Entity                  | pk           | sk                              | other keys                                                   | notes |
 //! |-------------------------|--------------|---------------------------------|--------------------------------------------------------------|-------|
@@ -36,13 +37,26 @@
 //! index `open_vulnerabilities` (`vopen_pk`, `vopen_sk`, keys only) holds an asset's present vulnerabilities by
 //! severity, which the asset views count.
 //!
-//! Partition plan (designed, not yet applied): every finding lives under `T#<tenant>`, and one partition key value
-//! takes about 1,000 write units/s (GSI key values likewise). A first sync of 1M findings of ~1.65 KB is 2 WCU per
-//! base write plus one write per index holding it (gsi1, facets, asset_facets: 2 WCU each), about 8M WCU, over two
-//! hours at 1,000 WCU/s on one key. The spread: findings under `T#<tenant>#F#<shard>`, shard = first 8 bytes of
-//! SHA-256(finding id) mod S (S = 16, recorded per tenant so it can grow), the facet index keyed the same way; views
-//! read shard by shard (key order within a shard) with a per-shard cursor in the signed page token; old items read
-//! from `T#<tenant>` until a resumable, idempotent copy-then-delete migration marks the tenant moved.
+//! Partition plan (record shards): one partition key value takes about 1,000 write units/s (GSI key values
+//! likewise). A first sync of 1M findings of ~1.65 KB is 2 WCU per base write plus one write per index holding it
+//! (gsi1, facets, asset_facets: 2 WCU each), about 8M WCU: over two hours at 1,000 WCU/s on one key. So a tenant's
+//! findings and vulnerabilities are spread over `S` partitions, S recorded per tenant in its layout item:
+//!
+//! | Entity          | pk                        | sk                 | notes |
+//! |-----------------|---------------------------|--------------------|-------|
+//! | Record layout   | `T#<tenant>`              | `LAYOUT`           | `record_shards` = S; written once (conditionally) by the sync holding the tenant's lease before its first record write: 16 for a tenant with no finding and no vulnerability, 1 for one that already has some; missing = 1 |
+//! | Finding, S > 1  | `T#<tenant>#R#<nn>`       | `FINDING#<id>`     | nn = shard (two digits) = first 8 bytes of SHA-256(id) as a big-endian u64, mod S; every other key as in the table above |
+//! | Vulnerability, S > 1 | `T#<tenant>#R#<nn>`  | `VULN#<record id>` | the same shard function of the record id |
+//!
+//! With S = 1 (every tenant stored before the layout existed) findings and vulnerabilities stay under
+//! `T#<tenant>`, exactly as above. Sort keys do not change with the layout, so the finding digests (keyed by sort
+//! key hashes) stay valid. The `facets` index (`pk`, `facet_sk`) is sharded with the table; gsi1, `asset_facets`
+//! and `open_vulnerabilities` are per asset and unchanged. A shard pk starts with `T#<tenant>#`, so no key
+//! crosses tenants. Tenant-wide views read each key prefix shard by shard (shard 0 first, key order within a
+//! shard) with the shard and its cursor in the signed page token; `migrate-record-shards` moves an S = 1 tenant
+//! to S = 16 (copy, flip the layout, delete the legacy copies; resumable and idempotent, under the tenant's run
+//! slot and lease). 16 shards allow about 16,000 write units/s for a tenant's records: the 1M-finding first sync above in
+//! about 8.5 minutes of writes instead of two hours.
 //!
 //! Shards of the due index: `DUE#0` … `DUE#15`, shard = first 8 bytes of SHA-256(tenant) mod 16, so the
 //! scheduler's read is spread over 16 partitions instead of one hot key.
@@ -51,6 +65,12 @@ use sha2::{Digest, Sha256};
 
 /// Number of partitions of the `due` index.
 pub const DUE_SHARDS: u64 = 16;
+/// Record shards of a tenant that starts with no finding and no vulnerability.
+pub const RECORD_SHARDS: u32 = 16;
+/// Most record shards a layout may name (two digits in the key).
+const MAX_RECORD_SHARDS: u32 = 100;
+
+pub(crate) const LAYOUT_SK: &str = "LAYOUT";
 
 pub(crate) const CONFIG_SK: &str = "CONFIG";
 pub(crate) const CONFIG_LOCK_SK: &str = "CONFIGLOCK";
@@ -81,6 +101,81 @@ pub fn due_shard(t: &TenantId) -> u64 {
 
 pub(crate) fn tenant_pk(t: &TenantId) -> String {
     format!("T#{}", t.as_str())
+}
+
+/// The tenant part (`T#<tenant>`) of a partition key: the key itself, or a record shard's without `#R#<nn>`.
+/// Tenant ids hold no `#`, so the tenant part ends at the second one.
+pub(crate) fn tenant_pk_of(pk: &str) -> &str {
+    match pk.match_indices('#').nth(1) {
+        Some((at, _)) => &pk[..at],
+        None => pk,
+    }
+}
+
+/// Shard (of `shards`) of the finding or vulnerability with this id: first 8 bytes of SHA-256(id), big-endian,
+/// mod `shards`.
+pub fn record_shard(id: &str, shards: u32) -> u32 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(shards.max(1))) as u32
+}
+
+/// Where a tenant's findings and vulnerabilities live: `shards` partitions (1: the legacy `T#<tenant>`). Read once
+/// per invocation or request ([`crate::Store::record_layout`]) and passed to every record access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLayout {
+    shards: u32,
+}
+
+impl RecordLayout {
+    /// Every finding and vulnerability under `T#<tenant>` (tenants stored before layouts existed).
+    pub const LEGACY: Self = Self { shards: 1 };
+    /// A new tenant's layout: [`RECORD_SHARDS`] partitions.
+    pub const SPREAD: Self = Self {
+        shards: RECORD_SHARDS,
+    };
+
+    /// A layout of `shards` partitions (1 to 100).
+    pub fn with_shards(shards: u32) -> Option<Self> {
+        (1..=MAX_RECORD_SHARDS)
+            .contains(&shards)
+            .then_some(Self { shards })
+    }
+
+    pub fn shards(self) -> u32 {
+        self.shards
+    }
+
+    /// Partition key of the finding or vulnerability with this id (the id part of its sort key).
+    pub fn record_pk(self, t: &TenantId, id: &str) -> String {
+        match self.shards {
+            1 => tenant_pk(t),
+            n => record_shard_pk(t, record_shard(id, n)),
+        }
+    }
+
+    /// Partition key of the finding (`FINDING#<id>`) or vulnerability (`VULN#<id>`) with this sort key.
+    pub(crate) fn record_pk_of_sk(self, t: &TenantId, sk: &str) -> String {
+        let id = sk
+            .strip_prefix(FINDING_PREFIX)
+            .or_else(|| sk.strip_prefix(VULNERABILITY_PREFIX))
+            .unwrap_or(sk);
+        self.record_pk(t, id)
+    }
+
+    /// The partitions holding the tenant's findings and vulnerabilities, shard 0 first.
+    pub fn record_partitions(self, t: &TenantId) -> Vec<String> {
+        match self.shards {
+            1 => vec![tenant_pk(t)],
+            n => (0..n).map(|shard| record_shard_pk(t, shard)).collect(),
+        }
+    }
+}
+
+/// `T#<tenant>#R#<nn>`: one shard of a spread tenant's findings and vulnerabilities.
+pub(crate) fn record_shard_pk(t: &TenantId, shard: u32) -> String {
+    format!("T#{}#R#{shard:02}", t.as_str())
 }
 
 pub(crate) fn asset_sk(key: &str) -> String {
@@ -224,5 +319,66 @@ mod tests {
             .map(|i| due_shard(&TenantId::new(format!("t{i}")).unwrap()))
             .collect();
         assert_eq!(used.len() as u64, DUE_SHARDS);
+    }
+
+    #[test]
+    fn record_shards_are_stable_and_spread() {
+        assert_eq!(record_shard("s1-42", 16), record_shard("s1-42", 16));
+        // Pinned: the shard function is part of the stored layout, it must never change.
+        let pinned: Vec<u32> = ["a", "s1-1", "vr-1"]
+            .iter()
+            .map(|id| record_shard(id, 16))
+            .collect();
+        let expected: Vec<u32> = ["a", "s1-1", "vr-1"]
+            .iter()
+            .map(|id| {
+                let d = Sha256::digest(id.as_bytes());
+                (u64::from_be_bytes(d[..8].try_into().unwrap()) % 16) as u32
+            })
+            .collect();
+        assert_eq!(pinned, expected);
+        let mut counts = [0u32; 16];
+        for i in 0..10_000 {
+            counts[record_shard(&format!("threat-{i}"), 16) as usize] += 1;
+        }
+        let mean = 10_000 / 16;
+        assert!(
+            counts.iter().all(|c| *c > 0),
+            "every shard used: {counts:?}"
+        );
+        assert!(
+            counts.iter().all(|c| *c <= 2 * mean),
+            "none over twice the mean: {counts:?}"
+        );
+    }
+
+    #[test]
+    fn record_pks_stay_inside_the_tenant() {
+        let t = TenantId::new("acme-1").unwrap();
+        assert_eq!(RecordLayout::LEGACY.record_pk(&t, "x"), "T#acme-1");
+        assert_eq!(RecordLayout::LEGACY.record_partitions(&t), ["T#acme-1"]);
+        let spread = RecordLayout::SPREAD.record_partitions(&t);
+        assert_eq!(spread.len(), 16);
+        assert_eq!(spread[0], "T#acme-1#R#00");
+        assert_eq!(spread[15], "T#acme-1#R#15");
+        for i in 0..500 {
+            let id = format!("vr-{i}");
+            let pk = RecordLayout::SPREAD.record_pk(&t, &id);
+            assert!(pk.starts_with("T#acme-1#R#"), "{pk}");
+            assert!(spread.contains(&pk));
+            assert_eq!(tenant_pk_of(&pk), "T#acme-1");
+            assert_eq!(
+                RecordLayout::SPREAD.record_pk_of_sk(&t, &vulnerability_sk(&id)),
+                pk
+            );
+            assert_eq!(
+                RecordLayout::SPREAD.record_pk_of_sk(&t, &finding_sk(&id)),
+                pk
+            );
+        }
+        assert_eq!(tenant_pk_of("T#acme-1"), "T#acme-1");
+        assert_eq!(RecordLayout::with_shards(0), None);
+        assert_eq!(RecordLayout::with_shards(101), None);
+        assert_eq!(RecordLayout::with_shards(16), Some(RecordLayout::SPREAD));
     }
 }

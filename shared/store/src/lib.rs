@@ -9,6 +9,8 @@ mod custom_fields;
 mod deployment;
 mod error;
 pub mod keys;
+mod layout;
+mod migration;
 mod page_token;
 mod rate_limit;
 mod records;
@@ -25,16 +27,18 @@ pub use deployment::{
     malformed_env, optional_env, parse_optional_env, required_env, required_env_where, Deployment,
 };
 pub use error::{Result, StoreError};
-pub use keys::TenantId;
+pub use keys::{RecordLayout, TenantId, RECORD_SHARDS};
+pub use migration::{MigrationReport, MIGRATION_RUN_ID};
 pub use page_token::PageTokenKey;
 pub use rate_limit::{Admission, RateLimit};
 pub use records::{
-    new_asset_item, new_finding_item, AssetFilter, BackfillCursor, ClosePlan, FindingFilter,
-    RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset, UnattachedCursor,
+    new_asset_item, new_finding_item, new_finding_item_in, AssetFilter, BackfillCursor, ClosePlan,
+    FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset,
+    UnattachedCursor,
 };
 pub use records::{
-    new_vulnerability_item, AnyKindFilter, FindingKind, SeverityCounts, SharedState, StoredFinding,
-    StoredVulnerability, VulnerabilityFilter,
+    new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,
+    SharedState, StoredFinding, StoredVulnerability, VulnerabilityFilter,
 };
 pub use records::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,

@@ -3,7 +3,7 @@
 //! A view page reads only items it returns: every filter a view accepts is a key condition (a partition, a
 //! sort-key prefix of the table or an index), never a FilterExpression over items the page then drops. A filter
 //! that several key prefixes serve (findings filtered on some of their facets, see [`crate::keys`]) is read prefix
-//! by prefix ([`Store::faceted_query`]); a prefix with no items costs a call, not an item.
+//! by prefix ([`Store::sharded_query`]); a prefix with no items costs a call, not an item.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    tenant_pk, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX, OPEN_VULNERABILITIES_INDEX,
+    tenant_pk, RecordLayout, TenantId, ASSET_FACETS_INDEX, FACETS_INDEX, OPEN_VULNERABILITIES_INDEX,
 };
 use crate::page_token;
 use crate::store::{s, Store};
@@ -24,6 +24,19 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 const MAX_PREFIXES_PER_PAGE: usize = 100;
 /// Cursor field of a faceted page token: the key prefix the next page starts in.
 const PREFIX_CURSOR: &str = "~prefix";
+/// Cursor field of a page token over several partitions (a spread tenant's record shards): the shard the next page
+/// starts in. Absent: shard 0 (the only one of a single-partition listing).
+const SHARD_CURSOR: &str = "~shard";
+
+/// A view's filter digest under a record layout: unchanged for the legacy layout (its page tokens stay valid), bound
+/// to the shard count otherwise, so a token issued before a tenant's records moved is refused (400) instead of
+/// resuming in a partition that no longer holds them.
+pub(crate) fn layout_digest(digest: String, layout: RecordLayout) -> String {
+    match layout.shards() {
+        1 => digest,
+        n => format!("{digest}#record_shards={n}"),
+    }
+}
 
 /// One key-condition query: partition (or gsi1 partition) plus a sort-key prefix, optionally filtered.
 #[derive(Debug, Clone)]
@@ -98,6 +111,12 @@ impl Query {
             pk: vopen_pk,
             ..Self::partition_raw("")
         }
+    }
+
+    /// The same query in another partition (one shard of a spread tenant's records).
+    pub(crate) fn in_partition(mut self, pk: impl Into<String>) -> Self {
+        self.pk = pk.into();
+        self
     }
 
     pub(crate) fn prefixed(mut self, sk_prefix: impl Into<String>) -> Self {
@@ -302,44 +321,74 @@ impl Store {
     /// sort-key prefixes of `q`'s index that together hold exactly the items the filter matches, so every item read
     /// is returned. The token names the prefix to resume in and, within it, the last key read. At most
     /// [`MAX_PREFIXES_PER_PAGE`] prefixes are queried per page: past that the page ends short, with a token.
-    pub(crate) async fn faceted_query(
+    ///
+    /// `partitions` are the partitions of `q` (a spread tenant's record shards; one for any other listing): each
+    /// prefix is read in every partition, the first partition first, before the next prefix, so the listing keeps
+    /// its prefix order (threats before vulnerabilities, facet values in key order) and, within a prefix, lists
+    /// shard by shard. The token also names the partition to resume in (when there are several), so a page still
+    /// reads only what it returns.
+    pub(crate) async fn sharded_query(
         &self,
         tenant: &TenantId,
         view: &str,
         filter_digest: &str,
-        (q, prefixes): (Query, &[String]),
+        (q, prefixes, partitions): (Query, &[String], &[String]),
         page_token: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Item>, Option<String>)> {
         // Checked before any read: a store without the key serves no paged listing at all.
         self.page_token_key()?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
-        let (mut at, mut start) = match page_token {
+        let steps = prefixes.len() * partitions.len();
+        let step_of = |shard: usize, at: usize| at * partitions.len() + shard;
+        let at_of = |step: usize| (step % partitions.len(), step / partitions.len());
+        let (mut step, mut start) = match page_token {
             None => (0, None),
             Some(t) => {
                 let mut cursor = self.verify_token(tenant, view, filter_digest, t)?;
                 let prefix = cursor
                     .remove(PREFIX_CURSOR)
                     .ok_or(StoreError::InvalidPageToken)?;
+                let shard = match cursor.remove(SHARD_CURSOR) {
+                    None => 0,
+                    Some(n) => n
+                        .parse::<usize>()
+                        .map_err(|_| StoreError::InvalidPageToken)?,
+                };
+                let pk = partitions.get(shard).ok_or(StoreError::InvalidPageToken)?;
                 let at = prefixes
                     .iter()
                     .position(|p| *p == prefix)
                     .ok_or(StoreError::InvalidPageToken)?;
                 let start = match cursor.is_empty() {
                     true => None,
-                    false => Some(q.with_prefix(&prefix).start_key(cursor)?),
+                    false => Some(
+                        q.with_prefix(&prefix)
+                            .in_partition(pk.clone())
+                            .start_key(cursor)?,
+                    ),
                 };
-                (at, start)
+                (step_of(shard, at), start)
             }
+        };
+        let token = |step: usize, cursor: Option<BTreeMap<String, String>>| {
+            let (shard, at) = at_of(step);
+            let mut cursor = cursor.unwrap_or_default();
+            if partitions.len() > 1 {
+                cursor.insert(SHARD_CURSOR.to_string(), shard.to_string());
+            }
+            self.prefix_token(tenant, view, filter_digest, &prefixes[at], Some(cursor))
         };
         let mut out = Vec::with_capacity(limit);
         let mut queried = 0;
-        while at < prefixes.len() {
+        while step < steps {
             if queried == MAX_PREFIXES_PER_PAGE {
-                let token = self.prefix_token(tenant, view, filter_digest, &prefixes[at], None)?;
-                return Ok((out, Some(token)));
+                return Ok((out, Some(token(step, None)?)));
             }
-            let pq = q.with_prefix(&prefixes[at]);
+            let (shard, at) = at_of(step);
+            let pq = q
+                .with_prefix(&prefixes[at])
+                .in_partition(partitions[shard].clone());
             let remaining = (limit - out.len()) as i32;
             let (items, last) = self.query_once(&pq, start.take(), Some(remaining)).await?;
             queried += 1;
@@ -347,27 +396,18 @@ impl Store {
             match last {
                 Some(k) if out.len() >= limit => {
                     let cursor = pq.cursor_of(&k)?;
-                    let token = self.prefix_token(
-                        tenant,
-                        view,
-                        filter_digest,
-                        &prefixes[at],
-                        Some(cursor),
-                    )?;
-                    return Ok((out, Some(token)));
+                    return Ok((out, Some(token(step, Some(cursor))?)));
                 }
                 // Cut short by DynamoDB's 1 MB limit: the same prefix goes on.
                 Some(k) => start = Some(k),
                 None => {
-                    at += 1;
+                    step += 1;
                     if out.len() >= limit {
-                        let token = match prefixes.get(at) {
-                            Some(next) => {
-                                Some(self.prefix_token(tenant, view, filter_digest, next, None)?)
-                            }
-                            None => None,
+                        let next = match step < steps {
+                            true => Some(token(step, None)?),
+                            false => None,
                         };
-                        return Ok((out, token));
+                        return Ok((out, next));
                     }
                 }
             }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use connector_store::batch::{BoxFuture, GetOutcome, Item, Projection};
-use connector_store::{BatchApi, SdkBatch, Store, StoreError, TenantId};
+use connector_store::{BatchApi, RecordLayout, SdkBatch, Store, StoreError, TenantId};
 use s1_core::records::IncidentStatus;
 use s1_core::{AnalystVerdict, Finding, VerdictInclusionList};
 use serde_json::json;
@@ -143,7 +143,10 @@ async fn setup(name: &str) -> (common::Env, Store, Arc<Recorder>, TenantId) {
 async fn a_first_sync_reads_no_finding_and_an_unchanged_page_reads_only_digests() {
     let (_env, store, rec, t) = setup("digest-first").await;
     let all = page(300);
-    let first = store.apply_findings(&t, &all).await.unwrap();
+    let first = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!(first.created, 300);
     let (read, records, bookkeeping) = rec.take();
     assert!(
@@ -154,7 +157,10 @@ async fn a_first_sync_reads_no_finding_and_an_unchanged_page_reads_only_digests(
     assert_eq!(records.len(), 300);
     assert!(bookkeeping.iter().all(|k| k.starts_with("DIGEST#FINDING")));
 
-    let again = store.apply_findings(&t, &all).await.unwrap();
+    let again = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!((again.written(), again.unchanged), (0, 300));
     let (read, records, bookkeeping) = rec.take();
     assert!(findings_among(&read).is_empty(), "only digests read");
@@ -173,10 +179,16 @@ async fn a_first_sync_reads_no_finding_and_an_unchanged_page_reads_only_digests(
 async fn a_changed_finding_is_read_alone_and_written() {
     let (env, store, rec, t) = setup("digest-change").await;
     let mut all = page(120);
-    store.apply_findings(&t, &all).await.unwrap();
+    store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     rec.take();
     all[7].title = "Trojan quarantined".into();
-    let c = store.apply_findings(&t, &all).await.unwrap();
+    let c = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!((c.created, c.updated, c.unchanged), (0, 1, 119));
     let (read, records, _) = rec.take();
     assert_eq!(findings_among(&read), vec!["FINDING#s1-threat-000007"]);
@@ -194,34 +206,64 @@ async fn a_changed_finding_is_read_alone_and_written() {
     assert_eq!(f7.title, "Trojan quarantined");
     // Reverting to the earlier content is a change too.
     all[7].title = "Trojan detected".into();
-    assert_eq!(store.apply_findings(&t, &all).await.unwrap().updated, 1);
+    assert_eq!(
+        store
+            .apply_findings(&t, common::layout(&store, &t).await, &all)
+            .await
+            .unwrap()
+            .updated,
+        1
+    );
 }
 
 #[tokio::test]
 async fn lifecycle_transitions_are_seen_through_the_digests() {
     let (_env, store, rec, t) = setup("digest-lifecycle").await;
     let mut all = page(20);
-    store.apply_findings(&t, &all).await.unwrap();
+    store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     all[3].incident_status = Some(IncidentStatus::Resolved);
-    let r = store.apply_findings(&t, &all).await.unwrap();
+    let r = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!((r.updated, r.resolved, r.unchanged), (1, 1, 19));
     all[3].incident_status = None;
-    let o = store.apply_findings(&t, &all).await.unwrap();
+    let o = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!((o.updated, o.reopened, o.unchanged), (1, 1, 19));
 
     // Closed by a complete walk that did not return #5; SentinelOne returns it unchanged: it reopens.
     let plan = store
-        .plan_closing(&t, |threat| threat != "000005")
+        .plan_closing(&t, common::layout(&store, &t).await, |threat| {
+            threat != "000005"
+        })
         .await
         .unwrap();
     assert_eq!(plan.absent.len(), 1);
-    assert_eq!(store.close_findings(&t, plan.absent).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .close_findings(&t, common::layout(&store, &t).await, plan.absent)
+            .await
+            .unwrap(),
+        1
+    );
     rec.take();
-    let back = store.apply_findings(&t, &all).await.unwrap();
+    let back = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!((back.updated, back.reopened, back.unchanged), (1, 1, 19));
     let (read, _, _) = rec.take();
     assert_eq!(findings_among(&read), vec!["FINDING#s1-threat-000005"]);
-    let quiet = store.apply_findings(&t, &all).await.unwrap();
+    let quiet = store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     assert_eq!(quiet.written(), 0);
 }
 
@@ -231,13 +273,26 @@ async fn reevaluated_statuses_keep_the_digests_honest() {
     let all: Vec<Finding> = (0..30)
         .map(|i| finding(i, ["true_positive", "suspicious"][i % 2]))
         .collect();
-    store.apply_findings(&t, &all).await.unwrap();
-    // Only true positives fail now: the suspicious ones flip to passed.
-    let list = VerdictInclusionList::from_list(&["true_positive".to_string()]).unwrap();
-    let (flipped, _) = store
-        .reevaluate_finding_statuses_page(&t, &list, None)
+    store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
         .await
         .unwrap();
+    // Only true positives fail now: the suspicious ones flip to passed.
+    let list = VerdictInclusionList::from_list(&["true_positive".to_string()]).unwrap();
+    // Page by page: a spread tenant's walk takes at least a page per record shard.
+    let layout = common::layout(&store, &t).await;
+    let (mut flipped, mut at) = (0, None);
+    loop {
+        let (n, next) = store
+            .reevaluate_finding_statuses_page(&t, layout, &list, at)
+            .await
+            .unwrap();
+        flipped += n;
+        match next {
+            Some(next) => at = Some(next),
+            None => break,
+        }
+    }
     assert_eq!(flipped, 15);
     rec.take();
     // SentinelOne's findings as the engine now maps them: unchanged, and vouched for without a read.
@@ -249,11 +304,25 @@ async fn reevaluated_statuses_keep_the_digests_honest() {
             f
         })
         .collect();
-    assert_eq!(store.apply_findings(&t, &now).await.unwrap().written(), 0);
+    assert_eq!(
+        store
+            .apply_findings(&t, common::layout(&store, &t).await, &now)
+            .await
+            .unwrap()
+            .written(),
+        0
+    );
     let (read, _, _) = rec.take();
     assert!(findings_among(&read).is_empty());
     // The findings with their earlier status differ from what is stored now: written.
-    assert_eq!(store.apply_findings(&t, &all).await.unwrap().updated, 15);
+    assert_eq!(
+        store
+            .apply_findings(&t, common::layout(&store, &t).await, &all)
+            .await
+            .unwrap()
+            .updated,
+        15
+    );
 }
 
 /// Deletes the tenant's digest items: what a tenant synced before digests existed looks like.
@@ -276,10 +345,14 @@ async fn drop_digests(env: &common::Env, t: &TenantId) {
 
 #[tokio::test]
 async fn a_tenant_stored_before_digests_is_read_until_they_are_built() {
+    // Stored before digests, so before record layouts too: the legacy layout.
     let (env, store, rec, t) = setup("digest-upgrade").await;
     let mut all = page(2500);
     for chunk in all.chunks(1000) {
-        store.apply_findings(&t, chunk).await.unwrap();
+        store
+            .apply_findings(&t, RecordLayout::LEGACY, chunk)
+            .await
+            .unwrap();
     }
     drop_digests(&env, &t).await;
     rec.take();
@@ -287,7 +360,10 @@ async fn a_tenant_stored_before_digests_is_read_until_they_are_built() {
     // finding created once.
     all[10].title = "changed".into();
     all.push(finding(9999, "true_positive"));
-    let first = store.apply_findings(&t, &all[..1000]).await.unwrap();
+    let first = store
+        .apply_findings(&t, RecordLayout::LEGACY, &all[..1000])
+        .await
+        .unwrap();
     assert_eq!((first.created, first.updated, first.unchanged), (0, 1, 999));
     let (read, records, _) = rec.take();
     assert!(
@@ -295,19 +371,28 @@ async fn a_tenant_stored_before_digests_is_read_until_they_are_built() {
         "read while the digests are incomplete"
     );
     assert_eq!(records, vec!["FINDING#s1-threat-000010".to_string()]);
-    let rest = store.apply_findings(&t, &all[1000..]).await.unwrap();
+    let rest = store
+        .apply_findings(&t, RecordLayout::LEGACY, &all[1000..])
+        .await
+        .unwrap();
     assert_eq!((rest.created, rest.updated, rest.unchanged), (1, 0, 1500));
     // The pass has read all 2,501 stored findings after three pages: from then on only digests are read.
-    store.apply_findings(&t, &all[..10]).await.unwrap();
+    store
+        .apply_findings(&t, RecordLayout::LEGACY, &all[..10])
+        .await
+        .unwrap();
     rec.take();
-    let quiet = store.apply_findings(&t, &all).await.unwrap();
+    let quiet = store
+        .apply_findings(&t, RecordLayout::LEGACY, &all)
+        .await
+        .unwrap();
     assert_eq!((quiet.written(), quiet.unchanged), (0, 2501));
     let (read, records, bookkeeping) = rec.take();
     assert!(findings_among(&read).is_empty(), "digests complete");
     assert!(records.is_empty() && bookkeeping.is_empty());
     // And a finding that is not stored is known to be new without a read.
     let new = store
-        .apply_findings(&t, &[finding(7777, "suspicious")])
+        .apply_findings(&t, RecordLayout::LEGACY, &[finding(7777, "suspicious")])
         .await
         .unwrap();
     assert_eq!(new.created, 1);
@@ -318,7 +403,10 @@ async fn a_tenant_stored_before_digests_is_read_until_they_are_built() {
 async fn a_crash_between_the_records_and_their_digests_loses_and_doubles_nothing() {
     let (env, store, rec, t) = setup("digest-crash").await;
     let mut all = page(200);
-    store.apply_findings(&t, &all).await.unwrap();
+    store
+        .apply_findings(&t, common::layout(&store, &t).await, &all)
+        .await
+        .unwrap();
     rec.take();
     // A crash after the page's findings were written, before their digest entries.
     all[1].title = "changed".into();
@@ -328,7 +416,10 @@ async fn a_crash_between_the_records_and_their_digests_loses_and_doubles_nothing
     rec.records_since_armed.store(0, Ordering::SeqCst);
     rec.fail_bookkeeping_after_records
         .store(true, Ordering::SeqCst);
-    assert!(store.apply_findings(&t, &next).await.is_err());
+    assert!(store
+        .apply_findings(&t, common::layout(&store, &t).await, &next)
+        .await
+        .is_err());
     let (_, records, _) = rec.take();
     assert_eq!(
         records.len(),
@@ -338,7 +429,10 @@ async fn a_crash_between_the_records_and_their_digests_loses_and_doubles_nothing
     rec.fail_bookkeeping_after_records
         .store(false, Ordering::SeqCst);
     // The run resumes with the same page: nothing is created twice, nothing rewritten, the change is kept.
-    let again = store.apply_findings(&t, &next).await.unwrap();
+    let again = store
+        .apply_findings(&t, common::layout(&store, &t).await, &next)
+        .await
+        .unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 260));
     let (read, records, _) = rec.take();
     assert_eq!(
@@ -363,14 +457,27 @@ async fn a_crash_between_the_records_and_their_digests_loses_and_doubles_nothing
         "changed"
     );
     // Now vouched for again: nothing read.
-    assert_eq!(store.apply_findings(&t, &next).await.unwrap().written(), 0);
+    assert_eq!(
+        store
+            .apply_findings(&t, common::layout(&store, &t).await, &next)
+            .await
+            .unwrap()
+            .written(),
+        0
+    );
     assert!(findings_among(&rec.take().0).is_empty());
 
     // A crash while the findings are written (after their "read me" marks): the next run writes them.
     let late: Vec<Finding> = (300..310).map(|i| finding(i, "suspicious")).collect();
     rec.fail_records.store(true, Ordering::SeqCst);
-    assert!(store.apply_findings(&t, &late).await.is_err());
+    assert!(store
+        .apply_findings(&t, common::layout(&store, &t).await, &late)
+        .await
+        .is_err());
     rec.fail_records.store(false, Ordering::SeqCst);
-    let redo = store.apply_findings(&t, &late).await.unwrap();
+    let redo = store
+        .apply_findings(&t, common::layout(&store, &t).await, &late)
+        .await
+        .unwrap();
     assert_eq!(redo.created, 10);
 }

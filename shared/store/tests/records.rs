@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connector_store::{
-    AssetFilter, FindingFilter, RetryPolicy, SdkBatch, StoreError, UnprocessedInjector,
+    AssetFilter, FindingFilter, RecordLayout, RetryPolicy, SdkBatch, StoreError,
+    UnprocessedInjector,
 };
 use s1_core::custom_fields::CustomFieldDefinition;
 use s1_core::{AnalystVerdict, Asset, AssetDecision, Finding, FindingStatus, VerdictInclusionList};
@@ -112,15 +113,25 @@ async fn unchanged_page_writes_nothing_and_one_change_writes_one() {
         .map(|i| finding(i, "host-001", "true_positive"))
         .collect();
     assert_eq!(
-        store.apply_findings(&t, &findings).await.unwrap().created,
+        store
+            .apply_findings(&t, common::layout(&store, &t).await, &findings)
+            .await
+            .unwrap()
+            .created,
         40
     );
     let before = counter.items_written();
-    let same = store.apply_findings(&t, &findings).await.unwrap();
+    let same = store
+        .apply_findings(&t, common::layout(&store, &t).await, &findings)
+        .await
+        .unwrap();
     assert_eq!((same.written(), same.unchanged), (0, 40));
     let mut one = findings.clone();
     one[5].title = "Trojan quarantined".into();
-    let c = store.apply_findings(&t, &one).await.unwrap();
+    let c = store
+        .apply_findings(&t, common::layout(&store, &t).await, &one)
+        .await
+        .unwrap();
     assert_eq!((c.created, c.updated, c.unchanged), (0, 1, 39));
     assert_eq!(counter.items_written(), before + 1);
 
@@ -179,7 +190,11 @@ async fn ten_thousand_findings_with_injected_unprocessed_items_are_all_stored() 
         .collect();
     let mut created = 0;
     for page in all.chunks(1000) {
-        created += store.apply_findings(&t, page).await.unwrap().created;
+        created += store
+            .apply_findings(&t, common::layout(&store, &t).await, page)
+            .await
+            .unwrap()
+            .created;
     }
     assert_eq!(created, 10_000);
     assert!(
@@ -199,7 +214,10 @@ async fn ten_thousand_findings_with_injected_unprocessed_items_are_all_stored() 
     let withheld = injector.withheld();
     let mut unchanged = 0;
     for page in all.chunks(2500) {
-        let again = store.apply_findings(&t, page).await.unwrap();
+        let again = store
+            .apply_findings(&t, common::layout(&store, &t).await, page)
+            .await
+            .unwrap();
         assert_eq!(again.written(), 0);
         unchanged += again.unchanged;
     }
@@ -391,13 +409,17 @@ async fn unseen_assets_are_retired_not_deleted_and_filters_find_them() {
 async fn finding_views_filter_by_asset_status_and_verdict_and_statuses_are_reevaluated() {
     let env = common::env().await;
     let store = env.store.clone();
+    // A tenant stored before record layouts: no layout item, so every reader takes the legacy one.
     let t = common::tenant("findings");
     let mut all = Vec::new();
     for i in 0..30 {
         let verdict = ["true_positive", "false_positive", "suspicious"][i % 3];
         all.push(finding(i, if i < 12 { "srv-a" } else { "srv-b" }, verdict));
     }
-    store.apply_findings(&t, &all).await.unwrap();
+    store
+        .apply_findings(&t, RecordLayout::LEGACY, &all)
+        .await
+        .unwrap();
     let by_asset = FindingFilter {
         asset: Some("SRV-A".into()),
         ..Default::default()
@@ -490,7 +512,11 @@ async fn finding_views_filter_by_asset_status_and_verdict_and_statuses_are_reeva
         })
         .collect();
     assert_eq!(
-        store.apply_findings(&t, &remapped).await.unwrap().written(),
+        store
+            .apply_findings(&t, RecordLayout::LEGACY, &remapped)
+            .await
+            .unwrap()
+            .written(),
         0
     );
 }
@@ -538,7 +564,12 @@ async fn reevaluate_all(
     let (mut flipped, mut pages, mut cursor) = (0, 0, None);
     loop {
         let (n, next) = store
-            .reevaluate_finding_statuses_page(t, list, cursor)
+            .reevaluate_finding_statuses_page(
+                t,
+                store.record_layout(t).await.unwrap(),
+                list,
+                cursor,
+            )
             .await
             .unwrap();
         flipped += n;

@@ -41,12 +41,19 @@ fn placed(vs: Vec<Vulnerability>, asset: Option<&str>) -> Vec<PlacedVulnerabilit
         .collect()
 }
 
+/// The partition the tenant's layout puts this record in.
+async fn record_pk(env: &common::Env, tenant: &str, id: &str) -> String {
+    let t = common::tenant(tenant);
+    let layout = env.store.record_layout(&t).await.expect("layout");
+    layout.record_pk(&t, id)
+}
+
 async fn item(env: &common::Env, tenant: &str, id: &str) -> HashMap<String, AttributeValue> {
     env.stack
         .dynamodb
         .get_item()
         .table_name(&env.table)
-        .key("pk", AttributeValue::S(format!("T#{tenant}")))
+        .key("pk", AttributeValue::S(record_pk(env, tenant, id).await))
         .key("sk", AttributeValue::S(format!("VULN#{id}")))
         .consistent_read(true)
         .send()
@@ -78,7 +85,10 @@ async fn a_page_writes_only_what_changed_and_a_scan_alone_writes_nothing() {
         row("1", "HIGH", "Detected", 11)
     ]));
     let page = placed(first.clone(), Some("desktop-1"));
-    let c = store.apply_vulnerabilities(&t, &page).await.unwrap();
+    let c = store
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &page)
+        .await
+        .unwrap();
     assert_eq!(
         c,
         VulnerabilityWrites {
@@ -98,7 +108,10 @@ async fn a_page_writes_only_what_changed_and_a_scan_alone_writes_nothing() {
         ])),
         Some("desktop-1"),
     );
-    let c = store.apply_vulnerabilities(&t, &scanned).await.unwrap();
+    let c = store
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &scanned)
+        .await
+        .unwrap();
     assert_eq!((c.written(), c.unchanged), (0, 2));
     assert_eq!(counter.items_written(), 2);
 
@@ -107,7 +120,10 @@ async fn a_page_writes_only_what_changed_and_a_scan_alone_writes_nothing() {
     let rescored = rows(json!([row("1", "CRITICAL", "Detected", 30)]));
     let mut page = placed(rescored, Some("desktop-1"));
     page.extend(placed(vec![first[1].clone()], Some("desktop-2")));
-    let c = store.apply_vulnerabilities(&t, &page).await.unwrap();
+    let c = store
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &page)
+        .await
+        .unwrap();
     assert_eq!((c.created, c.updated, c.unchanged), (0, 2, 0));
     assert_eq!(counter.items_written(), 4);
     let moved = item(&env, "vuln-writes", "2").await;
@@ -131,11 +147,11 @@ async fn removed_rows_fix_and_detected_again_reopen_with_their_keys() {
         )
     };
     store
-        .apply_vulnerabilities(&t, &at("Detected"))
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &at("Detected"))
         .await
         .unwrap();
     let c = store
-        .apply_vulnerabilities(&t, &at("Removed"))
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &at("Removed"))
         .await
         .unwrap();
     assert_eq!((c.updated, c.fixed), (1, 1));
@@ -145,12 +161,12 @@ async fn removed_rows_fix_and_detected_again_reopen_with_their_keys() {
     assert!(text(&fixed, "facet_sk").starts_with("VULN#fixed#"));
     // Removed again: already fixed, nothing written.
     let c = store
-        .apply_vulnerabilities(&t, &at("Removed"))
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &at("Removed"))
         .await
         .unwrap();
     assert_eq!((c.written(), c.fixed), (0, 0));
     let c = store
-        .apply_vulnerabilities(&t, &at("Detected"))
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &at("Detected"))
         .await
         .unwrap();
     assert_eq!((c.updated, c.reopened), (1, 1));
@@ -177,24 +193,39 @@ async fn fixing_by_absence_moves_state_and_keys_and_a_stale_plan_fixes_nothing()
         ])),
         None,
     );
-    store.apply_vulnerabilities(&t, &page).await.unwrap();
+    store
+        .apply_vulnerabilities(&t, common::layout(&store, &t).await, &page)
+        .await
+        .unwrap();
     let plan = store
-        .plan_fixing_vulnerabilities(&t, |id| id != "2")
+        .plan_fixing_vulnerabilities(&t, common::layout(&store, &t).await, |id| id != "2")
         .await
         .unwrap();
     assert_eq!(plan.live, 3);
     assert_eq!(plan.absent.len(), 1);
     assert_eq!(plan.absent[0].sk, "VULN#2");
     let stale = plan.absent.clone();
-    assert_eq!(store.fix_vulnerabilities(&t, plan.absent).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .fix_vulnerabilities(&t, common::layout(&store, &t).await, plan.absent)
+            .await
+            .unwrap(),
+        1
+    );
     let fixed = item(&env, "vuln-fix", "2").await;
     assert_eq!(text(&fixed, "state"), "fixed");
     assert!(text(&fixed, "facet_sk").starts_with("VULN#fixed#medium#CVE-2025-2#2"));
     assert!(fixed.contains_key("content_hash") && fixed.contains_key("vulnerability"));
     // The same plan again: the item is no longer what it was planned from, so the condition refuses the update.
-    assert_eq!(store.fix_vulnerabilities(&t, stale).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .fix_vulnerabilities(&t, common::layout(&store, &t).await, stale)
+            .await
+            .unwrap(),
+        0
+    );
     let again = store
-        .plan_fixing_vulnerabilities(&t, |id| id != "2")
+        .plan_fixing_vulnerabilities(&t, common::layout(&store, &t).await, |id| id != "2")
         .await
         .unwrap();
     assert_eq!((again.live, again.absent.len()), (2, 0));

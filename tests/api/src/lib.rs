@@ -439,8 +439,12 @@ pub async fn seed_tenant(
         .apply_asset_decisions(&tenant, &decisions, &run.id)
         .await
         .expect("assets");
+    let layout = store
+        .ensure_record_layout(&tenant)
+        .await
+        .expect("record layout");
     store
-        .apply_findings(&tenant, &findings)
+        .apply_findings(&tenant, layout, &findings)
         .await
         .expect("findings");
     run.mark_running();

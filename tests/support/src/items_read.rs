@@ -1,6 +1,8 @@
 //! An SDK interceptor that counts the items DynamoDB read for the client: a Query's `ScannedCount` (what it read
 //! before any filter, which is what it bills) and the items a BatchGetItem or GetItem returned: the figure the views
 //! are held to (items read per item a page returns), shown by the store tests, the API tests and the view bench.
+//! The items GetItem returned are also counted apart ([`ItemsRead::single_gets`]): a tenant-wide view reads the
+//! tenant's record layout item once per request, a fixed cost beside the items it lists.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,11 +15,16 @@ use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 
 #[derive(Debug, Clone, Default)]
-pub struct ItemsRead(Arc<AtomicU64>);
+pub struct ItemsRead(Arc<AtomicU64>, Arc<AtomicU64>);
 
 impl ItemsRead {
     pub fn total(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// Of [`ItemsRead::total`], the items single GetItem calls returned.
+    pub fn single_gets(&self) -> u64 {
+        self.1.load(Ordering::SeqCst)
     }
 
     /// A client like `client` whose reads this counter counts.
@@ -52,7 +59,9 @@ impl Intercept for ItemsRead {
                 .map(|r| r.values().map(|v| v.len() as u64).sum())
                 .unwrap_or_default()
         } else if let Some(g) = out.downcast_ref::<GetItemOutput>() {
-            u64::from(g.item().is_some())
+            let n = u64::from(g.item().is_some());
+            self.1.fetch_add(n, Ordering::SeqCst);
+            n
         } else {
             0
         };

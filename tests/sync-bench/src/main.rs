@@ -678,7 +678,8 @@ impl Bench {
                     decide_finding(f, exists)
                 })
                 .collect();
-            store.apply_findings(tenant, &findings).await?;
+            let layout = store.ensure_record_layout(tenant).await?;
+            store.apply_findings(tenant, layout, &findings).await?;
         }
         let wall = started.elapsed();
         let samples = sampler.stop();

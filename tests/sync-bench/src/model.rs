@@ -5,9 +5,12 @@
 //! Per page of `page_size` records:
 //! - fetch: `max(s1_page_latency, 1 / s1_requests_per_second)` (the client paces itself per console);
 //! - DynamoDB: batch reads (`read_keys_per_record` keys a record, 100 a call) and batch writes (25 a call), at most
-//!   `ddb_parallel_calls` in flight, each taking `ddb_call_latency`; never faster than the tenant's partition allows
-//!   (every item of a tenant shares one partition key value: `partition_wcu_per_s` write units and
-//!   `partition_rcu_per_s` read units a second; index writes go to other partitions and do not count here);
+//!   `ddb_parallel_calls` in flight, each taking `ddb_call_latency`; never faster than the tenant's partitions allow
+//!   (one partition key value takes `partition_wcu_per_s` write units and `partition_rcu_per_s` read units a
+//!   second). Assets and the reads before writing (assets, digests) share the tenant's partition `T#<tenant>`;
+//!   findings are written to `record_shards` partitions (16 for a tenant created since record shards exist, 1 for
+//!   a legacy one, where they share `T#<tenant>` with the reads). Index writes go to other partitions and do not
+//!   count here;
 //! - the checkpoint: `checkpoint_calls` calls one after the other;
 //! - CPU: `cpu_per_record`.
 //!
@@ -38,6 +41,9 @@ pub struct Params {
     pub table_wcu_per_asset: f64,
     /// Table write units per finding item: 2 (same; the gsi1 copy is written to the asset's partition of the index).
     pub table_wcu_per_finding: f64,
+    /// Partitions a tenant's findings are written to: 16 (`RECORD_SHARDS` in `shared/store/src/keys.rs`; 1 for a
+    /// tenant stored before record shards existed).
+    pub record_shards: f64,
     /// Keys read per record before writing, first sync: 1.5 (the bench's keys requested / records at 1k/10k).
     pub read_keys_per_record: f64,
     /// Calls per page outside the batch layer, one after the other (lease + checkpoint, run progress): 2.
@@ -66,6 +72,7 @@ impl Default for Params {
             partition_rcu_per_s: 3_000.0,
             table_wcu_per_asset: 2.0,
             table_wcu_per_finding: 2.0,
+            record_shards: 16.0,
             read_keys_per_record: 1.5,
             checkpoint_calls: 2.0,
             cpu_per_record_s: 20e-6,
@@ -83,7 +90,7 @@ pub struct Projection {
     pub pages: f64,
     /// The console's floor: pages at the client's pacing and the page latency, nothing else.
     pub fetch_s: f64,
-    /// The partition's floor: all table write and read units at the per-partition rates.
+    /// The partitions' floor: all table write and read units at the per-partition rates (the busiest partition).
     pub partition_s: f64,
     pub sequential_s: f64,
     pub overlapped_s: f64,
@@ -92,14 +99,21 @@ pub struct Projection {
     pub gb_seconds: f64,
 }
 
-/// Seconds for one page of `records` whose items cost `table_wcu` write units each.
-fn page_times(p: &Params, records: f64, table_wcu: f64) -> (f64, f64, f64, f64) {
+/// Seconds for one page of `records` whose items cost `table_wcu` write units each and are written to `shards`
+/// partitions (1: the tenant's own, which the reads use too).
+fn page_times(p: &Params, records: f64, table_wcu: f64, shards: f64) -> (f64, f64, f64, f64) {
     let fetch = p.s1_page_latency_s.max(1.0 / p.s1_requests_per_second);
     let keys = records * p.read_keys_per_record;
     let calls = (keys / 100.0).ceil() + (records / 25.0).ceil();
     let ddb_calls = (calls / p.ddb_parallel_calls).ceil() * p.ddb_call_latency_s;
-    // Strongly consistent reads of items under 4 KB: one read unit per key.
-    let partition = records * table_wcu / p.partition_wcu_per_s + keys / p.partition_rcu_per_s;
+    // Strongly consistent reads of items under 4 KB: one read unit per key, on the tenant's partition.
+    let reads = keys / p.partition_rcu_per_s;
+    let writes = records * table_wcu / (p.partition_wcu_per_s * shards);
+    // Spread writes run beside the reads (other partitions); the busiest partition bounds the page.
+    let partition = match shards > 1.0 {
+        true => writes.max(reads),
+        false => writes + reads,
+    };
     let rest = ddb_calls.max(partition)
         + p.checkpoint_calls * p.ddb_call_latency_s
         + records * p.cpu_per_record_s;
@@ -116,9 +130,9 @@ pub fn project(p: &Params, agents: f64, threats: f64) -> Projection {
         invocations: 0.0,
         gb_seconds: 0.0,
     };
-    for (records, wcu) in [
-        (agents, p.table_wcu_per_asset),
-        (threats, p.table_wcu_per_finding),
+    for (records, wcu, shards) in [
+        (agents, p.table_wcu_per_asset, 1.0),
+        (threats, p.table_wcu_per_finding, p.record_shards),
     ] {
         let full = (records / p.page_size).floor();
         let last = records - full * p.page_size;
@@ -126,7 +140,7 @@ pub fn project(p: &Params, agents: f64, threats: f64) -> Projection {
             if count == 0.0 {
                 continue;
             }
-            let (fetch, partition, sequential, overlapped) = page_times(p, size, wcu);
+            let (fetch, partition, sequential, overlapped) = page_times(p, size, wcu, shards);
             out.pages += count;
             out.fetch_s += count * fetch;
             out.partition_s += count * partition;
@@ -213,13 +227,14 @@ pub fn parse(args: &[String]) -> Result<Params, String> {
             "--partition-rcu" => &mut p.partition_rcu_per_s,
             "--wcu-per-asset" => &mut p.table_wcu_per_asset,
             "--wcu-per-finding" => &mut p.table_wcu_per_finding,
+            "--record-shards" => &mut p.record_shards,
             "--read-keys-per-record" => &mut p.read_keys_per_record,
             "--memory-mb" => &mut p.memory_mb,
             other => {
                 return Err(format!(
                     "unknown model flag {other}; flags: --s1-page-latency-ms --s1-rps --ddb-latency-ms \
                      --ddb-parallel --partition-wcu --partition-rcu --wcu-per-asset --wcu-per-finding \
-                     --read-keys-per-record --memory-mb"
+                     --record-shards --read-keys-per-record --memory-mb"
                 ))
             }
         };
@@ -241,11 +256,26 @@ mod tests {
         let p = Params::default();
         // 1,000 records: 15 reads + 40 writes = 55 calls, 14 rounds of 4 at 10 ms = 0.14 s; the partition needs
         // 2,000 / 1,000 + 1,500 / 3,000 = 2.5 s, which bounds it; checkpoint 0.02 s; CPU 0.02 s.
-        let (fetch, partition, sequential, overlapped) = page_times(&p, 1_000.0, 2.0);
+        let (fetch, partition, sequential, overlapped) = page_times(&p, 1_000.0, 2.0, 1.0);
         assert!(close(fetch, 1.0));
         assert!(close(partition, 2.5));
         assert!(close(sequential, 1.0 + 2.5 + 0.02 + 0.02));
         assert!(close(overlapped, 2.54));
+    }
+
+    #[test]
+    fn spread_findings_are_bounded_by_the_busiest_partition() {
+        let p = Params::default();
+        // 16 shards: 2,000 write units at 16,000/s = 0.125 s beside 1,500 reads at 3,000/s = 0.5 s on the tenant's
+        // partition: the reads bound the page; the calls (0.14 s) do not.
+        let (_, partition, sequential, _) = page_times(&p, 1_000.0, 2.0, 16.0);
+        assert!(close(partition, 0.5));
+        assert!(close(sequential, 1.0 + 0.5 + 0.02 + 0.02));
+        let heavy = Params {
+            read_keys_per_record: 0.0,
+            ..Params::default()
+        };
+        assert!(close(page_times(&heavy, 1_000.0, 2.0, 16.0).1, 0.125));
     }
 
     #[test]
@@ -255,12 +285,16 @@ mod tests {
             s1_requests_per_second: 2.0,
             ..Params::default()
         };
-        assert!(close(page_times(&p, 1.0, 1.0).0, 0.5));
+        assert!(close(page_times(&p, 1.0, 1.0, 1.0).0, 0.5));
     }
 
     #[test]
     fn pages_round_up_per_kind_and_invocations_follow_the_worker_budget() {
-        let p = Params::default();
+        // One partition for everything (a legacy tenant).
+        let p = Params {
+            record_shards: 1.0,
+            ..Params::default()
+        };
         let r = project(&p, 1_500.0, 2_000.0);
         assert!(close(r.pages, 4.0));
         // 100k/1M: 1,100 pages of about 3.54 s = ~3,900 s sequential, 840 s of work per invocation: 5 invocations.
@@ -271,6 +305,10 @@ mod tests {
         let billed = big.sequential_s + (big.invocations - 1.0) * 1.0;
         assert!(close(big.gb_seconds, billed * 0.5));
         assert!(close(big.partition_s, 1_100.0 * 2.5));
+        // Spread: the 1,000 finding pages take 1.54 s instead of 3.54 s; the 100 asset pages do not change.
+        let spread = project(&Params::default(), 100_000.0, 1_000_000.0);
+        assert!(close(spread.sequential_s, 100.0 * 3.54 + 1_000.0 * 1.54));
+        assert!(close(spread.partition_s, 100.0 * 2.5 + 1_000.0 * 0.5));
     }
 
     #[test]

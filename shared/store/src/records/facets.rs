@@ -18,8 +18,8 @@ use s1_core::AnalystVerdict;
 use crate::batch::{get_all, Projection};
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    asset_facet_sk, finding_facet_sk, tenant_pk, FindingFacets, TenantId, ASSET_FACET_PREFIX,
-    ASSET_PREFIX, FINDING_FACET_PREFIX, FINDING_PREFIX,
+    asset_facet_sk, finding_facet_sk, tenant_pk_of, FindingFacets, RecordLayout, TenantId,
+    ASSET_FACET_PREFIX, ASSET_PREFIX, FINDING_FACET_PREFIX, FINDING_PREFIX,
 };
 use crate::store::{s, Store};
 
@@ -82,6 +82,7 @@ impl FacetFilter<'_> {
 
 /// A finding's `facet_sk` from its stored top-level attributes (the ones the views show): attached means listed
 /// under an asset in gsi1; a finding without a lifecycle counts as open; a verdict outside the known ones is `other`.
+/// `pk` is the finding's own (the tenant's, or one of its record shards).
 pub(super) fn finding_facet_of(
     pk: &str,
     gsi1pk: &str,
@@ -91,7 +92,7 @@ pub(super) fn finding_facet_of(
     verdict: &str,
     id: &str,
 ) -> String {
-    let unattached = gsi1pk.strip_prefix(pk) == Some("#UNATTACHED");
+    let unattached = gsi1pk.strip_prefix(tenant_pk_of(pk)) == Some("#UNATTACHED");
     let verdict = match AnalystVerdict::KNOWN.contains(&verdict) {
         true => verdict,
         false => "other",
@@ -164,10 +165,12 @@ impl Store {
     pub(super) async fn facet_inputs(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         sks: impl Iterator<Item = String>,
     ) -> Result<HashMap<String, FacetInputs>> {
-        let pk = tenant_pk(tenant);
-        let keys: Vec<_> = sks.map(|sk| Store::key(pk.clone(), sk)).collect();
+        let keys: Vec<_> = sks
+            .map(|sk| Store::key(layout.record_pk_of_sk(tenant, &sk), sk))
+            .collect();
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
@@ -366,5 +369,16 @@ mod tests {
             "s1-2",
         );
         assert_eq!(k, "FINDING#true#passed#closed#low#suspicious#s1-2");
+        // A spread tenant's finding: its pk is a record shard, its attachment still reads from gsi1pk.
+        let k = finding_facet_of(
+            "T#a#R#07",
+            "T#a#UNATTACHED",
+            "failed",
+            Some("open"),
+            "high",
+            "suspicious",
+            "s1-3",
+        );
+        assert_eq!(k, "FINDING#false#failed#open#high#suspicious#s1-3");
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! | filter                                   | read from                                         | order                 |
 //! |------------------------------------------|---------------------------------------------------|-----------------------|
-//! | none                                     | the tenant's partition, `FINDING#`                | id                    |
+//! | none                                     | the tenant's record partitions, `FINDING#`        | shard, then id        |
 //! | `asset` alone (or with `attached=true`)  | gsi1, the asset's partition                       | id                    |
 //! | `attached=false` alone                   | gsi1, the unattached partition                    | id                    |
 //! | `asset` or `attached=false`, with others | `asset_facets`, that gsi1 partition, by facet      | facet values, then id |
-//! | any other                                | `facets`, the tenant's partition, by facet        | facet values, then id |
+//! | any other                                | `facets`, the tenant's record partitions, by facet | facet values, shard, then id |
 //!
 //! "By facet" reads the `facet_sk` prefixes the filter names ([`super::facets::FacetFilter::prefixes`]); the page
 //! order is the key order `attached, status, state, severity, verdict` (each in its API spelling, alphabetically),
-//! then id. `asset` with `attached=false` is refused: an unattached finding has no asset.
+//! then id. `asset` with `attached=false` is refused: an unattached finding has no asset. A spread tenant's
+//! records ([`crate::keys::RecordLayout`]) are read shard by shard, shard 0 first, for each facet prefix in turn
+//! (so facet values keep their order); the legacy layout has one shard.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,10 +23,10 @@ use super::facets::FacetFilter;
 use super::findings::FindingItem;
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
-use crate::keys::{finding_gsi1pk, unattached_gsi1pk, TenantId, FINDING_PREFIX};
+use crate::keys::{finding_gsi1pk, unattached_gsi1pk, RecordLayout, TenantId, FINDING_PREFIX};
 use crate::page_token::filter_digest;
 use crate::store::{Page, Store};
-use crate::views::Query;
+use crate::views::{layout_digest, Query};
 
 /// Filters of the findings view (see the module docs for the order each combination lists in).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,13 +100,39 @@ impl Store {
             None => filter_digest(filter),
             Some(st) => filter_digest(&(filter, st.as_str())),
         };
+        // The tenant-wide listings read the record partitions: the layout is read once for the request.
+        let layout = match asset_pk {
+            Some(_) => RecordLayout::LEGACY,
+            None => self.record_layout(tenant).await?,
+        };
+        let digest = layout_digest(digest, layout);
+        let partitions = layout.record_partitions(tenant);
         let items = if filter.lists_by_id(state) {
-            let q = match asset_pk {
-                Some(pk) => Query::gsi1(pk, FINDING_PREFIX),
-                None => Query::partition(tenant, FINDING_PREFIX),
-            };
-            self.paged_query(tenant, "findings", &digest, q, page_token, limit)
-                .await?
+            match asset_pk {
+                Some(pk) => {
+                    let q = Query::gsi1(pk, FINDING_PREFIX);
+                    self.paged_query(tenant, "findings", &digest, q, page_token, limit)
+                        .await?
+                }
+                None if layout == RecordLayout::LEGACY => {
+                    let q = Query::partition(tenant, FINDING_PREFIX);
+                    self.paged_query(tenant, "findings", &digest, q, page_token, limit)
+                        .await?
+                }
+                None => {
+                    let q = Query::partition(tenant, "");
+                    let prefixes = [FINDING_PREFIX.to_string()];
+                    self.sharded_query(
+                        tenant,
+                        "findings",
+                        &digest,
+                        (q, &prefixes, &partitions),
+                        page_token,
+                        limit,
+                    )
+                    .await?
+                }
+            }
         } else {
             let facets = FacetFilter {
                 // Within one gsi1 partition every finding has the same attachment: asset partitions hold the
@@ -121,15 +149,15 @@ impl Store {
             let prefixes = facets.prefixes().ok_or_else(|| {
                 StoreError::InvalidInput("a faceted listing needs a fixed facet".into())
             })?;
-            let q = match asset_pk {
-                Some(pk) => Query::asset_facets(pk),
-                None => Query::facets(tenant),
+            let (q, partitions) = match asset_pk {
+                Some(pk) => (Query::asset_facets(pk.clone()), vec![pk]),
+                None => (Query::facets(tenant), partitions),
             };
-            self.faceted_query(
+            self.sharded_query(
                 tenant,
                 "findings",
                 &digest,
-                (q, &prefixes),
+                (q, &prefixes, &partitions),
                 page_token,
                 limit,
             )

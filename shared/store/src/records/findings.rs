@@ -1,5 +1,5 @@
-//! Findings: applying a page (written only when changed), the unattached findings' pages, re-deriving statuses
-//! one page at a time after a verdict-list change, and the findings view.
+//! Findings: applying a page (written only when changed), closing the ones a complete walk did not return, and
+//! the unattached findings' pages (re-deriving statuses lives in [`super::finding_statuses`]).
 
 use std::collections::HashMap;
 
@@ -7,18 +7,17 @@ use futures::stream::{StreamExt, TryStreamExt};
 
 use s1_core::lifecycle::{self, FindingState, Lifecycle};
 use s1_core::records::IncidentStatus;
-use s1_core::verdicts::finding_status;
-use s1_core::{ContentHash, Finding, VerdictInclusionList};
+use s1_core::{ContentHash, Finding};
 use serde::{Deserialize, Serialize};
 
-use super::digests::{entry_value, stored_value, unchanged_values, Digests, Known, UNKNOWN};
+use super::digests::{entry_value, unchanged_values, Digests, Known, UNKNOWN};
 use super::facets::finding_facet_of;
 use super::put;
 use crate::batch::{write_all, Item};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    finding_gsi1pk, finding_sk, tenant_pk, unattached_gsi1pk, TenantId, FINDING_PREFIX,
+    finding_gsi1pk, finding_sk, unattached_gsi1pk, RecordLayout, TenantId, FINDING_PREFIX,
 };
 use crate::runs::WriteCounts;
 use crate::store::{s, Store};
@@ -29,32 +28,32 @@ const UNATTACHED_PAGE: i32 = 500;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct FindingItem {
-    pk: String,
-    sk: String,
+    pub(super) pk: String,
+    pub(super) sk: String,
     kind: String,
-    gsi1pk: String,
+    pub(super) gsi1pk: String,
     gsi1sk: String,
     /// The finding's key in the `facets` and `asset_facets` indexes (see [`crate::keys`]); absent on findings
     /// stored before those indexes existed, until the backfill ([`super::facets`]) or a rewrite sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    facet_sk: Option<String>,
-    finding: Finding,
-    content_hash: String,
+    pub(super) facet_sk: Option<String>,
+    pub(super) finding: Finding,
+    pub(super) content_hash: String,
     /// Top-level copies of the filterable fields, in their API spellings.
     #[serde(default = "yes")]
     attached: bool,
-    status: String,
-    severity: String,
-    verdict: String,
+    pub(super) status: String,
+    pub(super) severity: String,
+    pub(super) verdict: String,
     created_at: String,
-    updated_at: String,
+    pub(super) updated_at: String,
     /// The finding's lifecycle (absent on findings stored before lifecycles existed: the next sync that returns
     /// them records one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lifecycle: Option<Lifecycle>,
     /// Top-level copy of the lifecycle's state, in its API spelling, for the state filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    state: Option<String>,
+    pub(super) state: Option<String>,
 }
 
 impl FindingItem {
@@ -91,18 +90,21 @@ impl Store {
     pub async fn apply_findings(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         findings: &[Finding],
     ) -> Result<WriteCounts> {
-        Box::pin(self.apply_findings_boxed(tenant, findings)).await
+        Box::pin(self.apply_findings_boxed(tenant, layout, findings)).await
     }
 
     /// The digests' journal names the findings before they are written; their entries change only after.
     async fn apply_findings_boxed(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         findings: &[Finding],
     ) -> Result<WriteCounts> {
-        let (counts, writes, mut digests) = self.plan_findings(tenant, findings, true).await?;
+        let (counts, writes, mut digests) =
+            self.plan_findings(tenant, layout, findings, true).await?;
         digests.expect_writes(writes.iter().map(|w| &w.sk));
         self.save_journal(tenant, &mut digests).await?;
         let (after, records): (Vec<_>, Vec<_>) = writes
@@ -121,9 +123,11 @@ impl Store {
     pub async fn preview_findings(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         findings: &[Finding],
     ) -> Result<(WriteCounts, Vec<(String, bool)>)> {
-        let (counts, writes, _) = Box::pin(self.plan_findings(tenant, findings, false)).await?;
+        let (counts, writes, _) =
+            Box::pin(self.plan_findings(tenant, layout, findings, false)).await?;
         Ok((
             counts,
             writes.into_iter().map(|w| (w.title, w.created)).collect(),
@@ -136,6 +140,7 @@ impl Store {
     async fn plan_findings(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         findings: &[Finding],
         writable: bool,
     ) -> Result<(WriteCounts, Vec<FindingWrite>, Digests)> {
@@ -150,7 +155,9 @@ impl Store {
             }
         }
         let sks: Vec<String> = order.iter().map(|id| finding_sk(id)).collect();
-        let mut digests = self.load_finding_digests(tenant, &sks, writable).await?;
+        let mut digests = self
+            .load_finding_digests(tenant, layout, &sks, writable)
+            .await?;
         let mut known = HashMap::new();
         let mut unread = Vec::new();
         for (id, sk) in order.iter().zip(&sks) {
@@ -162,7 +169,7 @@ impl Store {
             }
             known.insert(*id, k);
         }
-        let heads = self.read_heads(tenant, unread, false).await?;
+        let heads = self.read_record_heads(tenant, layout, unread).await?;
         let now_s = format_timestamp(now());
         let mut writes = Vec::new();
         for id in order {
@@ -209,6 +216,7 @@ impl Store {
                 created: stored.is_none(),
                 item: put(finding_item(
                     tenant,
+                    layout,
                     stored_finding,
                     hash,
                     created_at,
@@ -227,6 +235,7 @@ impl Store {
     pub async fn plan_closing(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         returned: impl Fn(&str) -> bool,
     ) -> Result<ClosePlan> {
         let q = Query::partition(tenant, FINDING_PREFIX).project(
@@ -240,7 +249,7 @@ impl Store {
         );
         let mut plan = ClosePlan::default();
         let now_s = format_timestamp(now());
-        self.query_each(&q, |items| {
+        self.record_query_each(tenant, layout, &q, |items| {
             for i in items {
                 #[derive(Deserialize)]
                 struct Head {
@@ -282,9 +291,9 @@ impl Store {
     pub async fn close_findings(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         absent: Vec<(String, Lifecycle)>,
     ) -> Result<u64> {
-        let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
         let closing: Vec<(String, Lifecycle)> = absent
             .into_iter()
@@ -295,18 +304,18 @@ impl Store {
         // writer meanwhile, so it fails only if something else wrote, and then the finding stays open until the
         // next complete walk rather than landing under a wrong facet).
         let facets = self
-            .facet_inputs(tenant, closing.iter().map(|(sk, _)| sk.clone()))
+            .facet_inputs(tenant, layout, closing.iter().map(|(sk, _)| sk.clone()))
             .await?;
         // Their digest entries stop vouching for them first: a closed finding SentinelOne returns again reopens.
         let sks: Vec<String> = closing.iter().map(|(sk, _)| sk.clone()).collect();
-        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
+        let mut digests = self.expect_finding_writes(tenant, layout, &sks).await?;
         let closed = futures::stream::iter(closing)
             .filter_map(|(sk, l)| {
                 let inputs = facets.get(&sk).cloned();
                 async move { inputs.map(|i| (sk, l, i)) }
             })
             .map(|(sk, l, inputs)| {
-                let pk = pk.clone();
+                let pk = layout.record_pk_of_sk(tenant, &sk);
                 let now_s = now_s.clone();
                 async move {
                     let value = serde_dynamo::to_attribute_value(&l)
@@ -365,64 +374,6 @@ impl Store {
             .map_err(StoreError::item("finding"))?;
         Ok((findings, last.map(UnattachedCursor)))
     }
-
-    /// Re-derives the status of one query page of the tenant's stored findings from their stored analyst verdicts
-    /// under `list` (after the tenant changed the list; no SentinelOne call), starting after the finding sort key
-    /// `start_after` (`None`: the first finding). Writes only the findings whose status flips. Returns how many
-    /// flipped and the sort key to continue after (`None`: that was the last page). One page per call, so the
-    /// sync worker can checkpoint between pages and stop before its deadline whatever the tenant's size; a page
-    /// redone after a crash finds its findings already flipped and writes nothing.
-    pub async fn reevaluate_finding_statuses_page(
-        &self,
-        tenant: &TenantId,
-        list: &VerdictInclusionList,
-        start_after: Option<String>,
-    ) -> Result<(u64, Option<String>)> {
-        let q = Query::partition(tenant, FINDING_PREFIX);
-        let start = start_after.map(|sk| Store::key(tenant_pk(tenant), sk));
-        let (items, last) = self
-            .query_once(&q, start, Some(self.reevaluate_page))
-            .await?;
-        let mut flipped = Vec::new();
-        let mut entries = Vec::new();
-        for i in items {
-            let mut item: FindingItem =
-                serde_dynamo::from_item(i).map_err(StoreError::item("finding"))?;
-            let status = finding_status(&item.finding.analyst_verdict, list);
-            if status != item.finding.status {
-                item.finding.status = status;
-                item.status = status.as_str().to_string();
-                item.content_hash = item.finding.content_hash();
-                item.updated_at = format_timestamp(now());
-                item.facet_sk = Some(finding_facet_of(
-                    &item.pk,
-                    &item.gsi1pk,
-                    &item.status,
-                    item.state.as_deref(),
-                    &item.severity,
-                    &item.verdict,
-                    &item.finding.id,
-                ));
-                let value = stored_value(&item.content_hash, item.state.as_deref());
-                entries.push((item.sk.clone(), value));
-                flipped.push(put(
-                    serde_dynamo::to_item(item).map_err(StoreError::item("finding"))?
-                ));
-            }
-        }
-        let n = flipped.len() as u64;
-        // The journal names the flipped findings while they are written; their entries change only after.
-        let sks: Vec<String> = entries.iter().map(|(sk, _)| sk.clone()).collect();
-        let mut digests = self.expect_finding_writes(tenant, &sks).await?;
-        write_all(&*self.batch, &self.table, flipped, self.retry).await?;
-        entries.iter().for_each(|(sk, v)| digests.set(sk, *v));
-        self.save_digests(tenant, &mut digests).await?;
-        let next = last
-            .and_then(|mut k| k.remove("sk"))
-            .and_then(|v| v.as_s().ok().cloned());
-        tracing::debug!(tenant = %tenant, flipped = n, more = next.is_some(), "finding statuses re-evaluated (one page)");
-        Ok((n, next))
-    }
 }
 
 /// One finding to write, with what a dry run reports of it and its digest entry once written.
@@ -437,6 +388,11 @@ struct FindingWrite {
 /// The item [`Store::apply_findings`] writes for a finding it has not stored before: for bulk loaders (the view
 /// bench) that fill a table faster than a sync, in exactly the stored format.
 pub fn new_finding_item(tenant: &TenantId, f: &Finding) -> Result<Item> {
+    new_finding_item_in(tenant, RecordLayout::LEGACY, f)
+}
+
+/// [`new_finding_item`] in a given record layout (a loader filling a spread tenant writes its layout item too).
+pub fn new_finding_item_in(tenant: &TenantId, layout: RecordLayout, f: &Finding) -> Result<Item> {
     let now_s = format_timestamp(now());
     let resolved = f.incident_status == Some(IncidentStatus::Resolved);
     let (lifecycle, _) = lifecycle::observe(None, resolved, &now_s);
@@ -444,6 +400,7 @@ pub fn new_finding_item(tenant: &TenantId, f: &Finding) -> Result<Item> {
     stored.lifecycle = None;
     finding_item(
         tenant,
+        layout,
         stored,
         f.content_hash(),
         now_s.clone(),
@@ -454,13 +411,14 @@ pub fn new_finding_item(tenant: &TenantId, f: &Finding) -> Result<Item> {
 
 fn finding_item(
     tenant: &TenantId,
+    layout: RecordLayout,
     f: Finding,
     hash: String,
     created_at: String,
     updated_at: String,
     lifecycle: Option<Lifecycle>,
 ) -> Result<Item> {
-    let pk = tenant_pk(tenant);
+    let pk = layout.record_pk(tenant, &f.id);
     let gsi1pk = match (&f.asset_key, f.attached) {
         (Some(key), true) => finding_gsi1pk(tenant, key.as_str()),
         _ => unattached_gsi1pk(tenant),

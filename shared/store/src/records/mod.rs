@@ -9,8 +9,10 @@
 mod assets;
 mod digests;
 mod facets;
+mod finding_statuses;
 mod finding_views;
 mod findings;
+mod record_walk;
 mod registrations;
 mod retirement;
 mod seen;
@@ -29,13 +31,13 @@ use s1_core::Asset;
 
 use crate::batch::{get_all, Item, Projection};
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId};
+use crate::keys::{tenant_pk, RecordLayout, TenantId};
 use crate::store::Store;
 
 pub use assets::{new_asset_item, AssetFilter, StoredAsset};
 pub use facets::BackfillCursor;
 pub use finding_views::FindingFilter;
-pub use findings::{new_finding_item, ClosePlan, UnattachedCursor};
+pub use findings::{new_finding_item, new_finding_item_in, ClosePlan, UnattachedCursor};
 pub use registrations::RegistrationOutcome;
 pub use retirement::{RetirementCounts, RetirementPlan};
 pub use unmatched::{
@@ -43,8 +45,8 @@ pub use unmatched::{
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
 pub use vulnerability_views::{
-    new_vulnerability_item, AnyKindFilter, FindingKind, SeverityCounts, SharedState, StoredFinding,
-    StoredVulnerability, VulnerabilityFilter,
+    new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,
+    SharedState, StoredFinding, StoredVulnerability, VulnerabilityFilter,
 };
 pub use vulnerability_writes::{
     AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
@@ -72,7 +74,7 @@ struct StoredHead {
     lifecycle: Option<s1_core::lifecycle::Lifecycle>,
 }
 
-fn put(item: Item) -> WriteRequest {
+pub(crate) fn put(item: Item) -> WriteRequest {
     // Only fails without an item, which is always set here.
     WriteRequest::builder()
         .put_request(
@@ -91,13 +93,37 @@ impl Store {
         sks: Vec<String>,
         with_asset: bool,
     ) -> Result<HashMap<String, StoredHead>> {
-        if sks.is_empty() {
-            return Ok(HashMap::new());
-        }
         let pk = tenant_pk(tenant);
+        let keys = sks.into_iter().map(|sk| (pk.clone(), sk)).collect();
+        self.read_heads_at(keys, with_asset).await
+    }
+
+    /// [`Store::read_heads`] of findings or vulnerabilities, each in its partition under `layout`.
+    async fn read_record_heads(
+        &self,
+        tenant: &TenantId,
+        layout: RecordLayout,
+        sks: Vec<String>,
+    ) -> Result<HashMap<String, StoredHead>> {
         let keys = sks
             .into_iter()
-            .map(|sk| Store::key(pk.clone(), sk))
+            .map(|sk| (layout.record_pk_of_sk(tenant, &sk), sk))
+            .collect();
+        self.read_heads_at(keys, false).await
+    }
+
+    /// The stored heads of these (partition key, sort key) pairs, by sort key.
+    async fn read_heads_at(
+        &self,
+        keys: Vec<(String, String)>,
+        with_asset: bool,
+    ) -> Result<HashMap<String, StoredHead>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(pk, sk)| Store::key(pk, sk))
             .collect();
         let mut names = HashMap::from([
             ("#sk".to_string(), "sk".to_string()),

@@ -9,8 +9,8 @@ use s1_core::AssetKey;
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    finding_gsi1pk, open_vulnerability_sk, tenant_pk, unattached_gsi1pk, vulnerability_facet_sk,
-    vulnerability_sk, TenantId,
+    finding_gsi1pk, open_vulnerability_sk, unattached_gsi1pk, vulnerability_facet_sk,
+    vulnerability_sk, RecordLayout, TenantId,
 };
 
 /// A stored vulnerability finding. Top-level copies of what the views filter and count on sit beside the record.
@@ -43,9 +43,9 @@ pub(super) struct VulnerabilityItem {
 }
 
 /// The item of a vulnerability attached to `asset_key` (`None`: unattached), with every key derived from the
-/// record and its lifecycle, so no write can leave an index key out of step with the values it encodes.
+/// record and its lifecycle (its partition from the tenant's record layout), so no write can leave an index key out of step with the values it encodes.
 pub(super) fn vulnerability_item(
-    tenant: &TenantId,
+    (tenant, layout): (&TenantId, RecordLayout),
     vulnerability: Vulnerability,
     asset_key: Option<&AssetKey>,
     content_hash: String,
@@ -62,7 +62,7 @@ pub(super) fn vulnerability_item(
     let state = lifecycle.state.as_str().to_string();
     let present = asset_key.is_some() && lifecycle.state.is_present();
     let item = VulnerabilityItem {
-        pk: tenant_pk(tenant),
+        pk: layout.record_pk(tenant, &id),
         sk: vulnerability_sk(&id),
         kind: "vulnerability".into(),
         gsi1sk: vulnerability_sk(&id),

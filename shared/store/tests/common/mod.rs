@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 
-use connector_store::{PageTokenKey, Store, TenantId, Vault};
+use connector_store::{PageTokenKey, RecordLayout, Store, TenantId, Vault};
 use local_stack::LocalStack;
 
 pub struct Env {
@@ -39,4 +39,9 @@ pub async fn scan_all(env: &Env) -> Vec<String> {
         .iter()
         .map(|item| format!("{item:?}"))
         .collect()
+}
+
+/// The tenant's record layout as the sync gets it (recorded when missing: spread for a tenant without records).
+pub async fn layout(store: &Store, t: &TenantId) -> RecordLayout {
+    store.ensure_record_layout(t).await.expect("record layout")
 }

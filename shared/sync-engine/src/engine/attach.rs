@@ -43,13 +43,13 @@ impl SyncEngine {
                 let counts = if ctx.dry_run() {
                     let (counts, names) = self
                         .store
-                        .preview_findings(&ctx.tenant, &now_attached)
+                        .preview_findings(&ctx.tenant, ctx.layout, &now_attached)
                         .await?;
                     super::agents::note_findings(ctx, names);
                     counts
                 } else {
                     self.store
-                        .apply_findings(&ctx.tenant, &now_attached)
+                        .apply_findings(&ctx.tenant, ctx.layout, &now_attached)
                         .await?
                 };
                 attached += counts.written();

@@ -22,7 +22,7 @@ impl SyncEngine {
             .await?;
         let plan = self
             .store
-            .plan_closing(&ctx.tenant, |threat_id| {
+            .plan_closing(&ctx.tenant, ctx.layout, |threat_id| {
                 seen.contains_key(&fingerprint(threat_id))
             })
             .await?;
@@ -47,7 +47,10 @@ impl SyncEngine {
                 return Ok(());
             }
             Ok(()) => {
-                let closed = self.store.close_findings(&ctx.tenant, plan.absent).await?;
+                let closed = self
+                    .store
+                    .close_findings(&ctx.tenant, ctx.layout, plan.absent)
+                    .await?;
                 ctx.run.counters.findings_closed += closed;
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, closed, "findings whose threat SentinelOne no longer has closed");
             }

@@ -193,6 +193,8 @@ struct RunContext {
     /// Set when this invocation began the agent walk at its start on a tenant without any asset: the keys the
     /// walk has written since. Only these can be stored, so only these are read (see `agents`).
     fresh_assets: Option<std::collections::HashSet<String>>,
+    /// Where the tenant's findings and vulnerabilities live, read (or, by a real run, recorded) once per invocation.
+    layout: connector_store::RecordLayout,
 }
 
 impl RunContext {
@@ -328,7 +330,13 @@ impl SyncEngine {
             Preparation::Failed(failure) => return self.fail(tenant, &lease, run, failure).await,
             Preparation::Infra(e) => return Err(e),
         };
+        // Under the lease, before any record write; a dry run only reads it (a missing layout reads as the legacy one).
+        let layout = match run.dry_run {
+            true => self.store.record_layout(&tenant).await?,
+            false => self.store.ensure_record_layout(&tenant).await?,
+        };
         let mut ctx = RunContext {
+            layout,
             tenant,
             lease,
             run,

@@ -36,7 +36,7 @@ impl SyncEngine {
                 .within_hard_stop(budget, async {
                     Ok(self
                         .store
-                        .reevaluate_finding_statuses_page(&ctx.tenant, &list, start)
+                        .reevaluate_finding_statuses_page(&ctx.tenant, ctx.layout, &list, start)
                         .await?)
                 })
                 .await?;

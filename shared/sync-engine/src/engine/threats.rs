@@ -89,11 +89,16 @@ impl ApplyPage<Threat> for SyncEngine {
             })
             .collect();
         let counts = if ctx.dry_run() {
-            let (counts, names) = self.store.preview_findings(&ctx.tenant, &findings).await?;
+            let (counts, names) = self
+                .store
+                .preview_findings(&ctx.tenant, ctx.layout, &findings)
+                .await?;
             super::agents::note_findings(ctx, names);
             counts
         } else {
-            self.store.apply_findings(&ctx.tenant, &findings).await?
+            self.store
+                .apply_findings(&ctx.tenant, ctx.layout, &findings)
+                .await?
         };
         ctx.run.record_findings(&counts);
         if ctx.dry_run() {

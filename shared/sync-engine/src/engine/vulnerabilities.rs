@@ -227,10 +227,11 @@ impl SyncEngine {
                 .load_seen_vulnerabilities(&ctx.tenant, &ctx.run.id),
         )
         .await?;
-        let plan = Box::pin(
-            self.store
-                .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.contains(&fingerprint(id))),
-        )
+        let plan = Box::pin(self.store.plan_fixing_vulnerabilities(
+            &ctx.tenant,
+            ctx.layout,
+            |id| seen.contains(&fingerprint(id)),
+        ))
         .await?;
         let summary = ThreatWalkSummary {
             complete: walk.since.is_none(),
@@ -255,7 +256,10 @@ impl SyncEngine {
                 );
                 let fixed = tokio::time::timeout_at(
                     writes_end,
-                    Box::pin(self.store.fix_vulnerabilities(&ctx.tenant, plan.absent)),
+                    Box::pin(
+                        self.store
+                            .fix_vulnerabilities(&ctx.tenant, ctx.layout, plan.absent),
+                    ),
                 )
                 .await
                 .map_err(|_| Stop::Infra(EngineError::LeaseWindowClosed))??;
@@ -315,9 +319,17 @@ impl ApplyPage<Risk> for SyncEngine {
         ctx.run.vulnerabilities.skipped += below;
         // Boxed, like the other store calls here: the walk's future stays small on the polling thread's stack.
         let counts = if ctx.dry_run() {
-            Box::pin(self.store.preview_vulnerabilities(&ctx.tenant, &placed)).await?
+            Box::pin(
+                self.store
+                    .preview_vulnerabilities(&ctx.tenant, ctx.layout, &placed),
+            )
+            .await?
         } else {
-            Box::pin(self.store.apply_vulnerabilities(&ctx.tenant, &placed)).await?
+            Box::pin(
+                self.store
+                    .apply_vulnerabilities(&ctx.tenant, ctx.layout, &placed),
+            )
+            .await?
         };
         let tally = &mut ctx.run.vulnerabilities;
         tally.created += counts.created;

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::batch::{get_all, write_all, Projection};
 use crate::error::{Result, StoreError};
-use crate::keys::{tenant_pk, TenantId, FINDING_PREFIX};
+use crate::keys::{tenant_pk, RecordLayout, TenantId, FINDING_PREFIX};
 use crate::records::put;
 use crate::store::Store;
 use crate::views::Query;
@@ -25,6 +25,7 @@ impl Store {
     async fn load_finding_digests_here(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         sks: &[String],
         writable: bool,
     ) -> Result<Digests> {
@@ -36,7 +37,7 @@ impl Store {
         buckets.dedup();
         let mut digests = self.read_digests(tenant, &buckets).await?;
         if !digests.exists {
-            let empty = !self.has_findings(tenant).await?;
+            let empty = !self.has_findings(tenant, layout).await?;
             if !writable {
                 // A dry run writes nothing: on a tenant with no finding everything is new, otherwise read.
                 if !empty {
@@ -52,7 +53,7 @@ impl Store {
             self.save_digests_here(tenant, &mut digests).await?;
         }
         if writable && !digests.complete && !digests.overflow {
-            self.backfill_step(tenant, &mut digests).await?;
+            self.backfill_step(tenant, layout, &mut digests).await?;
         }
         Ok(digests)
     }
@@ -112,15 +113,27 @@ impl Store {
         Ok(digests)
     }
 
-    /// Whether the tenant has stored any finding (a one-item query).
-    async fn has_findings(&self, tenant: &TenantId) -> Result<bool> {
+    /// Whether the tenant has stored any finding (a one-item query per record partition, until one answers).
+    async fn has_findings(&self, tenant: &TenantId, layout: RecordLayout) -> Result<bool> {
         let q = Query::partition(tenant, FINDING_PREFIX).project("#sk", &[("#sk", "sk")]);
-        let (items, _) = self.query_once(&q, None, Some(1)).await?;
-        Ok(!items.is_empty())
+        for pk in layout.record_partitions(tenant) {
+            let (items, _) = self
+                .query_once(&q.clone().in_partition(pk), None, Some(1))
+                .await?;
+            if !items.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One page of the pass over findings stored before digests existed: their entries, from what is stored.
-    async fn backfill_step(&self, tenant: &TenantId, digests: &mut Digests) -> Result<()> {
+    async fn backfill_step(
+        &self,
+        tenant: &TenantId,
+        layout: RecordLayout,
+        digests: &mut Digests,
+    ) -> Result<()> {
         let all: Vec<u64> = (0..FINDING_BUCKETS)
             .filter(|b| !digests.buckets.contains_key(b))
             .collect();
@@ -132,11 +145,16 @@ impl Store {
             "#sk, #h, #st",
             &[("#sk", "sk"), ("#h", "content_hash"), ("#st", "state")],
         );
-        let start = digests
-            .backfill_after
-            .clone()
-            .map(|sk| Store::key(tenant_pk(tenant), sk));
-        let (items, last) = self.query_once(&q, start, Some(BACKFILL_PAGE)).await?;
+        // The position is the last sort key read (legacy layout) or a shard and sort key (spread).
+        let (items, next) = self
+            .record_walk_page(
+                tenant,
+                layout,
+                &q,
+                digests.backfill_after.as_deref(),
+                BACKFILL_PAGE,
+            )
+            .await?;
         for item in &items {
             let text = |name: &str| match item.get(name) {
                 Some(AttributeValue::S(s)) => Some(s.as_str()),
@@ -155,9 +173,7 @@ impl Store {
                 digests.set(sk, value);
             }
         }
-        digests.backfill_after = last
-            .and_then(|mut k| k.remove("sk"))
-            .and_then(|v| v.as_s().ok().cloned());
+        digests.backfill_after = next;
         if digests.backfill_after.is_none() && !digests.overflow {
             digests.complete = true;
         }
@@ -217,9 +233,12 @@ impl Store {
     pub(in crate::records) async fn expect_finding_writes(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         sks: &[String],
     ) -> Result<Digests> {
-        let mut digests = self.load_finding_digests(tenant, sks, false).await?;
+        let mut digests = self
+            .load_finding_digests(tenant, layout, sks, false)
+            .await?;
         digests.expect_writes(sks);
         self.save_journal(tenant, &mut digests).await?;
         Ok(digests)
@@ -229,13 +248,14 @@ impl Store {
     pub(in crate::records) async fn load_finding_digests(
         &self,
         tenant: &TenantId,
+        layout: RecordLayout,
         sks: &[String],
         writable: bool,
     ) -> Result<Digests> {
         let (store, tenant, sks) = (self.clone(), tenant.clone(), sks.to_vec());
         on_own_task(async move {
             store
-                .load_finding_digests_here(&tenant, &sks, writable)
+                .load_finding_digests_here(&tenant, layout, &sks, writable)
                 .await
         })
         .await
