@@ -25,7 +25,6 @@ use tracing::{info, warn};
 use super::walk::{lease_write_deadline, ApplyPage};
 use super::{Budget, EngineError, Phase, RunContext, Stop, SyncEngine};
 use crate::scope::vulnerability_scope;
-use crate::tally::fingerprint;
 
 /// A delta walk asks for rows changed since the last walk's start less this overlap, so a row changed while that
 /// walk ran (or stamped by a console clock a little behind ours) is not missed; upserts by id make it harmless.
@@ -222,16 +221,22 @@ impl SyncEngine {
         if walk.since.is_some() {
             return Ok(());
         }
-        let seen = Box::pin(
-            self.store
-                .load_seen_vulnerabilities(&ctx.tenant, &ctx.run.id),
-        )
+        // Every shard at once: the plan reads the open vulnerabilities in one walk of the facets index. The seen
+        // fingerprints are a sorted vector, 8 bytes per returned row, sized once from the walk's row count.
+        let expected = usize::try_from(walk.done.walked).unwrap_or_default();
+        let seen = Box::pin(self.store.load_seen_vulnerabilities(
+            &ctx.tenant,
+            &ctx.run.id,
+            0..connector_store::VULNERABILITY_SHARDS,
+            expected,
+        ))
         .await?;
         let plan = Box::pin(
             self.store
-                .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.contains(&fingerprint(id))),
+                .plan_fixing_vulnerabilities(&ctx.tenant, |id| seen.returned(id)),
         )
         .await?;
+        drop(seen);
         let summary = ThreatWalkSummary {
             complete: walk.since.is_none(),
             walked: walk.done.walked,
@@ -328,12 +333,12 @@ impl ApplyPage<Risk> for SyncEngine {
         // Only a complete walk fixes by absence, so only its pages need to say what they returned (every row with
         // an id, imported or below the minimum: a row SentinelOne still reports is not fixed).
         if complete {
-            let fingerprints: Vec<u64> = page.records.iter().map(|r| fingerprint(&r.id)).collect();
+            let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
             Box::pin(self.store.record_seen_vulnerabilities(
                 &ctx.tenant,
                 &ctx.run.id,
                 ctx.checkpoint.page_no,
-                &fingerprints,
+                &ids,
             ))
             .await?;
         }
