@@ -6,6 +6,7 @@ mod capacity;
 mod heap;
 mod memory;
 mod model;
+mod seen_set;
 
 use std::collections::BTreeSet;
 use std::pin::pin;
@@ -507,6 +508,9 @@ impl Bench {
             ddb_used.describe()
         );
         self.print_capacity(label, &units);
+        if let (Some(table), true) = (&self.table, self.args.complete_vulnerability_walks) {
+            seen_set::measure(label, &self.store, table, &self.tenant, &run.id, v.fetched).await?;
+        }
         Ok(())
     }
 
@@ -555,6 +559,32 @@ impl Bench {
             bytes.other,
             h.samples
         );
+    }
+
+    /// The in-process simulator's share of the heap figures: per request it collects a reference to every row
+    /// that matches the filters (and again those after the cursor), 8 to 16 bytes a row of the tenant, which the
+    /// sync's figures cannot take out. Measured on the first two risks pages, fetched and decoded alone.
+    async fn simulator_page_heap(&self) -> Result<(), BoxError> {
+        let client = self.client()?;
+        let sampler = heap::Sampler::start(None);
+        let mut rows = 0;
+        {
+            let mut pages = pin!(client.risks(sentinelone_client::RiskQuery::default()));
+            for _ in 0..2 {
+                if let Some(page) = pages.next().await {
+                    rows += page?.records.len();
+                }
+            }
+        }
+        let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
+        let tenant_rows = self.args.agents * self.args.risks_per_agent;
+        println!(
+            "simulator-page/heap: two risks pages ({rows} rows) fetched and decoded alone: peak_growth={:.1}MiB \
+             (the simulator scans {tenant_rows} rows a request: {:.1} bytes a tenant row at most, the pages included)",
+            peak / 1048576.0,
+            peak / tenant_rows.max(1) as f64
+        );
+        Ok(())
     }
 
     /// Flips the analyst verdict of 1% of threats (every 100th in walk order), which also bumps their updatedAt.
@@ -823,6 +853,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let changed = bench.change_one_percent().await?;
     println!("changed: {changed} threat verdicts flipped");
     bench.sync("resync-1pct-changed").await?;
+    bench.simulator_page_heap().await?;
     if !skip_split {
         // Streaming pass first (keeps nothing): its time is the fetch-only figure. Then a pass that keeps the
         // decoded pages as the write-only input (its memory is the bench's, not the connector's).

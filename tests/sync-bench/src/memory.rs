@@ -88,6 +88,18 @@ impl MemoryBatch {
         }
     }
 
+    /// Copies of the items of partition `pk` whose sort key starts with `sk_prefix`.
+    pub fn items_with_prefix(&self, pk: &str, sk_prefix: &str) -> Vec<Item> {
+        let Ok(items) = self.items.lock() else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter(|((p, s), _)| p == pk && s.starts_with(sk_prefix))
+            .map(|(_, item)| item.clone())
+            .collect()
+    }
+
     /// How many times a write found the map grown (each a rehash inside a measured run).
     pub fn rehashes(&self) -> u64 {
         self.rehashes.load(Ordering::Relaxed)

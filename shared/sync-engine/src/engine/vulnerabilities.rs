@@ -56,6 +56,36 @@ fn skip_reason(e: &S1Error) -> Option<String> {
     }
 }
 
+/// Why a complete walk fixes no vulnerability, in the walk's own terms (rows and vulnerabilities, not threats
+/// and findings: the guard is the threats' one, its reasons are not).
+fn fixing_withheld(withheld: &CloseWithheld) -> String {
+    match withheld {
+        CloseWithheld::Incremental => {
+            "no vulnerability was fixed: this walk asked only for the rows changed since the last walk".to_string()
+        }
+        CloseWithheld::UnusableThreats { unusable } => format!(
+            "no vulnerability was fixed: {unusable} row(s) SentinelOne returned had no id, so they cannot be told \
+             apart from removed ones"
+        ),
+        CloseWithheld::EmptyWalk { live } => format!(
+            "no vulnerability was fixed: SentinelOne returned no vulnerability row while {live} vulnerabilities \
+             are open"
+        ),
+        CloseWithheld::ShortWalk { walked, expected } => format!(
+            "no vulnerability was fixed: SentinelOne said it has {expected} vulnerability row(s) but the walk \
+             returned {walked}"
+        ),
+        CloseWithheld::TooLargeShare {
+            absent,
+            live,
+            max_percent,
+        } => format!(
+            "no vulnerability was fixed: this walk would fix {absent} of {live} open vulnerabilities, more than \
+             the {max_percent}% one run may fix; if they are really gone, raise SYNC_MAX_RETIRE_PERCENT for one run"
+        ),
+    }
+}
+
 impl SyncEngine {
     /// Enters the phase with the walk's kind and scope fixed. Returned boxed (as is [`Self::vulnerabilities_phase`]):
     /// the futures are built here, not as temporaries of the phase driver's own frame, which a thread polling the
@@ -270,9 +300,7 @@ impl SyncEngine {
             Err(CloseWithheld::Incremental) => {}
             Err(withheld) => {
                 ctx.run.vulnerabilities.fix_withheld = summary.absent;
-                let reason = withheld
-                    .to_string()
-                    .replace("no finding was closed", "no vulnerability was fixed");
+                let reason = fixing_withheld(&withheld);
                 warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, absent = summary.absent, live = summary.live,
                       walked = summary.walked, expected = ?summary.expected, reason = %reason, "fixing withheld");
                 ctx.run.record_warning(reason);
@@ -343,5 +371,56 @@ impl ApplyPage<Risk> for SyncEngine {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use s1_core::retirement::CloseWithheld;
+
+    use super::fixing_withheld;
+
+    /// Every reason is told in the walk's terms, with its figures: no threat, no finding, nothing closed.
+    #[test]
+    fn a_withheld_fixing_names_vulnerabilities_not_threats() {
+        let cases = [
+            (CloseWithheld::Incremental, vec![]),
+            (
+                CloseWithheld::UnusableThreats { unusable: 3 },
+                vec!["3 row(s)"],
+            ),
+            (
+                CloseWithheld::EmptyWalk { live: 12 },
+                vec!["12 vulnerabilities"],
+            ),
+            (
+                CloseWithheld::ShortWalk {
+                    walked: 5,
+                    expected: 9,
+                },
+                vec!["9 vulnerability row(s)", "returned 5"],
+            ),
+            (
+                CloseWithheld::TooLargeShare {
+                    absent: 40,
+                    live: 100,
+                    max_percent: 20,
+                },
+                vec!["40 of 100", "20%"],
+            ),
+        ];
+        for (withheld, figures) in cases {
+            let message = fixing_withheld(&withheld);
+            assert!(
+                message.starts_with("no vulnerability was fixed: "),
+                "{message}"
+            );
+            for word in ["threat", "finding", "close"] {
+                assert!(!message.contains(word), "{message} says {word}");
+            }
+            for figure in figures {
+                assert!(message.contains(figure), "{message} lacks {figure}");
+            }
+        }
     }
 }
