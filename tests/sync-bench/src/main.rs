@@ -565,6 +565,16 @@ impl Bench {
     /// that matches the filters (and again those after the cursor), 8 to 16 bytes a row of the tenant, which the
     /// sync's figures cannot take out. Measured on the first two risks pages, fetched and decoded alone.
     async fn simulator_page_heap(&self) -> Result<(), BoxError> {
+        // The simulator's request log of the last sync (one entry a page) is also in the figures: its size is
+        // what clearing it frees.
+        let logged = self.sim.requests().len();
+        let before = heap::live();
+        self.sim.clear_requests();
+        let log_bytes = before.saturating_sub(heap::live());
+        println!(
+            "simulator-log/heap: the last sync's {logged} logged requests held {:.2}MiB",
+            log_bytes as f64 / 1048576.0
+        );
         let client = self.client()?;
         let sampler = heap::Sampler::start(None);
         let mut rows = 0;
