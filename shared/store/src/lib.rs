@@ -44,6 +44,7 @@ pub use records::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
+pub use records::{vulnerability_fingerprint, SeenVulnerabilities, VULNERABILITY_SHARDS};
 pub use records::{
     AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
 };

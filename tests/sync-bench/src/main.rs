@@ -6,6 +6,7 @@ mod capacity;
 mod heap;
 mod memory;
 mod model;
+mod seen_set;
 
 use std::collections::BTreeSet;
 use std::pin::pin;
@@ -48,6 +49,15 @@ struct Args {
     risks_per_agent: usize,
     /// Every run walks all vulnerabilities (the weekly complete walk) instead of the delta since the last walk.
     complete_vulnerability_walks: bool,
+}
+
+impl Args {
+    /// What the in-memory table is sized for up front, so that it does not rehash inside a measured run: each
+    /// agent's asset, registration and rows, each threat's finding, and room for the bookkeeping items (digests,
+    /// seen markers of every run), with a quarter to spare.
+    fn table_items(&self) -> usize {
+        (self.agents * (self.risks_per_agent + 3) + self.threats * 2) * 5 / 4 + 10_000
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -325,13 +335,14 @@ async fn fresh_store(
     dynamodb: &aws_sdk_dynamodb::Client,
     backend: Backend,
     meter: Arc<capacity::Meter>,
+    expected_items: usize,
 ) -> Result<FreshStore, BoxError> {
     let table = stack.fresh_table().await?;
     let store = Store::new(dynamodb.clone(), table, PageTokenKey::random());
     let (inner, memory): (Arc<dyn BatchApi>, _) = match backend {
         Backend::Moto => (Arc::new(SdkBatch(dynamodb.clone())), None),
         Backend::Memory => {
-            let m = Arc::new(memory::MemoryBatch::default());
+            let m = Arc::new(memory::MemoryBatch::with_capacity(expected_items));
             (m.clone(), Some(m))
         }
     };
@@ -371,8 +382,14 @@ impl Bench {
                 .interceptor(capacity::CapacityInterceptor::new(meter.clone(), true))
                 .build(),
         );
-        let (store, counting, table) =
-            fresh_store(&stack, &dynamodb, args.backend, meter.clone()).await?;
+        let (store, counting, table) = fresh_store(
+            &stack,
+            &dynamodb,
+            args.backend,
+            meter.clone(),
+            args.table_items(),
+        )
+        .await?;
         let vault = Vault::new(stack.secrets.clone(), stack.fresh_secret_prefix());
         let queue = SyncQueue::new(stack.sqs.clone(), stack.fresh_queue().await?);
         let tenant = TenantId::new("bench-tenant")?;
@@ -491,6 +508,9 @@ impl Bench {
             ddb_used.describe()
         );
         self.print_capacity(label, &units);
+        if let (Some(table), true) = (&self.table, self.args.complete_vulnerability_walks) {
+            seen_set::measure(label, &self.store, table, &self.tenant, &run.id, v.fetched).await?;
+        }
         Ok(())
     }
 
@@ -523,19 +543,58 @@ impl Bench {
             .as_ref()
             .map(|t| t.item_bytes())
             .unwrap_or_default();
-        let h = heap::summarize(samples, &bytes);
+        let h = heap::summarize(samples);
         println!(
             "{label}/heap: heap_at_start={:.1}MiB peak_growth={:.1}MiB peak_growth_excl_memory_table={:.1}MiB \
-             memory_table_growth={:.1}MiB table_bytes_per_item[asset={:.0} finding={:.0} other={:.0}] samples={}",
+             retained_excl_memory_table={:.1}MiB memory_table_growth={:.1}MiB memory_table_rehashes={} \
+             table_bytes_per_item[asset={:.0} finding={:.0} other={:.0}] samples={}",
             mib(h.start as u64 / 1024),
             h.raw_peak_growth / 1048576.0,
             h.peak_growth_excl_table / 1048576.0,
+            h.retained_excl_table / 1048576.0,
             h.table_growth / 1048576.0,
+            self.table.as_ref().map(|t| t.rehashes()).unwrap_or_default(),
             bytes.asset,
             bytes.finding,
             bytes.other,
             h.samples
         );
+    }
+
+    /// The in-process simulator's share of the heap figures: per request it collects a reference to every row
+    /// that matches the filters (and again those after the cursor), 8 to 16 bytes a row of the tenant, which the
+    /// sync's figures cannot take out. Measured on the first two risks pages, fetched and decoded alone.
+    async fn simulator_page_heap(&self) -> Result<(), BoxError> {
+        // The simulator's request log of the last sync (one entry a page) is also in the figures: its size is
+        // what clearing it frees.
+        let logged = self.sim.requests().len();
+        let before = heap::live();
+        self.sim.clear_requests();
+        let log_bytes = before.saturating_sub(heap::live());
+        println!(
+            "simulator-log/heap: the last sync's {logged} logged requests held {:.2}MiB",
+            log_bytes as f64 / 1048576.0
+        );
+        let client = self.client()?;
+        let sampler = heap::Sampler::start(None);
+        let mut rows = 0;
+        {
+            let mut pages = pin!(client.risks(sentinelone_client::RiskQuery::default()));
+            for _ in 0..2 {
+                if let Some(page) = pages.next().await {
+                    rows += page?.records.len();
+                }
+            }
+        }
+        let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
+        let tenant_rows = self.args.agents * self.args.risks_per_agent;
+        println!(
+            "simulator-page/heap: two risks pages ({rows} rows) fetched and decoded alone: peak_growth={:.1}MiB \
+             (the simulator scans {tenant_rows} rows a request: {:.1} bytes a tenant row at most, the pages included)",
+            peak / 1048576.0,
+            peak / tenant_rows.max(1) as f64
+        );
+        Ok(())
     }
 
     /// Flips the analyst verdict of 1% of threats (every 100th in walk order), which also bumps their updatedAt.
@@ -629,6 +688,7 @@ impl Bench {
             &self.dynamodb,
             self.args.backend,
             Arc::new(capacity::Meter::default()),
+            self.args.table_items(),
         )
         .await?;
         let settings = MappingSettings {
@@ -702,8 +762,7 @@ impl Bench {
             ddb_used.busy.as_secs_f64(),
             ddb_used.describe()
         );
-        let bytes = table.as_ref().map(|t| t.item_bytes()).unwrap_or_default();
-        let h = heap::summarize(&samples, &bytes);
+        let h = heap::summarize(&samples);
         println!(
             "write-only/heap: peak_growth={:.1}MiB peak_growth_excl_memory_table={:.1}MiB (the decoded input pages are held before the phase starts)",
             h.raw_peak_growth / 1048576.0,
@@ -805,6 +864,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let changed = bench.change_one_percent().await?;
     println!("changed: {changed} threat verdicts flipped");
     bench.sync("resync-1pct-changed").await?;
+    bench.simulator_page_heap().await?;
     if !skip_split {
         // Streaming pass first (keeps nothing): its time is the fetch-only figure. Then a pass that keeps the
         // decoded pages as the write-only input (its memory is the bench's, not the connector's).

@@ -44,6 +44,9 @@ pub use unmatched::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
+pub use vulnerability_seen::{
+    vulnerability_fingerprint, SeenVulnerabilities, VULNERABILITY_SHARDS,
+};
 pub use vulnerability_views::{
     new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,
     SharedState, StoredFinding, StoredVulnerability, VulnerabilityFilter,

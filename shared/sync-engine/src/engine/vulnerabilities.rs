@@ -25,7 +25,6 @@ use tracing::{info, warn};
 use super::walk::{lease_write_deadline, ApplyPage};
 use super::{Budget, EngineError, Phase, RunContext, Stop, SyncEngine};
 use crate::scope::vulnerability_scope;
-use crate::tally::fingerprint;
 
 /// A delta walk asks for rows changed since the last walk's start less this overlap, so a row changed while that
 /// walk ran (or stamped by a console clock a little behind ours) is not missed; upserts by id make it harmless.
@@ -54,6 +53,36 @@ fn skip_reason(e: &S1Error) -> Option<String> {
                 .to_string(),
         ),
         _ => None,
+    }
+}
+
+/// Why a complete walk fixes no vulnerability, in the walk's own terms (rows and vulnerabilities, not threats
+/// and findings: the guard is the threats' one, its reasons are not).
+fn fixing_withheld(withheld: &CloseWithheld) -> String {
+    match withheld {
+        CloseWithheld::Incremental => {
+            "no vulnerability was fixed: this walk asked only for the rows changed since the last walk".to_string()
+        }
+        CloseWithheld::UnusableThreats { unusable } => format!(
+            "no vulnerability was fixed: {unusable} row(s) SentinelOne returned had no id, so they cannot be told \
+             apart from removed ones"
+        ),
+        CloseWithheld::EmptyWalk { live } => format!(
+            "no vulnerability was fixed: SentinelOne returned no vulnerability row while {live} vulnerabilities \
+             are open"
+        ),
+        CloseWithheld::ShortWalk { walked, expected } => format!(
+            "no vulnerability was fixed: SentinelOne said it has {expected} vulnerability row(s) but the walk \
+             returned {walked}"
+        ),
+        CloseWithheld::TooLargeShare {
+            absent,
+            live,
+            max_percent,
+        } => format!(
+            "no vulnerability was fixed: this walk would fix {absent} of {live} open vulnerabilities, more than \
+             the {max_percent}% one run may fix; if they are really gone, raise SYNC_MAX_RETIRE_PERCENT for one run"
+        ),
     }
 }
 
@@ -222,17 +251,23 @@ impl SyncEngine {
         if walk.since.is_some() {
             return Ok(());
         }
-        let seen = Box::pin(
-            self.store
-                .load_seen_vulnerabilities(&ctx.tenant, &ctx.run.id),
-        )
+        // Every shard at once: the plan reads the open vulnerabilities in one walk of the facets index. The seen
+        // fingerprints are a sorted vector, 8 bytes per returned row, sized once from the walk's row count.
+        let expected = usize::try_from(walk.done.walked).unwrap_or_default();
+        let seen = Box::pin(self.store.load_seen_vulnerabilities(
+            &ctx.tenant,
+            &ctx.run.id,
+            0..connector_store::VULNERABILITY_SHARDS,
+            expected,
+        ))
         .await?;
         let plan = Box::pin(self.store.plan_fixing_vulnerabilities(
             &ctx.tenant,
             ctx.layout,
-            |id| seen.contains(&fingerprint(id)),
+            |id| seen.returned(id),
         ))
         .await?;
+        drop(seen);
         let summary = ThreatWalkSummary {
             complete: walk.since.is_none(),
             walked: walk.done.walked,
@@ -269,9 +304,7 @@ impl SyncEngine {
             Err(CloseWithheld::Incremental) => {}
             Err(withheld) => {
                 ctx.run.vulnerabilities.fix_withheld = summary.absent;
-                let reason = withheld
-                    .to_string()
-                    .replace("no finding was closed", "no vulnerability was fixed");
+                let reason = fixing_withheld(&withheld);
                 warn!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, absent = summary.absent, live = summary.live,
                       walked = summary.walked, expected = ?summary.expected, reason = %reason, "fixing withheld");
                 ctx.run.record_warning(reason);
@@ -340,15 +373,66 @@ impl ApplyPage<Risk> for SyncEngine {
         // Only a complete walk fixes by absence, so only its pages need to say what they returned (every row with
         // an id, imported or below the minimum: a row SentinelOne still reports is not fixed).
         if complete {
-            let fingerprints: Vec<u64> = page.records.iter().map(|r| fingerprint(&r.id)).collect();
+            let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
             Box::pin(self.store.record_seen_vulnerabilities(
                 &ctx.tenant,
                 &ctx.run.id,
                 ctx.checkpoint.page_no,
-                &fingerprints,
+                &ids,
             ))
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use s1_core::retirement::CloseWithheld;
+
+    use super::fixing_withheld;
+
+    /// Every reason is told in the walk's terms, with its figures: no threat, no finding, nothing closed.
+    #[test]
+    fn a_withheld_fixing_names_vulnerabilities_not_threats() {
+        let cases = [
+            (CloseWithheld::Incremental, vec![]),
+            (
+                CloseWithheld::UnusableThreats { unusable: 3 },
+                vec!["3 row(s)"],
+            ),
+            (
+                CloseWithheld::EmptyWalk { live: 12 },
+                vec!["12 vulnerabilities"],
+            ),
+            (
+                CloseWithheld::ShortWalk {
+                    walked: 5,
+                    expected: 9,
+                },
+                vec!["9 vulnerability row(s)", "returned 5"],
+            ),
+            (
+                CloseWithheld::TooLargeShare {
+                    absent: 40,
+                    live: 100,
+                    max_percent: 20,
+                },
+                vec!["40 of 100", "20%"],
+            ),
+        ];
+        for (withheld, figures) in cases {
+            let message = fixing_withheld(&withheld);
+            assert!(
+                message.starts_with("no vulnerability was fixed: "),
+                "{message}"
+            );
+            for word in ["threat", "finding", "close"] {
+                assert!(!message.contains(word), "{message} says {word}");
+            }
+            for figure in figures {
+                assert!(message.contains(figure), "{message} lacks {figure}");
+            }
+        }
     }
 }
