@@ -76,7 +76,7 @@ impl Store {
         if layout == RecordLayout::SPREAD {
             report.already_spread = true;
         } else if layout == RecordLayout::LEGACY {
-            self.copy_legacy_records(tenant, &mut report, &mut progress)
+            self.legacy_pass(tenant, Pass::Copy, &mut report, &mut progress)
                 .await?;
             if !self
                 .put_record_layout(tenant, RecordLayout::SPREAD, Some(RecordLayout::LEGACY))
@@ -93,7 +93,7 @@ impl Store {
                 layout.shards()
             )));
         }
-        self.delete_legacy_records(tenant, &mut report, &mut progress)
+        self.legacy_pass(tenant, Pass::Delete, &mut report, &mut progress)
             .await?;
         self.release_lease(tenant, &lease).await?;
         self.release_run_slot(tenant, MIGRATION_RUN_ID).await?;
@@ -112,59 +112,60 @@ impl Store {
             })
     }
 
-    /// Puts every legacy finding and vulnerability under its shard's key, page by page.
-    async fn copy_legacy_records(
+    /// One pass over the legacy findings and vulnerabilities, page by page under a refreshed lease: a copy puts
+    /// each under its shard's key; a delete removes the legacy copies.
+    async fn legacy_pass(
         &self,
         tenant: &TenantId,
+        pass: Pass,
         report: &mut MigrationReport,
         progress: &mut impl FnMut(&MigrationReport),
     ) -> Result<()> {
         for prefix in [FINDING_PREFIX, VULNERABILITY_PREFIX] {
-            let q = Query::partition(tenant, prefix);
+            let q = match pass {
+                Pass::Copy => Query::partition(tenant, prefix),
+                Pass::Delete => Query::partition(tenant, prefix).project("pk, sk", &[]),
+            };
             let mut start = None;
             loop {
                 self.migration_lease(tenant).await?;
-                let (items, last) = self.query_once(&q, start, Some(MIGRATION_PAGE)).await?;
-                let copies = items
-                    .into_iter()
-                    .map(|item| moved(tenant, item).map(put))
-                    .collect::<Result<Vec<_>>>()?;
-                report.copied += copies.len() as u64;
-                write_all(&*self.batch, &self.table, copies, self.retry).await?;
+                let (items, last) = self
+                    .query_once(&q, start.take(), Some(MIGRATION_PAGE))
+                    .await?;
+                let found = items.len() as u64;
+                let writes = match pass {
+                    Pass::Copy => items
+                        .into_iter()
+                        .map(|item| moved(tenant, item).map(put))
+                        .collect::<Result<Vec<_>>>()?,
+                    Pass::Delete => items.into_iter().map(delete).collect::<Result<Vec<_>>>()?,
+                };
+                match pass {
+                    Pass::Copy => report.copied += found,
+                    Pass::Delete => report.deleted += found,
+                }
+                write_all(&*self.batch, &self.table, writes, self.retry).await?;
                 progress(report);
-                match last {
-                    Some(k) => start = Some(k),
-                    None => break,
+                match pass {
+                    Pass::Copy => match last {
+                        Some(k) => start = Some(k),
+                        None => break,
+                    },
+                    // Always from the start: what was deleted is gone, so the first page is what is left.
+                    Pass::Delete if found == 0 => break,
+                    Pass::Delete => {}
                 }
             }
         }
         Ok(())
     }
+}
 
-    /// Deletes every finding and vulnerability left under `T#<tenant>` (only once the layout is spread).
-    async fn delete_legacy_records(
-        &self,
-        tenant: &TenantId,
-        report: &mut MigrationReport,
-        progress: &mut impl FnMut(&MigrationReport),
-    ) -> Result<()> {
-        for prefix in [FINDING_PREFIX, VULNERABILITY_PREFIX] {
-            let q = Query::partition(tenant, prefix).project("pk, sk", &[]);
-            loop {
-                self.migration_lease(tenant).await?;
-                // Always from the start: what was deleted is gone, so the first page is what is left.
-                let (items, _) = self.query_once(&q, None, Some(MIGRATION_PAGE)).await?;
-                if items.is_empty() {
-                    break;
-                }
-                let deletes = items.into_iter().map(delete).collect::<Result<Vec<_>>>()?;
-                report.deleted += deletes.len() as u64;
-                write_all(&*self.batch, &self.table, deletes, self.retry).await?;
-                progress(report);
-            }
-        }
-        Ok(())
-    }
+/// What a pass over the legacy records does with them.
+#[derive(Clone, Copy)]
+enum Pass {
+    Copy,
+    Delete,
 }
 
 /// The item under its shard's partition key (everything else, index keys included, unchanged).

@@ -27,6 +27,12 @@ impl ItemsRead {
         self.1.load(Ordering::SeqCst)
     }
 
+    /// Of [`ItemsRead::total`], the items Query and BatchGetItem read: what a listing reads for the items it
+    /// returns, without the fixed layout read of each request.
+    pub fn listed(&self) -> u64 {
+        self.total() - self.single_gets()
+    }
+
     /// A client like `client` whose reads this counter counts.
     pub fn client(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
         let conf = client

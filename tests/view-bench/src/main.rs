@@ -5,6 +5,11 @@
 //! ScannedCount, BatchGetItem's items; counted by an SDK interceptor). Not a timed test: it prints figures and
 //! asserts nothing about time.
 //!
+//! The tenant gets the record layout a sync gives a new tenant (findings and vulnerabilities spread over
+//! [`connector_store::RECORD_SHARDS`] partition keys, the layout item written as a sync writes it);
+//! `RECORD_SHARDS=1` fills the legacy layout instead (one partition key, no layout item), as a tenant stored before
+//! record shards has it.
+//!
 //! `scripts/local-aws start; eval "$(scripts/local-aws env)"; cargo run --release -p view-bench -- [findings]
 //! [vulnerabilities]` (default 1,000,000 findings; as many vulnerabilities as findings).
 
@@ -18,7 +23,8 @@ use local_stack::LocalStack;
 use serde_json::json;
 
 use connector_store::{
-    new_asset_item, new_finding_item, AssetFilter, FindingFilter, PageTokenKey, Store, TenantId,
+    new_asset_item, new_finding_item_in, AssetFilter, FindingFilter, PageTokenKey, RecordLayout,
+    Store, TenantId,
 };
 use s1_core::lifecycle::FindingState;
 use s1_core::{AnalystVerdict, Asset, Finding, FindingStatus, Severity};
@@ -119,6 +125,7 @@ async fn fill(
     db: &aws_sdk_dynamodb::Client,
     table: &str,
     t: &TenantId,
+    layout: RecordLayout,
     findings: u64,
     vulnerabilities: u64,
 ) -> Result<(), BoxError> {
@@ -126,8 +133,8 @@ async fn fill(
     let started = Instant::now();
     let items = (0..assets)
         .map(|n| new_asset_item(t, &asset(n), spread(n, 5) >= 100, "bench"))
-        .chain((0..findings).map(|i| new_finding_item(t, &finding(i, assets))))
-        .chain((0..vulnerabilities).map(|i| vulnerabilities::item(t, i, assets)));
+        .chain((0..findings).map(|i| new_finding_item_in(t, layout, &finding(i, assets))))
+        .chain((0..vulnerabilities).map(|i| vulnerabilities::item(t, layout, i, assets)));
     let batches = stream::iter(items)
         .chunks(25)
         .map(|chunk| {
@@ -155,8 +162,9 @@ async fn fill(
     let secs = started.elapsed().as_secs_f64();
     println!(
         "filled {findings} findings, {vulnerabilities} vulnerabilities and {assets} assets in {secs:.0} s ({:.0} \
-         items/s)",
-        (findings + vulnerabilities + assets) as f64 / secs
+         items/s), records over {} partition key(s)",
+        (findings + vulnerabilities + assets) as f64 / secs,
+        layout.shards()
     );
     Ok(())
 }
@@ -196,11 +204,11 @@ async fn findings_figures(
     let mut f = Figures::default();
     let mut token: Option<String> = None;
     for _ in 0..PAGES {
-        let before = reads.total();
+        let before = reads.listed();
         let page = store
             .list_findings_in_state(t, filter, state, token.as_deref(), PAGE)
             .await?;
-        f.page(reads.total() - before, page.items.len() as u64);
+        f.page(reads.listed() - before, page.items.len() as u64);
         match page.next_page_token {
             Some(next) => token = Some(next),
             None => break,
@@ -218,9 +226,9 @@ async fn assets_figures(
     let mut f = Figures::default();
     let mut token: Option<String> = None;
     for _ in 0..PAGES {
-        let before = reads.total();
+        let before = reads.listed();
         let page = store.list_assets(t, filter, token.as_deref(), PAGE).await?;
-        f.page(reads.total() - before, page.items.len() as u64);
+        f.page(reads.listed() - before, page.items.len() as u64);
         match page.next_page_token {
             Some(next) => token = Some(next),
             None => break,
@@ -282,14 +290,31 @@ async fn main() -> Result<(), BoxError> {
     let stack = LocalStack::connect().await?;
     let table = stack.fresh_table().await?;
     let t = TenantId::new("view-bench")?;
-    fill(&stack.dynamodb, &table, &t, findings, vulnerabilities).await?;
-
     let reads = ItemsRead::default();
     let store = Store::new(
         reads.client(&stack.dynamodb),
         &table,
         PageTokenKey::random(),
     );
+    let layout = match std::env::var("RECORD_SHARDS").ok().as_deref() {
+        None | Some("16") => store.ensure_record_layout(&t).await?,
+        Some("1") => RecordLayout::LEGACY,
+        Some(_) => {
+            return Err(
+                "RECORD_SHARDS is 16 (the default, a new tenant's layout) or 1 (legacy)".into(),
+            )
+        }
+    };
+    fill(
+        &stack.dynamodb,
+        &table,
+        &t,
+        layout,
+        findings,
+        vulnerabilities,
+    )
+    .await?;
+
     println!();
     println!(
         "Findings: items read / items returned over the first {PAGES} pages of {PAGE} = the worst page's read per \
@@ -340,9 +365,14 @@ async fn main() -> Result<(), BoxError> {
     println!();
     println!(
         "worst page over every filter and combination: {worst:.2} items read per item returned ({} findings; \
-         {vulnerabilities} vulnerabilities; listing took {:.0} s)",
+         {vulnerabilities} vulnerabilities; records over {} partition key(s); listing took {:.0} s)",
         findings,
+        layout.shards(),
         started.elapsed().as_secs_f64()
+    );
+    println!(
+        "beside the listed items: {} record-layout GetItem reads (one small item per tenant-wide request)",
+        reads.single_gets()
     );
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! The vulnerability half of the bench: vulnerabilities in the stored format (the store's own
-//! `new_vulnerability_item`), and the items read per item returned by every vulnerability filter and combination,
+//! `new_vulnerability_item_in`), and the items read per item returned by every vulnerability filter and combination,
 //! and by the listings of both kinds.
 
 use connector_store::{
-    new_vulnerability_item, AnyKindFilter, Page, SharedState, Store, StoredFinding, TenantId,
-    VulnerabilityFilter,
+    new_vulnerability_item_in, AnyKindFilter, Page, RecordLayout, SharedState, Store,
+    StoredFinding, TenantId, VulnerabilityFilter,
 };
 use s1_core::records::Risk;
 use s1_core::vulnerability::lifecycle::{observe, VulnerabilityLifecycle, VulnerabilityState};
@@ -22,6 +22,7 @@ pub const CVE: &str = "CVE-2025-00042";
 /// unattached, one of 500 CVEs.
 pub fn item(
     t: &TenantId,
+    layout: RecordLayout,
     i: u64,
     assets: u64,
 ) -> connector_store::Result<connector_store::batch::Item> {
@@ -53,7 +54,13 @@ pub fn item(
     };
     let key = normalize_computer_name(&host);
     let attached = spread(i, 14) >= 100;
-    new_vulnerability_item(t, &v, key.as_ref().filter(|_| attached), Some(lifecycle))
+    new_vulnerability_item_in(
+        t,
+        layout,
+        &v,
+        key.as_ref().filter(|_| attached),
+        Some(lifecycle),
+    )
 }
 
 enum Listing {
@@ -70,7 +77,7 @@ async fn figures(
     let mut f = Figures::default();
     let mut token: Option<String> = None;
     for _ in 0..PAGES {
-        let before = reads.total();
+        let before = reads.listed();
         let page: Page<StoredFinding> = match listing {
             Listing::Vulnerabilities(v) => {
                 store
@@ -83,7 +90,7 @@ async fn figures(
                     .await?
             }
         };
-        f.page(reads.total() - before, page.items.len() as u64);
+        f.page(reads.listed() - before, page.items.len() as u64);
         match page.next_page_token {
             Some(next) => token = Some(next),
             None => break,

@@ -107,32 +107,27 @@ impl Store {
         };
         let digest = layout_digest(digest, layout);
         let partitions = layout.record_partitions(tenant);
-        let items = if filter.lists_by_id(state) {
-            match asset_pk {
-                Some(pk) => {
-                    let q = Query::gsi1(pk, FINDING_PREFIX);
-                    self.paged_query(tenant, "findings", &digest, q, page_token, limit)
-                        .await?
-                }
+        // Listings by id read one key range (an asset's gsi1 partition, or the legacy partition) with
+        // `paged_query`; the rest read prefixes across partitions with `sharded_query`.
+        let (q, prefixes, partitions) = if filter.lists_by_id(state) {
+            let single = match asset_pk {
+                Some(pk) => Some(Query::gsi1(pk, FINDING_PREFIX)),
                 None if layout == RecordLayout::LEGACY => {
-                    let q = Query::partition(tenant, FINDING_PREFIX);
-                    self.paged_query(tenant, "findings", &digest, q, page_token, limit)
-                        .await?
+                    Some(Query::partition(tenant, FINDING_PREFIX))
                 }
-                None => {
-                    let q = Query::partition(tenant, "");
-                    let prefixes = [FINDING_PREFIX.to_string()];
-                    self.sharded_query(
-                        tenant,
-                        "findings",
-                        &digest,
-                        (q, &prefixes, &partitions),
-                        page_token,
-                        limit,
-                    )
-                    .await?
-                }
+                None => None,
+            };
+            if let Some(q) = single {
+                let (items, next) = self
+                    .paged_query(tenant, "findings", &digest, q, page_token, limit)
+                    .await?;
+                return Ok(Page {
+                    items: decode(items)?,
+                    next_page_token: next,
+                });
             }
+            let prefixes = vec![FINDING_PREFIX.to_string()];
+            (Query::partition(tenant, ""), prefixes, partitions)
         } else {
             let facets = FacetFilter {
                 // Within one gsi1 partition every finding has the same attachment: asset partitions hold the
@@ -149,11 +144,13 @@ impl Store {
             let prefixes = facets.prefixes().ok_or_else(|| {
                 StoreError::InvalidInput("a faceted listing needs a fixed facet".into())
             })?;
-            let (q, partitions) = match asset_pk {
-                Some(pk) => (Query::asset_facets(pk.clone()), vec![pk]),
-                None => (Query::facets(tenant), partitions),
-            };
-            self.sharded_query(
+            match asset_pk {
+                Some(pk) => (Query::asset_facets(pk.clone()), prefixes, vec![pk]),
+                None => (Query::facets(tenant), prefixes, partitions),
+            }
+        };
+        let (items, next) = self
+            .sharded_query(
                 tenant,
                 "findings",
                 &digest,
@@ -161,9 +158,7 @@ impl Store {
                 page_token,
                 limit,
             )
-            .await?
-        };
-        let (items, next) = items;
+            .await?;
         Ok(Page {
             items: decode(items)?,
             next_page_token: next,
