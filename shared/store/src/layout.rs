@@ -49,18 +49,32 @@ impl Store {
     /// while holding the tenant's sync lease, before the first record write of the invocation: the put is
     /// conditional on no item existing, so of two racing creators one wins and the other reads its layout.
     pub async fn ensure_record_layout(&self, tenant: &TenantId) -> Result<RecordLayout> {
+        self.ensure_record_layout_noting_records(tenant)
+            .await
+            .map(|(layout, _)| layout)
+    }
+
+    /// [`Store::ensure_record_layout`], and whether this call created the item for a tenant that held no finding
+    /// and no vulnerability. Then every record the tenant holds later was written after this call: by the caller,
+    /// which holds the sync lease, until it gives the lease up (so a first sync knows it has nothing to close).
+    pub async fn ensure_record_layout_noting_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(RecordLayout, bool)> {
         if let Some(layout) = self.stored_record_layout(tenant).await? {
-            return Ok(layout);
+            return Ok((layout, false));
         }
-        let layout = match self.has_legacy_records(tenant).await? {
+        let held_records = self.has_legacy_records(tenant).await?;
+        let layout = match held_records {
             true => RecordLayout::LEGACY,
             false => RecordLayout::SPREAD,
         };
         if self.put_record_layout(tenant, layout, None).await? {
             tracing::info!(tenant = %tenant, record_shards = layout.shards(), "record layout recorded");
-            return Ok(layout);
+            return Ok((layout, !held_records));
         }
-        self.record_layout(tenant).await
+        // Another caller created it meanwhile: whatever it wrote since is not this caller's to vouch for.
+        Ok((self.record_layout(tenant).await?, false))
     }
 
     /// The layout item's value, if any.

@@ -136,6 +136,25 @@ async fn a_new_tenants_records_land_in_its_shards() {
 }
 
 #[tokio::test]
+async fn only_the_call_that_records_an_empty_tenants_layout_says_it_held_no_record() {
+    let env = common::env().await;
+    let t = common::tenant("layout-fresh");
+    let first = env.store.ensure_record_layout_noting_records(&t).await;
+    assert_eq!(first.unwrap(), (RecordLayout::SPREAD, true));
+    // Recorded before: this call did not create it, so records may have been written since.
+    let again = env.store.ensure_record_layout_noting_records(&t).await;
+    assert_eq!(again.unwrap(), (RecordLayout::SPREAD, false));
+
+    let legacy = common::tenant("layout-held-records");
+    env.store
+        .apply_findings(&legacy, RecordLayout::LEGACY, &findings(3))
+        .await
+        .unwrap();
+    let recorded = env.store.ensure_record_layout_noting_records(&legacy).await;
+    assert_eq!(recorded.unwrap(), (RecordLayout::LEGACY, false));
+}
+
+#[tokio::test]
 async fn a_legacy_tenant_keeps_its_partition() {
     let env = common::env().await;
     let t = common::tenant("legacy-kept");

@@ -1,7 +1,9 @@
 //! What the agent walk reads, counted by an SDK interceptor against the local stack: a first sync reads no asset it
 //! did not write itself (a tenant without assets holds nothing to compare against) and creates a decommissioned
 //! machine retired without a retirement transaction; a re-sync reads each walked asset once and no registration;
-//! a changed agent is always written.
+//! a changed agent is always written. A first sync's threat walk reads no asset its agent walk wrote, and its
+//! finalize plans no closing (the tenant held no finding) and, when every asset it wrote was seen live, no
+//! retirement.
 
 use test_support::sync as support;
 
@@ -12,6 +14,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{PageTokenKey, RunStatus, Store, SyncRun, Trigger};
@@ -26,6 +29,10 @@ struct Reads {
     /// Registration items asked for (`ASSETREG#<key>`).
     registrations: u64,
     transactions: u64,
+    /// Finalize's plans queried: the retirement plan's walk of the active assets, the closing plan's walk of
+    /// the findings (told apart by the attributes they project).
+    retirement_plans: u64,
+    closing_plans: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,8 +74,34 @@ impl Intercept for Watch {
             }
         } else if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
             reads.transactions += 1;
+        } else if let Some(q) = input.downcast_ref::<QueryInput>() {
+            let projects = |name: &str| {
+                q.expression_attribute_names()
+                    .is_some_and(|names| names.values().any(|v| v == name))
+            };
+            if projects("sentinelone_retired_at") {
+                reads.retirement_plans += 1;
+            } else if projects("threat_id") && q.limit().is_none() {
+                reads.closing_plans += 1;
+            }
         }
         Ok(())
+    }
+}
+
+/// An engine whose DynamoDB calls `watch` sees.
+fn watched(h: &Harness, watch: &Watch) -> SyncEngine {
+    SyncEngine {
+        store: Store::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
+                    .interceptor(watch.clone())
+                    .build(),
+            ),
+            h.store.table_name(),
+            PageTokenKey::random(),
+        ),
+        ..h.worker.engine.clone()
     }
 }
 
@@ -179,4 +212,114 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_each_once_without_regist
         "{:?}",
         tagged.asset.tags
     );
+}
+
+#[tokio::test]
+async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no_closing() {
+    // The everyday mix: decommissioned agents and threats whose agent left the console (onboarded from the
+    // threat, then retired by finalize), so retirement still plans.
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(200)
+            .with_threats(600)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let watch = Watch::default();
+    let engine = watched(&h, &watch);
+
+    let first = sync(&h, &engine).await;
+    let reads = watch.take();
+    let assets = h.assets().await;
+    let from_threats: BTreeSet<&String> = assets
+        .iter()
+        .filter(|(_, a)| a.asset.origin == s1_core::asset::AssetOrigin::ThreatAgentInfo)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        !from_threats.is_empty(),
+        "the generated tenant has orphan threats"
+    );
+    let merged: BTreeSet<&String> = assets
+        .iter()
+        .filter(|(_, a)| a.asset.agent_ids.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    // Only keys no walk of this run had written are read: machines the threats name beyond the agent walk.
+    let unexpected: Vec<&String> = reads
+        .assets
+        .iter()
+        .filter(|k| !merged.contains(k) && !from_threats.contains(k))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "the first sync read assets it had written: {unexpected:?}"
+    );
+    assert_eq!(reads.registrations, 0, "existence needs no registration");
+    assert_eq!(reads.closing_plans, 0, "the tenant held no finding");
+    assert_eq!(
+        reads.retirement_plans, 1,
+        "assets onboarded from threats are unseen"
+    );
+    // What finalize decides is unchanged: the machines only threats name are retired, their findings attached.
+    assert!(from_threats.iter().all(|k| !assets[*k].active));
+    assert!(first.counters.assets_retired >= from_threats.len() as u64);
+    let on_onboarded: Vec<_> = h
+        .findings()
+        .await
+        .into_values()
+        .filter(|f| {
+            f.asset_key
+                .as_ref()
+                .is_some_and(|k| from_threats.contains(&k.as_str().to_string()))
+        })
+        .collect();
+    assert!(!on_onboarded.is_empty());
+    assert!(on_onboarded.iter().all(|f| f.attached));
+
+    // A re-sync is not fresh: it plans retirement as before.
+    sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 1);
+}
+
+#[tokio::test]
+async fn a_first_sync_that_saw_every_asset_it_wrote_live_plans_no_retirement() {
+    let spec = TenantSpec {
+        decommissioned_permille: 0,
+        orphan_threat_permille: 0,
+        ..TenantSpec::small()
+            .with_agents(150)
+            .with_threats(300)
+            .with_risks_per_agent(0)
+    };
+    let h = Harness::new(spec).await;
+    let watch = Watch::default();
+    let engine = watched(&h, &watch);
+
+    let first = sync(&h, &engine).await;
+    let reads = watch.take();
+    assert_eq!((reads.retirement_plans, reads.closing_plans), (0, 0));
+    assert_eq!(reads.transactions, 0);
+    assert_eq!(first.counters.assets_retired, 0);
+    assert!(h.assets().await.values().all(|a| a.active));
+
+    // A machine SentinelOne stops returning is retired by the next sync, which plans as usual.
+    let agents = h.sim.agents_snapshot();
+    let name = |a: &serde_json::Value| {
+        a["computerName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let gone = agents
+        .iter()
+        .find(|a| agents.iter().filter(|b| name(b) == name(a)).count() == 1)
+        .and_then(|a| a["id"].as_str())
+        .expect("an agent with a name of its own")
+        .to_string();
+    assert!(h.sim.remove_agent(&gone));
+    let second = sync(&h, &engine).await;
+    let reads = watch.take();
+    assert_eq!(reads.retirement_plans, 1);
+    assert_eq!(second.counters.assets_retired, 1, "{:?}", second.counters);
 }

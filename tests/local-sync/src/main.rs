@@ -215,9 +215,10 @@ async fn run() -> Result<Value, Failure> {
     // LOCAL_SYNC_CALL_STATS=1: each DynamoDB operation's calls and summed round trips, on standard error.
     let stats = env("LOCAL_SYNC_CALL_STATS")
         .is_some_and(|v| v == "1")
-        .then(call_stats::CallStats::default);
+        .then(|| std::sync::Arc::new(test_support::counting::Calls::default()));
     let dynamodb = match &stats {
-        Some(stats) => stats.client(&stack.dynamodb),
+        Some(calls) => test_support::counting::CallCounter::new(calls.clone(), "")
+            .dynamodb_client(&stack.dynamodb),
         None => stack.dynamodb.clone(),
     };
     let store = Store::new(dynamodb, TABLE, PageTokenKey::random());
@@ -386,7 +387,10 @@ async fn run() -> Result<Value, Failure> {
         sim.shutdown().await;
     }
     if let Some(stats) = stats {
-        eprintln!("{}", json!({ "callStats": stats.summary() }));
+        eprintln!(
+            "{}",
+            json!({ "callStats": call_stats::summary(&stats.snapshot()) })
+        );
     }
     Ok(summary(&run, started.elapsed()))
 }

@@ -1,8 +1,10 @@
 //! An SDK interceptor that counts what a client sends, for suites and benchmarks that show a cost by counting calls
 //! rather than by timing them (counts do not depend on the machine's load). One [`Calls`] can be shared by several
 //! clients (DynamoDB and SQS speak the same JSON protocol); each client's [`CallCounter`] labels its operations.
+//! Each operation's round trips are summed too (sent to response, so calls in flight at once each count their own
+//! wait), for the main command's `LOCAL_SYNC_CALL_STATS`: where a run's store time goes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,11 @@ struct State {
     busy_since: Option<Instant>,
     busy: Duration,
     sent: Vec<String>,
+    /// Requests on the wire: operation and when it was sent, by the address of the call's config bag. Each call
+    /// has its own bag, which stays in place (in the call's pinned future) from before transmit to after the
+    /// attempt; the serialised request itself is no longer in the context once sent.
+    open: HashMap<usize, (String, Instant)>,
+    round_trips: BTreeMap<String, Duration>,
 }
 
 /// What the counters saw, shared between the interceptors and the test.
@@ -39,6 +46,8 @@ pub struct CallsSnapshot {
     /// The time during which at least one operation was in flight (the union of their intervals, so concurrent
     /// calls are not counted twice).
     pub busy: Duration,
+    /// Round trips summed by operation (keyed like `by_operation`).
+    pub round_trips: BTreeMap<String, Duration>,
 }
 
 impl CallsSnapshot {
@@ -52,10 +61,19 @@ impl CallsSnapshot {
                 (d > 0).then(|| (op.clone(), d))
             })
             .collect();
+        let round_trips = self
+            .round_trips
+            .iter()
+            .filter_map(|(op, t)| {
+                let d = t.saturating_sub(before.round_trips.get(op).copied().unwrap_or_default());
+                (!d.is_zero()).then(|| (op.clone(), d))
+            })
+            .collect();
         CallsSnapshot {
             by_operation,
             max_in_flight: self.max_in_flight,
             busy: self.busy.saturating_sub(before.busy),
+            round_trips,
         }
     }
 
@@ -83,6 +101,7 @@ impl Calls {
             by_operation: s.by_operation.clone(),
             max_in_flight: s.max_in_flight,
             busy: s.busy + open,
+            round_trips: s.round_trips.clone(),
         }
     }
 
@@ -106,6 +125,21 @@ impl CallCounter {
     pub fn new(calls: Arc<Calls>, label: &'static str) -> Self {
         Self { calls, label }
     }
+
+    /// A DynamoDB client like `client` whose calls this counter counts.
+    pub fn dynamodb_client(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(self.clone())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+}
+
+/// The address of a call's config bag: the same from before transmit to after the attempt.
+fn call_id(cfg: &ConfigBag) -> usize {
+    std::ptr::from_ref::<ConfigBag>(cfg) as usize
 }
 
 impl Intercept for CallCounter {
@@ -132,7 +166,7 @@ impl Intercept for CallCounter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         // Both services use the JSON protocol: the operation is named in X-Amz-Target ("<Service>.<Operation>").
         let op = context
@@ -166,8 +200,23 @@ impl Intercept for CallCounter {
             Vec::new()
         };
         if let Ok(mut s) = self.calls.state.lock() {
-            *s.by_operation.entry(key).or_default() += 1;
+            *s.by_operation.entry(key.clone()).or_default() += 1;
             s.sent.extend(sent);
+            s.open.insert(call_id(cfg), (key, Instant::now()));
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(mut s) = self.calls.state.lock() {
+            if let Some((op, sent)) = s.open.remove(&call_id(cfg)) {
+                *s.round_trips.entry(op).or_default() += sent.elapsed();
+            }
         }
         Ok(())
     }

@@ -46,11 +46,7 @@ impl ApplyPage<Agent> for SyncEngine {
         // The decision needs SentinelOne's side only (no registration), and on a fresh walk only the keys this
         // walk wrote before can be stored.
         let maybe_stored: Vec<String> = match &ctx.fresh_assets {
-            Some(written) => keys
-                .iter()
-                .filter(|k| written.contains(*k))
-                .cloned()
-                .collect(),
+            Some(fresh) => fresh.maybe_decided(&keys),
             None => keys.clone(),
         };
         let existing = self
@@ -88,8 +84,8 @@ impl ApplyPage<Agent> for SyncEngine {
                 .store
                 .apply_walked_assets(&ctx.tenant, &decisions, &ctx.run.id, &existing)
                 .await?;
-            if let Some(written) = &mut ctx.fresh_assets {
-                written.extend(keys);
+            if let Some(fresh) = &mut ctx.fresh_assets {
+                fresh.note_walked(keys, &decisions);
             }
             counts
         };

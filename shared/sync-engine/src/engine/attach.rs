@@ -25,7 +25,16 @@ impl SyncEngine {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+            // Whether each asset exists is all that matters: its item alone says so (no registration is read), and
+            // on a first sync an asset this run wrote is known without a read.
+            let (unknown, written): (Vec<String>, BTreeSet<String>) = match &ctx.fresh_assets {
+                Some(fresh) => (
+                    fresh.not_known_stored(&keys),
+                    keys.iter().filter(|k| fresh.stored(k)).cloned().collect(),
+                ),
+                None => (keys, BTreeSet::new()),
+            };
+            let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
             if ctx.dry_run() && ctx.dry_known.is_none() {
                 ctx.dry_known = Some(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id).await?);
             }
@@ -34,7 +43,9 @@ impl SyncEngine {
                 .iter()
                 .filter(|f| {
                     f.asset_key.as_ref().is_some_and(|k| {
-                        existing.contains_key(k.as_str()) || dry_known.contains(k.as_str())
+                        existing.contains_key(k.as_str())
+                            || written.contains(k.as_str())
+                            || dry_known.contains(k.as_str())
                     })
                 })
                 .map(|f| decide_finding(f, true))

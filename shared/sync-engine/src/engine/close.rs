@@ -16,6 +16,12 @@ impl SyncEngine {
         if !complete {
             return Ok(());
         }
+        // A tenant that held no finding when this invocation created its record layout holds only the findings
+        // this run's walk wrote, each from a threat the walk returned: none is absent, and `may_close` allows an
+        // empty plan whatever the walk. Only the complete walk is recorded.
+        if ctx.fresh_findings {
+            return self.record_complete_walk(ctx).await;
+        }
         let seen = self
             .store
             .load_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no)
@@ -62,6 +68,11 @@ impl SyncEngine {
                 ctx.run.record_warning(withheld.to_string());
             }
         }
+        self.record_complete_walk(ctx).await
+    }
+
+    /// Starts the period until the next complete walk (a dry run leaves it as it was).
+    async fn record_complete_walk(&self, ctx: &RunContext) -> Result<(), Stop> {
         if ctx.dry_run() {
             return Ok(());
         }

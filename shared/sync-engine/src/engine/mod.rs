@@ -41,6 +41,7 @@ mod attach;
 mod budget;
 mod close;
 mod finish;
+mod fresh;
 mod phase;
 mod reevaluate;
 mod retire;
@@ -190,9 +191,12 @@ struct RunContext {
     minimum_vulnerability_severity: s1_core::Severity,
     /// The tenant's assets by agent id and key, loaded when the vulnerability walk starts or resumes.
     asset_directory: Option<connector_store::AssetDirectory>,
-    /// Set when this invocation began the agent walk at its start on a tenant without any asset: the keys the
-    /// walk has written since. Only these can be stored, so only these are read (see `agents`).
-    fresh_assets: Option<std::collections::HashSet<String>>,
+    /// Set when this invocation began the agent walk at its start on a tenant without any asset: what the run
+    /// has written since (see `fresh`).
+    fresh_assets: Option<fresh::FreshAssets>,
+    /// Set when this invocation created the record layout of a tenant that held no finding: every finding stored
+    /// was written by this run's walk, so none can be absent from it (see `close`).
+    fresh_findings: bool,
     /// Where the tenant's findings and vulnerabilities live, read (or, by a real run, recorded) once per invocation.
     layout: connector_store::RecordLayout,
 }
@@ -331,9 +335,13 @@ impl SyncEngine {
             Preparation::Infra(e) => return Err(e),
         };
         // Under the lease, before any record write; a dry run only reads it (a missing layout reads as the legacy one).
-        let layout = match run.dry_run {
-            true => self.store.record_layout(&tenant).await?,
-            false => self.store.ensure_record_layout(&tenant).await?,
+        let (layout, fresh_findings) = match run.dry_run {
+            true => (self.store.record_layout(&tenant).await?, false),
+            false => {
+                self.store
+                    .ensure_record_layout_noting_records(&tenant)
+                    .await?
+            }
         };
         let mut ctx = RunContext {
             layout,
@@ -355,6 +363,7 @@ impl SyncEngine {
             minimum_vulnerability_severity: config.minimum_vulnerability_severity,
             asset_directory: None,
             fresh_assets: None,
+            fresh_findings,
         };
 
         // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a

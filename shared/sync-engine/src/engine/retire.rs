@@ -9,6 +9,16 @@ impl SyncEngine {
     /// Only reached after both walks completed. Retires the assets the agent walk did not see, when the walk can
     /// be trusted (see `s1_core::retirement`); otherwise keeps them all and says why in the run.
     pub(super) async fn retire(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        // A first sync that wrote only assets its agent walk saw live has nothing unseen to plan: every described
+        // asset was written by this run (the tenant held none) and recorded as seen, so the plan would be empty
+        // and `may_retire` allows an empty plan whatever the walk.
+        if ctx
+            .fresh_assets
+            .as_ref()
+            .is_some_and(|f| f.nothing_to_retire())
+        {
+            return Ok(());
+        }
         let plan = self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?;
         let walk = ctx.checkpoint.agent_walk;
         let summary = WalkSummary {

@@ -1,7 +1,7 @@
 //! Applying one page of the threat walk (threats become findings, attached or not, with the assets auto-onboard
 //! creates for them) and the walk's watermark overlap.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use s1_core::mapping::findings_from_threats;
 use s1_core::merge::{assets_onboarded_by_threats, decide_asset, decide_finding};
@@ -47,12 +47,24 @@ impl ApplyPage<Threat> for SyncEngine {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let existing = self.store.load_assets(&ctx.tenant, &keys).await?;
+        // Only whether each asset exists matters here: its item alone says so (no registration is read), and on a
+        // first sync an asset this run wrote is known without a read.
+        let (unknown, written): (Vec<String>, HashSet<String>) = match &ctx.fresh_assets {
+            Some(fresh) => {
+                let unknown = fresh.not_known_stored(&keys);
+                let written = keys.iter().filter(|k| fresh.stored(k)).cloned().collect();
+                (unknown, written)
+            }
+            None => (keys.clone(), HashSet::new()),
+        };
+        let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
         if ctx.dry_run() && ctx.dry_known.is_none() {
             ctx.dry_known = Some(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id).await?);
         }
         let dry_known = ctx.dry_known.take().unwrap_or_default();
-        let known = |key: &str| existing.contains_key(key) || dry_known.contains(key);
+        let known = |key: &str| {
+            existing.contains_key(key) || dry_known.contains(key) || written.contains(key)
+        };
         // Threats whose agent was not in the agent walk: with auto-onboard on, the asset is built from the threat's
         // agentRealtimeInfo so that the finding has an asset.
         let new_assets = assets_onboarded_by_threats(&page.records, &keys, known, &ctx.settings);
@@ -69,11 +81,15 @@ impl ApplyPage<Threat> for SyncEngine {
                 super::agents::note_assets(ctx, names);
                 counts
             } else {
+                // Decided against what was read above (none of them was stored): not read a second time.
                 self.store
-                    .apply_asset_decisions(&ctx.tenant, &asset_decisions, &ctx.run.id)
+                    .apply_walked_assets(&ctx.tenant, &asset_decisions, &ctx.run.id, &existing)
                     .await?
             };
             ctx.run.record_assets(&counts);
+        }
+        if let Some(fresh) = &mut ctx.fresh_assets {
+            fresh.note_onboarded(&asset_decisions);
         }
 
         // Every threat becomes a finding; one whose asset does not exist is kept unattached (never dropped).

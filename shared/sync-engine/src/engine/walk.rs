@@ -53,7 +53,7 @@ impl SyncEngine {
                 && state.watermark.is_none()
                 && !self.store.has_assets(&ctx.tenant).await?
             {
-                ctx.fresh_assets = Some(Default::default());
+                ctx.fresh_assets = Some(super::fresh::FreshAssets::default());
             }
             let query = AgentQuery {
                 group_ids: ctx.checkpoint.group_ids.clone(),
