@@ -820,8 +820,30 @@ pub(crate) fn page<R: Record + Named>(
             payload.i.map(|id| (key, id))
         }
     };
-    let matching: Vec<&R> = rows.iter().filter(|r| matches(r)).collect();
-    let total = matching.len();
+    // One pass that counts the matches and keeps only the best `want` of those after the position (a buffer of
+    // twice that, cut back by selection when full): memory follows the page, not the tenant.
+    let want = paging.skip + paging.limit;
+    let cmp = |a: &&R, b: &&R| cmp_rows(*a, *b, paging.sort, paging.desc);
+    let mut total = 0;
+    let mut after_position = 0;
+    let mut remaining: Vec<&R> = Vec::with_capacity(2 * want);
+    for r in rows.iter().filter(|r| matches(r)) {
+        total += 1;
+        if paging.count_only {
+            continue;
+        }
+        if let Some((key, id)) = &position {
+            if cmp_to_position(r, paging.sort, paging.desc, key, id) != Ordering::Greater {
+                continue;
+            }
+        }
+        after_position += 1;
+        remaining.push(r);
+        if remaining.len() >= 2 * want {
+            remaining.select_nth_unstable_by(want, cmp);
+            remaining.truncate(want);
+        }
+    }
     if paging.count_only {
         return Ok(Page {
             items: Vec::new(),
@@ -829,16 +851,7 @@ pub(crate) fn page<R: Record + Named>(
             total,
         });
     }
-    let mut remaining: Vec<&R> = match &position {
-        None => matching,
-        Some((key, id)) => matching
-            .into_iter()
-            .filter(|r| cmp_to_position(*r, paging.sort, paging.desc, key, id) == Ordering::Greater)
-            .collect(),
-    };
-    let want = paging.skip + paging.limit;
-    let has_more = remaining.len() > want;
-    let cmp = |a: &&R, b: &&R| cmp_rows(*a, *b, paging.sort, paging.desc);
+    let has_more = after_position > want;
     if remaining.len() > want {
         remaining.select_nth_unstable_by(want, cmp);
         remaining.truncate(want);

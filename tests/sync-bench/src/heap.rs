@@ -1,7 +1,7 @@
-//! Heap accounting for the connector's share of memory. Process RSS here mixes three owners: the in-process
-//! simulator (the whole generated tenant), the in-memory table of `--backend memory` (every written item) and the
-//! connector. The counting allocator gives live heap bytes at any instant; a sampler thread records them with the
-//! in-memory table's item counts, so each phase's peak can be read with the table's bytes taken out.
+//! Heap accounting for the connector's share of memory. The simulated console runs in a child process
+//! (`sim_process`), so this process holds two owners: the in-memory table of `--backend memory` (every written
+//! item) and the connector. The counting allocator gives live heap bytes at any instant; a sampler thread records
+//! them with the in-memory table's item counts, so each phase's peak can be read with the table's bytes taken out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -91,7 +91,7 @@ pub fn table_bytes(c: &TableCounts) -> f64 {
 }
 
 /// A phase's heap figures, in bytes: the raw peak over the phase's start, and the same with the in-memory table's
-/// bytes taken out at every sample (the connector's working memory plus the simulator's per-request buffers).
+/// bytes taken out at every sample (the connector's working memory).
 pub struct PhaseHeap {
     pub start: usize,
     /// What the phase left allocated, without the table's growth: per-row state kept past the run shows here.

@@ -7,6 +7,7 @@ mod heap;
 mod memory;
 mod model;
 mod seen_set;
+mod sim_process;
 
 use std::collections::BTreeSet;
 use std::pin::pin;
@@ -24,7 +25,6 @@ use local_stack::LocalStack;
 use s1_core::mapping::{assets_from_agents, findings_from_threats};
 use s1_core::merge::{decide_asset, decide_finding};
 use s1_core::{AnalystVerdict, ApiToken, AssetDecision, MappingSettings};
-use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::{AgentQuery, ClientOptions, ConsoleUrl, S1Client, ThreatQuery, UrlPolicy};
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage, SyncQueue};
 use test_support::counting::{CallCounter, Calls};
@@ -306,7 +306,8 @@ struct Bench {
     /// Capacity units of every DynamoDB call (batch ones counted by `Counting`, the rest by the SDK interceptor).
     meter: Arc<capacity::Meter>,
     table: Option<Arc<memory::MemoryBatch>>,
-    sim: SimHandle,
+    /// The simulated console, in a child process (see `sim_process`).
+    sim: sim_process::SimProcess,
     store: Store,
     counting: Arc<Counting>,
     engine: SyncEngine,
@@ -352,21 +353,24 @@ async fn fresh_store(
 
 impl Bench {
     async fn new(args: Args) -> Result<Self, BoxError> {
-        let spec = TenantSpec::small()
-            .with_seed(args.seed)
-            .with_agents(args.agents)
-            .with_threats(args.threats)
-            .with_risks_per_agent(args.risks_per_agent);
-        let started = Instant::now();
-        let sim = Simulator::new(spec).start().await?;
+        let sim = sim_process::SimProcess::spawn(sim_process::Spec {
+            agents: args.agents,
+            threats: args.threats,
+            seed: args.seed,
+            risks_per_agent: args.risks_per_agent,
+        })?;
+        let (sim_hwm, sim_rss) = sim.rss_kib()?;
         let (hwm, rss) = rss_kib();
         println!(
-            "simulator: {} agents, {} threats, {} vulnerability rows per agent generated in {:.2}s; process rss {:.1} MiB \
-             (peak {:.1} MiB) before any sync",
+            "simulator: {} agents, {} threats, {} vulnerability rows per agent generated in {:.2}s in its own process \
+             (pid {}, rss {:.1} MiB, peak {:.1} MiB); bench process rss {:.1} MiB (peak {:.1} MiB) before any sync",
             args.agents,
             args.threats,
             args.risks_per_agent,
-            started.elapsed().as_secs_f64(),
+            sim.generated_secs,
+            sim.pid(),
+            mib(sim_rss),
+            mib(sim_hwm),
             mib(rss),
             mib(hwm)
         );
@@ -431,7 +435,7 @@ impl Bench {
     /// One full run through the engine (queued by `start_sync` like "Sync now"; the message is handed to the engine
     /// directly rather than through the worker so that SQS polling is not part of the figure).
     async fn sync(&self, label: &str) -> Result<(), BoxError> {
-        self.sim.clear_requests();
+        self.sim.clear_requests()?;
         let before = self.counting.snapshot();
         let (_, rss_before) = rss_kib();
         let run = start_sync(&self.store, &self.queue, &self.tenant, Trigger::OnDemand).await?;
@@ -457,13 +461,15 @@ impl Bench {
             );
         };
         let c = self.counting.snapshot().since(before);
-        let requests = self.sim.requests().len();
+        let requests = self.sim.requests()?;
+        let (sim_hwm, _) = self.sim.rss_kib()?;
         let (hwm, rss) = rss_kib();
         let items = run.counters.items_fetched;
         println!(
             "{label}: status={:?} wall={:.2}s pages={} items_fetched={} items/s={:.0} s1_requests={} \
              ddb_keys_requested={} ddb_items_read={} ddb_items_written={} ddb_batch_get_calls={} ddb_batch_write_calls={} \
-             rss_before={:.1}MiB rss_after={:.1}MiB peak_rss_so_far={:.1}MiB loadavg=\"{}\"",
+             rss_before={:.1}MiB rss_after={:.1}MiB peak_rss_so_far={:.1}MiB simulator_peak_rss_so_far={:.1}MiB \
+             loadavg=\"{}\"",
             run.status,
             wall.as_secs_f64(),
             run.pages,
@@ -478,6 +484,7 @@ impl Bench {
             mib(rss_before),
             mib(rss),
             mib(hwm),
+            mib(sim_hwm),
             loadavg()
         );
         self.print_heap(label, &samples);
@@ -561,42 +568,6 @@ impl Bench {
         );
     }
 
-    /// The in-process simulator's share of the heap figures: per request it collects a reference to every row
-    /// that matches the filters (and again those after the cursor), 8 to 16 bytes a row of the tenant, which the
-    /// sync's figures cannot take out. Measured on the first two risks pages, fetched and decoded alone.
-    async fn simulator_page_heap(&self) -> Result<(), BoxError> {
-        // The simulator's request log of the last sync (one entry a page) is also in the figures: its size is
-        // what clearing it frees.
-        let logged = self.sim.requests().len();
-        let before = heap::live();
-        self.sim.clear_requests();
-        let log_bytes = before.saturating_sub(heap::live());
-        println!(
-            "simulator-log/heap: the last sync's {logged} logged requests held {:.2}MiB",
-            log_bytes as f64 / 1048576.0
-        );
-        let client = self.client()?;
-        let sampler = heap::Sampler::start(None);
-        let mut rows = 0;
-        {
-            let mut pages = pin!(client.risks(sentinelone_client::RiskQuery::default()));
-            for _ in 0..2 {
-                if let Some(page) = pages.next().await {
-                    rows += page?.records.len();
-                }
-            }
-        }
-        let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
-        let tenant_rows = self.args.agents * self.args.risks_per_agent;
-        println!(
-            "simulator-page/heap: two risks pages ({rows} rows) fetched and decoded alone: peak_growth={:.1}MiB \
-             (the simulator scans {tenant_rows} rows a request: {:.1} bytes a tenant row at most, the pages included)",
-            peak / 1048576.0,
-            peak / tenant_rows.max(1) as f64
-        );
-        Ok(())
-    }
-
     /// Flips the analyst verdict of 1% of threats (every 100th in walk order), which also bumps their updatedAt.
     /// The ids come from a walk through the client, one page at a time: a snapshot of the simulator's whole tenant
     /// as JSON values would need tens of GB at 1M threats.
@@ -622,7 +593,7 @@ impl Bench {
             } else {
                 "false_positive"
             };
-            if self.sim.set_threat_verdict(&id, next) {
+            if self.sim.set_threat_verdict(&id, next)? {
                 changed += 1;
             }
         }
@@ -641,7 +612,7 @@ impl Bench {
     /// Fetch-only: both walks through the client (HTTP + decode), nothing written. Returns the pages when `keep`.
     async fn fetch_only(&self, keep: bool) -> Result<Fetched, BoxError> {
         let client = self.client()?;
-        self.sim.clear_requests();
+        self.sim.clear_requests()?;
         let sampler = heap::Sampler::start(None);
         let started = Instant::now();
         let mut fetched = Fetched::default();
@@ -669,7 +640,7 @@ impl Bench {
             "fetch-only: wall={:.2}s records={records} records/s={:.0} s1_requests={} peak_rss_so_far={:.1}MiB kept_pages={keep}",
             wall.as_secs_f64(),
             records as f64 / wall.as_secs_f64(),
-            self.sim.requests().len(),
+            self.sim.requests()?,
             mib(hwm)
         );
         if !keep {
@@ -817,6 +788,14 @@ struct Fetched {
 async fn main() {
     // `--model [flags]`: the production model's table only, no sync (see `model`).
     let raw: Vec<String> = std::env::args().skip(1).collect();
+    // The simulated console's own process (see `sim_process`).
+    if raw.first().map(String::as_str) == Some(sim_process::SERVE_FLAG) {
+        if let Err(e) = sim_process::serve(&raw[1..]).await {
+            eprintln!("simulator process failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if raw.first().map(String::as_str) == Some("--model") {
         match model::parse(&raw[1..]) {
             Ok(params) => {
@@ -864,7 +843,6 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let changed = bench.change_one_percent().await?;
     println!("changed: {changed} threat verdicts flipped");
     bench.sync("resync-1pct-changed").await?;
-    bench.simulator_page_heap().await?;
     if !skip_split {
         // Streaming pass first (keeps nothing): its time is the fetch-only figure. Then a pass that keeps the
         // decoded pages as the write-only input (its memory is the bench's, not the connector's).

@@ -1,7 +1,9 @@
 //! What fixing by absence holds after a complete walk. On the memory backend the run's seen markers are written
 //! to the in-memory table while the store reads them back with a `Query`, which goes to moto and finds none: the
-//! sync itself then has nothing to load. So after each sync the run's markers are copied to moto and loaded the
-//! way fixing loads them (every shard, then one shard), and the heap that costs is printed.
+//! sync itself then has nothing to load. So after each sync the run's markers are copied to moto and loaded: every
+//! bucket at once (what fixing held before it went shard by shard, and still holds on a legacy one-partition
+//! tenant), then through the fixing plan itself, which loads one record shard's buckets at a time (the plan's
+//! reads of the stored vulnerabilities find none on moto here, so its peak is the markers' and a query page's).
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use connector_store::{Store, TenantId, VULNERABILITY_SHARDS};
@@ -47,25 +49,35 @@ pub async fn measure(
     }
     let expected = usize::try_from(rows).unwrap_or_default();
     let mut figures = Vec::new();
-    for (name, shards) in [
-        ("all_shards", (0..VULNERABILITY_SHARDS).collect::<Vec<_>>()),
-        ("one_shard", vec![0]),
-    ] {
-        let sampler = heap::Sampler::start(None);
-        let before = heap::live();
-        let seen = store
-            .load_seen_vulnerabilities(tenant, run_id, shards, expected)
-            .await?;
-        let held = heap::live().saturating_sub(before);
-        let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
-        figures.push(format!(
-            "{name}[fingerprints={} held={:.2}MiB bytes_per_returned_row={:.2} peak_growth={:.2}MiB]",
-            seen.len(),
-            held as f64 / 1048576.0,
-            held as f64 / rows.max(1) as f64,
-            peak.max(held as f64) / 1048576.0
-        ));
-    }
+    let sampler = heap::Sampler::start(None);
+    let before = heap::live();
+    let seen = store
+        .load_seen_vulnerabilities(tenant, run_id, 0..VULNERABILITY_SHARDS, expected)
+        .await?;
+    let held = heap::live().saturating_sub(before);
+    drop(seen);
+    let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
+    figures.push(format!(
+        "every_bucket_at_once[held={:.2}MiB bytes_per_returned_row={:.2} peak_growth={:.2}MiB]",
+        held as f64 / 1048576.0,
+        held as f64 / rows.max(1) as f64,
+        peak.max(held as f64) / 1048576.0
+    ));
+    let layout = store.record_layout(tenant).await?;
+    let sampler = heap::Sampler::start(None);
+    let plan = store
+        .plan_fixing_absent_vulnerabilities(tenant, layout, run_id, expected)
+        .await?;
+    let peak = heap::summarize(&sampler.stop()).raw_peak_growth;
+    figures.push(format!(
+        "fixing_plan[record_shards={} most_fingerprints_held={} ({:.2} B a returned row) peak_growth={:.2}MiB \
+         ({:.2} B a returned row)]",
+        layout.shards(),
+        plan.most_seen_held,
+        plan.most_seen_held as f64 * 8.0 / rows.max(1) as f64,
+        peak / 1048576.0,
+        peak / rows.max(1) as f64
+    ));
     println!(
         "{label}/fixing-seen-set: markers={copied} rows_returned={rows} {}",
         figures.join(" ")

@@ -18,6 +18,7 @@ mod retirement;
 mod seen;
 mod unmatched;
 mod vulnerabilities;
+mod vulnerability_fixing;
 mod vulnerability_seen;
 mod vulnerability_views;
 mod vulnerability_writes;
@@ -44,6 +45,7 @@ pub use unmatched::{
     unmatched_agents_csv, AssetIdentifiers, PossibleMatch, UnmatchedAgent, MAX_UNMATCHED_PER_RUN,
     UNMATCHED_CSV_HEADER, UNMATCHED_TTL_DAYS,
 };
+pub use vulnerability_fixing::{FixCandidate, FixPlan};
 pub use vulnerability_seen::{
     vulnerability_fingerprint, SeenVulnerabilities, VULNERABILITY_SHARDS,
 };
@@ -51,9 +53,7 @@ pub use vulnerability_views::{
     new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,
     SharedState, StoredFinding, StoredVulnerability, VulnerabilityFilter,
 };
-pub use vulnerability_writes::{
-    AssetDirectory, FixCandidate, FixPlan, PlacedVulnerability, VulnerabilityWrites,
-};
+pub use vulnerability_writes::{AssetDirectory, PlacedVulnerability, VulnerabilityWrites};
 
 /// UpdateItem calls in flight for per-item updates (agent links, retirement).
 const PARALLEL_UPDATES: usize = 8;

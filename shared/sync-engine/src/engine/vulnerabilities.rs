@@ -251,23 +251,16 @@ impl SyncEngine {
         if walk.since.is_some() {
             return Ok(());
         }
-        // Every shard at once: the plan reads the open vulnerabilities in one walk of the facets index. The seen
-        // fingerprints are a sorted vector, 8 bytes per returned row, sized once from the walk's row count.
-        let expected = usize::try_from(walk.done.walked).unwrap_or_default();
-        let seen = Box::pin(self.store.load_seen_vulnerabilities(
-            &ctx.tenant,
-            &ctx.run.id,
-            0..connector_store::VULNERABILITY_SHARDS,
-            expected,
-        ))
-        .await?;
-        let plan = Box::pin(self.store.plan_fixing_vulnerabilities(
+        // One record shard at a time: only the seen markers that can hold the shard's ids are in memory (a
+        // sixteenth of the walk's fingerprints on a spread tenant), sized once from the walk's row count.
+        let rows_returned = usize::try_from(walk.done.walked).unwrap_or_default();
+        let plan = Box::pin(self.store.plan_fixing_absent_vulnerabilities(
             &ctx.tenant,
             ctx.layout,
-            |id| seen.returned(id),
+            &ctx.run.id,
+            rows_returned,
         ))
         .await?;
-        drop(seen);
         let summary = ThreatWalkSummary {
             complete: walk.since.is_none(),
             walked: walk.done.walked,
