@@ -189,3 +189,134 @@ fn template_parser_refuses_a_template_without_exactly_one_table() {
     let err = TableDefinition::from_template_str("Resources: {}\n").expect_err("no table");
     assert!(err.to_string().contains("expected exactly one"), "{err}");
 }
+
+/// A transaction one of whose actions fails leaves every item it named as it was: the new item absent, the updated
+/// one unchanged, and the items it did not name untouched. The local stack puts back only the items a transaction
+/// names (scripts/moto_serialized.py) instead of copying the whole table, so this is its proof of the same rollback.
+#[tokio::test]
+async fn a_cancelled_transaction_leaves_every_item_as_it_was() {
+    use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+    let stack = LocalStack::connect().await.expect("local stack");
+    let table = stack.fresh_table().await.expect("create table");
+    for (sk, n) in [("A", "1"), ("HELD", "1"), ("OTHER", "7")] {
+        stack
+            .dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("pk", s("T#t1"))
+            .item("sk", s(sk))
+            .item("n", AttributeValue::N(n.to_string()))
+            .send()
+            .await
+            .expect("seed");
+    }
+    let put_new = Put::builder()
+        .table_name(&table)
+        .item("pk", s("T#t1"))
+        .item("sk", s("NEW"))
+        .build()
+        .expect("put");
+    let update_a = Update::builder()
+        .table_name(&table)
+        .key("pk", s("T#t1"))
+        .key("sk", s("A"))
+        .update_expression("SET n = :two, added = :x")
+        .expression_attribute_values(":two", AttributeValue::N("2".to_string()))
+        .expression_attribute_values(":x", s("x"))
+        .build()
+        .expect("update");
+    let absent_held = ConditionCheck::builder()
+        .table_name(&table)
+        .key("pk", s("T#t1"))
+        .key("sk", s("HELD"))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .expect("check");
+    let err = stack
+        .dynamodb
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().put(put_new).build())
+        .transact_items(TransactWriteItem::builder().update(update_a).build())
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(absent_held)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("the failing check cancels the transaction");
+    let codes: Vec<String> = err
+        .as_service_error()
+        .filter(|e| e.is_transaction_canceled_exception())
+        .and_then(|e| match e {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                Some(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or_default().to_string()).collect())
+            }
+            _ => None,
+        })
+        .expect("a TransactionCanceledException with its reasons");
+    assert_eq!(codes, ["None", "None", "ConditionalCheckFailed"]);
+
+    let get = |sk: &'static str| {
+        let stack = &stack;
+        let table = &table;
+        async move {
+            stack
+                .dynamodb
+                .get_item()
+                .table_name(table)
+                .key("pk", s("T#t1"))
+                .key("sk", s(sk))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get")
+                .item
+        }
+    };
+    assert_eq!(get("NEW").await, None, "the put was rolled back");
+    let a = get("A").await.expect("A is still stored");
+    assert_eq!(a.get("n"), Some(&AttributeValue::N("1".to_string())));
+    assert!(
+        !a.contains_key("added"),
+        "the update was rolled back: {a:?}"
+    );
+    let other = get("OTHER").await.expect("OTHER is still stored");
+    assert_eq!(other.get("n"), Some(&AttributeValue::N("7".to_string())));
+}
+
+/// An item past DynamoDB's size limit is refused and one just under it is stored: the local stack checks the
+/// finished item's size once (scripts/moto_serialized.py), and this shows the check is still made.
+#[tokio::test]
+async fn an_item_over_the_size_limit_is_refused() {
+    let stack = LocalStack::connect().await.expect("local stack");
+    let table = stack.fresh_table().await.expect("create table");
+    let put = |sk: &str, bytes: usize| {
+        stack
+            .dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("pk", s("T#t1"))
+            .item("sk", s(sk))
+            // Spread over many attributes, as the store's items are.
+            .set_item(Some(
+                (0..100)
+                    .map(|i| (format!("a{i:03}"), s(&"x".repeat(bytes / 100))))
+                    .chain([("pk".to_string(), s("T#t1")), ("sk".to_string(), s(sk))])
+                    .collect(),
+            ))
+    };
+    put("FITS", 390_000)
+        .send()
+        .await
+        .expect("a 390 KB item is stored");
+    let err = put("TOO_LARGE", 420_000)
+        .send()
+        .await
+        .expect_err("a 420 KB item must be refused");
+    let message = format!("{err:?}");
+    assert!(
+        message.contains("ValidationException") && message.contains("size"),
+        "expected a validation error about the item size, got {message}"
+    );
+}

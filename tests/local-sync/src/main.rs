@@ -307,9 +307,9 @@ async fn run() -> Result<Value, Failure> {
         max_receives: 5,
         safety_margin: Duration::from_secs(60),
     };
-    let invocations = drain(&stack, &queue_url, &worker).await?;
-
     let tenant = TenantId::new(TENANT)?;
+    let invocations = drain(&stack, &queue_url, &worker, &tenant, &run_id).await?;
+
     let run = store
         .get_run(&tenant, &run_id)
         .await?
@@ -395,15 +395,25 @@ async fn run() -> Result<Value, Failure> {
     Ok(summary(&run, started.elapsed()))
 }
 
-async fn drain(stack: &LocalStack, queue_url: &str, worker: &Worker) -> Result<u32, Failure> {
+/// Delivers the queue's messages to the worker until the run has finished and the queue is empty. While the run is
+/// going, an empty receive waits a second for a continuation; once it has finished, none can follow, so the last
+/// receive only takes what is left without waiting (the run's time does not end in an idle second).
+async fn drain(
+    stack: &LocalStack,
+    queue_url: &str,
+    worker: &Worker,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<u32, Failure> {
     let mut invocations = 0;
+    let mut run_finished = false;
     loop {
         let out = stack
             .sqs
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(1)
-            .wait_time_seconds(1)
+            .wait_time_seconds(if run_finished { 0 } else { 1 })
             .send()
             .await?;
         let Some(message) = out.messages.unwrap_or_default().into_iter().next() else {
@@ -437,5 +447,11 @@ async fn drain(stack: &LocalStack, queue_url: &str, worker: &Worker) -> Result<u
         } else if invocations > 20 {
             return Err("the worker keeps failing the message; see the logs above".into());
         }
+        run_finished = worker
+            .engine
+            .store
+            .get_run(tenant, run_id)
+            .await?
+            .is_some_and(|run| run.status.is_finished());
     }
 }
