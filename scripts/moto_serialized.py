@@ -16,11 +16,18 @@ moto also checks an item's 400 KB limit as it builds the item, by summing the si
 each time it sets the next one: a cost in the square of the attribute count, paid by every write. Checking the
 finished item's size once is the same check (sizes only grow as attributes are added); see `item_sized_once`.
 
+With LOCAL_AWS_OPERATION_LOG set to a file, each request appends one JSON line: when it was applied (`at`, Unix
+seconds), its operation (`op`) and how long the emulator took to apply it (`ms`, waiting for the lock excluded), so
+that where a run's time goes in the emulator can be told apart from the client's own waits.
+
 Usage: python moto_serialized.py HOST PORT
 """
 import copy
+import json
+import os
 import sys
 import threading
+import time
 
 from werkzeug.serving import run_simple
 
@@ -118,8 +125,13 @@ _lock = threading.Lock()
 _moto = DomainDispatcherApplication(create_backend_app)
 
 
+_operation_log_path = os.environ.get("LOCAL_AWS_OPERATION_LOG")
+_operation_log = open(_operation_log_path, "a", encoding="utf-8") if _operation_log_path else None
+
+
 def serialized(environ, start_response):
     with _lock:
+        started = time.time()
         result = _moto(environ, start_response)
         try:
             body = b"".join(result)
@@ -127,6 +139,12 @@ def serialized(environ, start_response):
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+        if _operation_log is not None:
+            # DynamoDB and SQS name the operation in X-Amz-Target; Secrets Manager too.
+            op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or environ.get("PATH_INFO", "")
+            line = {"at": round(started, 4), "op": op, "ms": round((time.time() - started) * 1000, 2)}
+            _operation_log.write(json.dumps(line) + "\n")
+            _operation_log.flush()
     return [body]
 
 
