@@ -5,9 +5,11 @@
 //! A delta walk (`riskUpdatedDate__gte` the watermark less [`VULNERABILITY_OVERLAP`], with removals) runs while the
 //! watermark belongs to the same scope and the complete walk's period has not passed; otherwise the walk is
 //! complete, and only a complete walk that can be trusted (`s1_core::retirement::may_close`) fixes the stored
-//! vulnerabilities it did not return. A tenant whose token lacks the permission (403), whose console lacks the
-//! feature (404), or who turned the import off gets its threats and assets as before: the run records the walk as
-//! skipped with the reason, and is not failed for it.
+//! vulnerabilities it did not return. A complete walk that began on a tenant holding no vulnerability (told under
+//! the lease before it wrote anything, and kept in the checkpoint) records no seen markers and plans no fixing:
+//! everything stored since came from rows it returned. A tenant whose token lacks the permission (403), whose
+//! console lacks the feature (404), or who turned the import off gets its threats and assets as before: the run
+//! records the walk as skipped with the reason, and is not failed for it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
