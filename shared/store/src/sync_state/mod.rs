@@ -89,6 +89,12 @@ pub struct VulnerabilityWalk {
     /// Groups walked to their end so far.
     #[serde(default)]
     pub groups_done: u64,
+    /// Set when this complete walk started, under the lease and before it wrote anything, on a tenant that held no
+    /// vulnerability: every vulnerability stored since was written by this run's walk from a row it returned, so
+    /// none can be absent from it and the walk neither records what it returned nor plans fixing. Kept in the
+    /// checkpoint so a walk continued by another invocation keeps to it (`false` in older checkpoints: plan).
+    #[serde(default)]
+    pub began_without_vulnerabilities: bool,
 }
 
 /// A verdict inclusion list as the configuration held it at one version.

@@ -1,9 +1,11 @@
-//! What a run that began its agent walk on a tenant without any asset knows about the assets it wrote, so that it
-//! reads and plans only what can exist. Held in memory for one invocation: a run continued in another invocation
-//! reads and plans as usual.
+//! What a run that began its agent walk on a tenant without any asset knows about the assets it wrote, and what a
+//! run that began its vulnerability walk on a tenant without any vulnerability knows about the ids it applied, so
+//! that it reads and plans only what can exist. Held in memory for one invocation: a run continued in another
+//! invocation reads and plans as usual.
 //!
 //! Only the sync writes SentinelOne's description of an asset, under the tenant's lease; a registration may
 //! create an asset item at any time, but one that SentinelOne never described, which retirement never touches.
+//! Only the sync's vulnerability walk (and its fixing) writes a vulnerability, under the lease.
 
 use std::collections::HashSet;
 
@@ -73,6 +75,65 @@ impl FreshAssets {
     }
 }
 
+/// The record ids a vulnerability walk that began on a tenant without vulnerabilities has applied in this
+/// invocation, as a Bloom filter: "not held" is certain (nothing else can be stored, so the row is new and its
+/// stored head need not be read), "held" may be wrong at a small rate and only costs that row's read. Its size is
+/// fixed when the first page says how many rows the walk holds (about 10 bits a row, at most 4 MiB), so a large
+/// tenant's first sync holds no set of its ids; more rows than sized for only make "held" more frequent.
+#[derive(Debug, Default)]
+pub(super) struct AppliedVulnerabilities {
+    /// Empty until the first page is noted.
+    bits: Vec<u64>,
+}
+
+/// Bits set (and tested) per id.
+const PROBES: u64 = 6;
+const BITS_PER_ROW: u64 = 10;
+/// 64 Ki bits (8 KiB) to 32 Mi bits (4 MiB); a power of two, so a probe is masked rather than divided.
+const FEWEST_BITS: u64 = 1 << 16;
+const MOST_BITS: u64 = 1 << 25;
+/// Sized for this many rows when the console does not say.
+const ROWS_UNSAID: u64 = 100_000;
+
+impl AppliedVulnerabilities {
+    /// The bit positions of `record_id`: double hashing on the two halves of its 64-bit fingerprint (SHA-256).
+    fn probes(&self, record_id: &str) -> impl Iterator<Item = usize> {
+        let mask = (self.bits.len() as u64 * 64).saturating_sub(1);
+        let fp = connector_store::vulnerability_fingerprint(record_id);
+        let (low, high) = (fp & 0xffff_ffff, (fp >> 32) | 1);
+        (0..PROBES).map(move |i| (low.wrapping_add(i.wrapping_mul(high)) & mask) as usize)
+    }
+
+    /// Whether `record_id` may have been applied by this invocation's walk (false: it certainly was not).
+    pub(super) fn may_hold(&self, record_id: &str) -> bool {
+        !self.bits.is_empty()
+            && self
+                .probes(record_id)
+                .all(|bit| self.bits[bit / 64] & (1 << (bit % 64)) != 0)
+    }
+
+    /// Notes ids about to be applied; the first call sizes the filter for `expected_rows` (the walk's rows).
+    pub(super) fn note<'a>(
+        &mut self,
+        record_ids: impl IntoIterator<Item = &'a str>,
+        expected_rows: Option<u64>,
+    ) {
+        if self.bits.is_empty() {
+            let wanted = expected_rows
+                .unwrap_or(ROWS_UNSAID)
+                .saturating_mul(BITS_PER_ROW);
+            let bits = wanted.clamp(FEWEST_BITS, MOST_BITS).next_power_of_two();
+            self.bits = vec![0; (bits / 64) as usize];
+        }
+        for id in record_ids {
+            let probes: Vec<usize> = self.probes(id).collect();
+            for bit in probes {
+                self.bits[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +180,28 @@ mod tests {
         fresh.note_onboarded(&[AssetDecision::Create(asset("x", None))]);
         assert!(!fresh.nothing_to_retire());
         assert!(fresh.stored("x"));
+    }
+
+    #[test]
+    fn an_applied_id_is_always_held_and_an_unseen_one_almost_never() {
+        let mut applied = AppliedVulnerabilities::default();
+        assert!(!applied.may_hold("r-1"), "nothing applied yet");
+        let ids: Vec<String> = (0..20_000).map(|i| format!("r-{i}")).collect();
+        applied.note(ids.iter().map(String::as_str), Some(20_000));
+        assert!(ids.iter().all(|id| applied.may_hold(id)));
+        let strangers = (0..20_000)
+            .filter(|i| applied.may_hold(&format!("other-{i}")))
+            .count();
+        // About 1 % at 10 bits a row and 6 probes (rounded up to a power of two: fewer): each costs one read.
+        assert!(strangers < 400, "{strangers} of 20,000 unseen ids held");
+    }
+
+    #[test]
+    fn more_rows_than_sized_for_stay_held() {
+        let mut applied = AppliedVulnerabilities::default();
+        let ids: Vec<String> = (0..50_000).map(|i| format!("r-{i}")).collect();
+        applied.note(ids.iter().take(10).map(String::as_str), Some(10));
+        applied.note(ids.iter().skip(10).map(String::as_str), None);
+        assert!(ids.iter().all(|id| applied.may_hold(id)));
     }
 }

@@ -197,6 +197,9 @@ struct RunContext {
     /// Set when this invocation created the record layout of a tenant that held no finding: every finding stored
     /// was written by this run's walk, so none can be absent from it (see `close`).
     fresh_findings: bool,
+    /// Set when this invocation started a vulnerability walk on a tenant without vulnerabilities: the ids it
+    /// applied since, so a row it did not apply is written without reading a stored head (see `fresh`).
+    applied_vulnerabilities: Option<fresh::AppliedVulnerabilities>,
     /// Where the tenant's findings and vulnerabilities live, read (or, by a real run, recorded) once per invocation.
     layout: connector_store::RecordLayout,
 }
@@ -364,6 +367,7 @@ impl SyncEngine {
             asset_directory: None,
             fresh_assets: None,
             fresh_findings,
+            applied_vulnerabilities: None,
         };
 
         // Boxed: the phases' futures are large, and a caller polling the run on a small stack (a test thread, a

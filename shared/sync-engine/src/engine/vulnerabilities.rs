@@ -5,9 +5,11 @@
 //! A delta walk (`riskUpdatedDate__gte` the watermark less [`VULNERABILITY_OVERLAP`], with removals) runs while the
 //! watermark belongs to the same scope and the complete walk's period has not passed; otherwise the walk is
 //! complete, and only a complete walk that can be trusted (`s1_core::retirement::may_close`) fixes the stored
-//! vulnerabilities it did not return. A tenant whose token lacks the permission (403), whose console lacks the
-//! feature (404), or who turned the import off gets its threats and assets as before: the run records the walk as
-//! skipped with the reason, and is not failed for it.
+//! vulnerabilities it did not return. A complete walk that began on a tenant holding no vulnerability (told under
+//! the lease before it wrote anything, and kept in the checkpoint) records no seen markers and plans no fixing:
+//! everything stored since came from rows it returned. A tenant whose token lacks the permission (403), whose
+//! console lacks the feature (404), or who turned the import off gets its threats and assets as before: the run
+//! records the walk as skipped with the reason, and is not failed for it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,7 +98,7 @@ impl SyncEngine {
         state: &'a SyncState,
     ) -> BoxFuture<'a, Result<Phase, Stop>> {
         Box::pin(async move {
-            self.start_vulnerability_walk(ctx, state);
+            self.start_vulnerability_walk(ctx, state).await?;
             self.enter_phase(ctx, Phase::Vulnerabilities).await
         })
     }
@@ -114,8 +116,13 @@ impl SyncEngine {
         })
     }
 
-    /// Fixes the walk's kind for this run (delta or complete) and its scope, at the phase's start.
-    fn start_vulnerability_walk(&self, ctx: &mut RunContext, state: &SyncState) {
+    /// Fixes the walk's kind for this run (delta or complete) and its scope, at the phase's start, and whether the
+    /// tenant holds any vulnerability then.
+    async fn start_vulnerability_walk(
+        &self,
+        ctx: &mut RunContext,
+        state: &SyncState,
+    ) -> Result<(), Stop> {
         let now = OffsetDateTime::now_utc();
         let scope = vulnerability_scope(
             &ctx.settings.console_base_url,
@@ -130,13 +137,29 @@ impl SyncEngine {
         if complete {
             info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "complete vulnerability walk (period passed, new scope or first walk)");
         }
+        // Told under the lease before this run's walk writes anything: only a run's vulnerability walk writes a
+        // vulnerability, and this phase starts once per run. A tenant whose record layout this invocation created
+        // held none (see `ensure_record_layout_noting_records`); any other is asked. Only a complete walk fixes by
+        // absence, and a dry run (which writes nothing) plans as usual.
+        let began_without_vulnerabilities = complete
+            && ctx.import_vulnerabilities
+            && !ctx.dry_run()
+            && (ctx.fresh_findings
+                || !Box::pin(self.store.has_vulnerabilities(&ctx.tenant, ctx.layout)).await?);
+        if began_without_vulnerabilities {
+            info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, "the tenant holds no vulnerability: the walk plans no fixing by absence");
+        }
+        ctx.applied_vulnerabilities =
+            began_without_vulnerabilities.then(super::fresh::AppliedVulnerabilities::default);
         let walk = &mut ctx.checkpoint.vulnerabilities;
         *walk = connector_store::VulnerabilityWalk {
             since,
             started_at: Some(rfc3339(now)),
             scope: Some(scope),
+            began_without_vulnerabilities,
             ..Default::default()
         };
+        Ok(())
     }
 
     /// The phase: every group's walk from the checkpoint's group and cursor, then fixing by absence after a
@@ -251,6 +274,11 @@ impl SyncEngine {
         if walk.since.is_some() {
             return Ok(());
         }
+        // Every vulnerability stored was written by this walk from a row it returned: none is absent, and
+        // `may_close` allows an empty plan whatever the walk, so the plan would fix nothing and warn of nothing.
+        if walk.began_without_vulnerabilities {
+            return Ok(());
+        }
         // One record shard at a time: only the seen markers that can hold the shard's ids are in memory (a
         // sixteenth of the walk's fingerprints on a spread tenant), sized once from the walk's row count.
         let rows_returned = usize::try_from(walk.done.walked).unwrap_or_default();
@@ -324,6 +352,7 @@ impl ApplyPage<Risk> for SyncEngine {
         walk.current.walked += returned;
         walk.current.unusable += page.skipped.len() as u64;
         let complete = walk.since.is_none();
+        let began_without_vulnerabilities = walk.began_without_vulnerabilities;
 
         let minimum = ctx.minimum_vulnerability_severity;
         let directory = ctx
@@ -350,6 +379,27 @@ impl ApplyPage<Risk> for SyncEngine {
                     .preview_vulnerabilities(&ctx.tenant, ctx.layout, &placed),
             )
             .await?
+        } else if let Some(applied) = ctx.applied_vulnerabilities.as_mut() {
+            // Which rows this invocation's walk may have applied before, told before the page is noted (a row
+            // repeated within the page is counted once by the store); noted before the writes, so the filter holds
+            // whatever a failed write may have left behind.
+            let maybe_stored: std::collections::HashSet<&str> = placed
+                .iter()
+                .map(|p| p.vulnerability.id.as_str())
+                .filter(|id| applied.may_hold(id))
+                .collect();
+            // Sized from the first group's rows, as if every group held as many.
+            let groups = ctx.checkpoint.group_ids.len().max(1) as u64;
+            let expected = (ctx.checkpoint.vulnerabilities.current.expected)
+                .map(|rows| rows.saturating_mul(groups));
+            applied.note(placed.iter().map(|p| p.vulnerability.id.as_str()), expected);
+            Box::pin(self.store.apply_vulnerabilities_maybe_stored(
+                &ctx.tenant,
+                ctx.layout,
+                &placed,
+                |id| maybe_stored.contains(id),
+            ))
+            .await?
         } else {
             Box::pin(
                 self.store
@@ -364,8 +414,9 @@ impl ApplyPage<Risk> for SyncEngine {
         tally.fixed += counts.fixed;
         tally.reopened += counts.reopened;
         // Only a complete walk fixes by absence, so only its pages need to say what they returned (every row with
-        // an id, imported or below the minimum: a row SentinelOne still reports is not fixed).
-        if complete {
+        // an id, imported or below the minimum: a row SentinelOne still reports is not fixed); a walk that began
+        // without vulnerabilities plans no fixing, in this invocation or the ones that continue it.
+        if complete && !began_without_vulnerabilities {
             let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
             Box::pin(self.store.record_seen_vulnerabilities(
                 &ctx.tenant,
