@@ -22,6 +22,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use s1_core::asset::AssetOrigin;
 use s1_core::registry::PlatformAsset;
 use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
@@ -180,6 +181,13 @@ pub(super) enum AssetWrite {
     Attach(String, Asset),
 }
 
+/// `asset` as a read of the item written from it returns it (through the item format), so that an entry
+/// describes what the walk would read; `None` (no entry) if it does not convert.
+fn as_read_back(asset: &Asset) -> Option<Asset> {
+    let value: AttributeValue = serde_dynamo::to_attribute_value(asset).ok()?;
+    serde_dynamo::from_attribute_value(value).ok()
+}
+
 impl AssetWrite {
     /// The written asset's key.
     fn key(&self) -> &str {
@@ -275,7 +283,7 @@ impl Store {
             .await?;
         if let Some(digests) = digests {
             for (key, asset, live) in &after {
-                digests.stored(key, Some(asset), *live);
+                digests.stored(key, as_read_back(asset).as_ref(), *live);
             }
             let written: HashSet<&str> = after.iter().map(|(k, _, _)| k.as_str()).collect();
             for key in read.iter().filter(|k| !written.contains(k.as_str())) {
