@@ -645,6 +645,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn keys_are_grouped_by_their_first_part_and_digests_by_kind() {
+        assert_eq!(key_kind(Some("ASSET#host-1")), "ASSET");
+        assert_eq!(key_kind(Some("DIGEST#FINDING#07")), "DIGEST#FINDING");
+        assert_eq!(key_kind(Some("DIGEST#ASSET")), "DIGEST#ASSET");
+        assert_eq!(key_kind(Some("SYNC")), "SYNC");
+        assert_eq!(key_kind(None), "-");
+    }
+
+    #[test]
     fn sizes_follow_dynamodb_rules() {
         // "pk" (2) + "ASSET#a" (7); "n" (1) + 12345 -> 3 digits pairs + 1 = 4; "ok" (2) + bool 1;
         // "m" (1) + map: 3 + (1 + "k" 1 + "v" 1) = 6.
