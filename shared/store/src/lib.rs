@@ -32,9 +32,9 @@ pub use migration::{MigrationReport, MIGRATION_RUN_ID};
 pub use page_token::PageTokenKey;
 pub use rate_limit::{Admission, RateLimit};
 pub use records::{
-    new_asset_item, new_finding_item, new_finding_item_in, AssetFilter, BackfillCursor, ClosePlan,
-    FindingFilter, RegistrationOutcome, RetirementCounts, RetirementPlan, StoredAsset,
-    UnattachedCursor,
+    new_asset_item, new_finding_item, new_finding_item_in, AssetDigests, AssetFilter,
+    BackfillCursor, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts,
+    RetirementPlan, StoredAsset, UnattachedCursor,
 };
 pub use records::{
     new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,

@@ -176,6 +176,32 @@ async fn a_first_sync_reads_no_finding_and_an_unchanged_page_reads_only_digests(
 }
 
 #[tokio::test]
+async fn a_page_touching_most_buckets_reads_them_with_one_query_and_a_small_page_by_key() {
+    let (_env, store, rec, t) = setup("digest-query").await;
+    let layout = common::layout(&store, &t).await;
+    let all = page(300);
+    store.apply_findings(&t, layout, &all).await.unwrap();
+    rec.take();
+    // 300 findings fall in (almost) every one of the 64 buckets: one query reads them all, no key is asked for.
+    let again = store.apply_findings(&t, layout, &all).await.unwrap();
+    assert_eq!((again.written(), again.unchanged), (0, 300));
+    let (read, records, bookkeeping) = rec.take();
+    assert!(read.is_empty(), "read by key: {read:?}");
+    assert!(records.is_empty() && bookkeeping.is_empty());
+    // Three findings: the marker, the journal and their buckets by key.
+    let few = store.apply_findings(&t, layout, &all[..3]).await.unwrap();
+    assert_eq!(few.unchanged, 3);
+    let (read, _, _) = rec.take();
+    assert!(read.contains(&"DIGEST#FINDING".to_string()), "{read:?}");
+    assert!(read.len() <= 5, "{read:?}");
+    // A changed finding among many is still seen through the queried buckets.
+    let mut changed = all.clone();
+    changed[42].title = "Ransomware detected".into();
+    let once = store.apply_findings(&t, layout, &changed).await.unwrap();
+    assert_eq!((once.updated, once.unchanged), (1, 299));
+}
+
+#[tokio::test]
 async fn a_changed_finding_is_read_alone_and_written() {
     let (env, store, rec, t) = setup("digest-change").await;
     let mut all = page(120);

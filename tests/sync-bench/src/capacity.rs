@@ -187,6 +187,28 @@ pub struct Units {
 pub struct Meter {
     by_op: Mutex<BTreeMap<String, Units>>,
     by_kind: Mutex<BTreeMap<String, KindUnits>>,
+    by_key: Mutex<BTreeMap<String, KeyUnits>>,
+}
+
+/// Units by operation and kind of key (`op:ASSET`, `PutItem:RUN`, …): where a run's reads and writes go.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KeyUnits {
+    pub keys: u64,
+    pub read: f64,
+    pub write: f64,
+}
+
+/// The kind of a sort key: its first `#`-separated part (two for digests: `DIGEST#ASSET`), `-` without one.
+pub fn key_kind(sk: Option<&str>) -> String {
+    let Some(sk) = sk else {
+        return "-".into();
+    };
+    let mut parts = sk.split('#');
+    let first = parts.next().unwrap_or_default();
+    match (first, parts.next()) {
+        ("DIGEST", Some(kind)) => format!("DIGEST#{kind}"),
+        _ => first.to_string(),
+    }
 }
 
 /// Batch puts of one item `kind` (asset, finding, seen, …): how many, their bytes and write units.
@@ -201,6 +223,7 @@ pub struct KindUnits {
 pub struct MeterSnapshot {
     pub by_op: BTreeMap<String, Units>,
     pub by_kind: BTreeMap<String, KindUnits>,
+    pub by_key: BTreeMap<String, KeyUnits>,
 }
 
 impl MeterSnapshot {
@@ -239,7 +262,41 @@ impl MeterSnapshot {
             })
             .filter(|(_, k)| k.items > 0)
             .collect();
-        MeterSnapshot { by_op, by_kind }
+        let by_key = self
+            .by_key
+            .iter()
+            .map(|(key, k)| {
+                let b = before.by_key.get(key).copied().unwrap_or_default();
+                (
+                    key.clone(),
+                    KeyUnits {
+                        keys: k.keys - b.keys,
+                        read: k.read - b.read,
+                        write: k.write - b.write,
+                    },
+                )
+            })
+            .filter(|(_, k)| k.keys > 0)
+            .collect();
+        MeterSnapshot {
+            by_op,
+            by_kind,
+            by_key,
+        }
+    }
+
+    /// `op:kind[keys rcu wcu]` for each operation and kind of key.
+    pub fn describe_keys(&self) -> String {
+        self.by_key
+            .iter()
+            .map(|(key, k)| {
+                format!(
+                    "{key}[keys={} rcu={:.1} wcu={:.0}]",
+                    k.keys, k.read, k.write
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// `kind: items × mean bytes = write units` for each kind of item the batch layer put.
@@ -336,6 +393,17 @@ impl Meter {
         MeterSnapshot {
             by_op: self.by_op.lock().map(|m| m.clone()).unwrap_or_default(),
             by_kind: self.by_kind.lock().map(|m| m.clone()).unwrap_or_default(),
+            by_key: self.by_key.lock().map(|m| m.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Units of `keys` keys of one kind (`op:kind`).
+    pub fn add_key(&self, op: &str, kind: &str, units: KeyUnits) {
+        if let Ok(mut m) = self.by_key.lock() {
+            let e = m.entry(format!("{op}:{kind}")).or_default();
+            e.keys += units.keys;
+            e.read += units.read;
+            e.write += units.write;
         }
     }
 }
@@ -346,6 +414,8 @@ struct PendingRead {
     op: String,
     consistent: bool,
     keys: u64,
+    /// The kind of key of a single-item call or query (`-` for batches, which the batch wrapper breaks down).
+    kind: String,
 }
 
 impl Storable for PendingRead {
@@ -449,6 +519,29 @@ impl Intercept for CapacityInterceptor {
                 ..Units::default()
             },
         );
+        let sk = |v: &Value| v["sk"]["S"].as_str().map(str::to_string);
+        let kind = key_kind(
+            match op.as_str() {
+                "PutItem" => sk(&body["Item"]),
+                "GetItem" | "UpdateItem" | "DeleteItem" => sk(&body["Key"]),
+                "Query" => body["ExpressionAttributeValues"][":qsk"]["S"]
+                    .as_str()
+                    .map(str::to_string),
+                _ => None,
+            }
+            .as_deref(),
+        );
+        if matches!(op.as_str(), "PutItem" | "UpdateItem" | "DeleteItem") {
+            self.meter.add_key(
+                &op,
+                &kind,
+                KeyUnits {
+                    keys: 1,
+                    write,
+                    ..KeyUnits::default()
+                },
+            );
+        }
         let (consistent, keys) = match op.as_str() {
             "BatchGetItem" => {
                 let tables: Vec<&Value> = body["RequestItems"]
@@ -471,6 +564,7 @@ impl Intercept for CapacityInterceptor {
             op,
             consistent,
             keys,
+            kind,
         });
         Ok(())
     }
@@ -529,6 +623,17 @@ impl Intercept for CapacityInterceptor {
                     ..Units::default()
                 },
             );
+            if matches!(pending.op.as_str(), "GetItem" | "Query") {
+                self.meter.add_key(
+                    &pending.op,
+                    &pending.kind,
+                    KeyUnits {
+                        keys: 1,
+                        read,
+                        ..KeyUnits::default()
+                    },
+                );
+            }
         }
         Ok(())
     }
@@ -538,6 +643,15 @@ impl Intercept for CapacityInterceptor {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keys_are_grouped_by_their_first_part_and_digests_by_kind() {
+        assert_eq!(key_kind(Some("ASSET#host-1")), "ASSET");
+        assert_eq!(key_kind(Some("DIGEST#FINDING#07")), "DIGEST#FINDING");
+        assert_eq!(key_kind(Some("DIGEST#ASSET")), "DIGEST#ASSET");
+        assert_eq!(key_kind(Some("SYNC")), "SYNC");
+        assert_eq!(key_kind(None), "-");
+    }
 
     #[test]
     fn sizes_follow_dynamodb_rules() {

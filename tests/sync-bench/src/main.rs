@@ -173,7 +173,41 @@ impl BatchApi for Counting {
             self.keys_requested
                 .fetch_add(keys.len() as u64, Ordering::Relaxed);
             let asked = keys.len();
+            let sk = |i: &Item| match i.get("sk") {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            };
+            let asked_kinds: Vec<String> = keys
+                .iter()
+                .map(|k| capacity::key_kind(sk(k).as_deref()))
+                .collect();
             let out = self.inner.batch_get(table, keys, projection).await?;
+            // By kind of key: each found item's units, the minimum for each key that found nothing.
+            let mut found_by_kind: std::collections::BTreeMap<String, (u64, f64)> =
+                Default::default();
+            for i in &out.items {
+                let e = found_by_kind
+                    .entry(capacity::key_kind(sk(i).as_deref()))
+                    .or_default();
+                e.0 += 1;
+                e.1 += capacity::read_units(capacity::item_size(i), true);
+            }
+            let mut asked_by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+            for k in asked_kinds {
+                *asked_by_kind.entry(k).or_default() += 1;
+            }
+            for (kind, n) in asked_by_kind {
+                let (found, read) = found_by_kind.get(&kind).copied().unwrap_or_default();
+                self.meter.add_key(
+                    "BatchGetItem",
+                    &kind,
+                    capacity::KeyUnits {
+                        keys: n,
+                        read: read + n.saturating_sub(found) as f64 * capacity::read_units(0, true),
+                        ..Default::default()
+                    },
+                );
+            }
             self.items_read
                 .fetch_add(out.items.len() as u64, Ordering::Relaxed);
             // Strongly consistent (the store's batch reads are). A projection does not lower the charge, which is
@@ -213,6 +247,19 @@ impl BatchApi for Counting {
                 bytes += b;
                 if let Some(item) = r.put_request().map(|p| p.item()) {
                     self.meter.add_kind(item, w);
+                    let sk = match item.get("sk") {
+                        Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => Some(s.as_str()),
+                        _ => None,
+                    };
+                    self.meter.add_key(
+                        "BatchWriteItem",
+                        &capacity::key_kind(sk),
+                        capacity::KeyUnits {
+                            keys: 1,
+                            write: w,
+                            ..Default::default()
+                        },
+                    );
                 }
             }
             let unprocessed = self.inner.batch_write(table, requests).await?;
@@ -531,14 +578,15 @@ impl Bench {
         println!(
             "{label}/capacity: rcu={read:.1} wcu={write:.0} per_record[rcu={:.3} wcu={:.3}] \
              write_equivalent(wcu+rcu/5)={write_equivalent:.0} plain_script_wcu={records:.0} \
-             vs_plain[wcu={:.4} write_equivalent={:.4} all_units={:.4}] by_op: {} kinds: {}",
+             vs_plain[wcu={:.4} write_equivalent={:.4} all_units={:.4}] by_op: {} kinds: {} by_key: {}",
             read / records,
             write / records,
             write / records,
             write_equivalent / records,
             (read + write) / records,
             units.describe(),
-            units.describe_kinds()
+            units.describe_kinds(),
+            units.describe_keys()
         );
     }
 

@@ -1,5 +1,7 @@
-//! Assets: loading them by key, applying a page of asset decisions, and the assets view. The platform's own
-//! registrations live in [`super::registrations`]; retiring the assets a run did not see in [`super::retirement`].
+//! Assets: the stored item and planning a page of asset decisions, keeping the asset digests
+//! ([`super::digests`]) honest around its writes; the writes are sent by [`super::asset_writes`], the assets view
+//! is [`super::asset_views`]. The platform's own registrations live in [`super::registrations`]; retiring the
+//! assets a run did not see in [`super::retirement`].
 //!
 //! What SentinelOne says about a machine and what the platform registered itself live in two items with one
 //! writer each, so neither can clobber the other, whatever their timing:
@@ -16,27 +18,24 @@
 //! the same transaction as the write; otherwise it retires the SentinelOne side alone (`sentinelone_retired_at`)
 //! and the asset stays active.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use s1_core::asset::AssetOrigin;
 use s1_core::registry::PlatformAsset;
 use s1_core::{Asset, AssetDecision, AssetSource, ContentHash};
 
-use super::facets::asset_facet_prefix;
+use super::digests::AssetDigests;
 use super::registrations::RegistrationItem;
-use super::{put, StoredHead, PARALLEL_UPDATES};
-use crate::batch::{write_all, Item};
+use super::StoredHead;
+use crate::batch::Item;
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
-use crate::keys::{asset_facet_sk, asset_sk, tenant_pk, TenantId, ASSET_PREFIX};
-use crate::page_token::filter_digest;
+use crate::keys::{asset_facet_sk, asset_sk, tenant_pk, TenantId};
 use crate::runs::WriteCounts;
-use crate::store::{s, Page, Store};
-use crate::views::Query;
+use crate::store::Store;
 
 /// An asset as stored: the mapped asset plus what the store keeps beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,16 +171,8 @@ impl StoredHead {
     }
 }
 
-/// Filters of the assets view. Assets are listed by key (normalised computer name).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssetFilter {
-    /// Computer-name prefix (compared case-insensitively).
-    pub name_prefix: Option<String>,
-    pub active: Option<bool>,
-}
-
 /// One write of a page of asset decisions.
-enum AssetWrite {
+pub(super) enum AssetWrite {
     /// SentinelOne's description (create or update), by sort key; `true` when it creates the asset.
     /// The last field: written already retired, `Some(stored)`, for a decommissioned machine that is not live
     /// (new, or `stored` inactive); see [`Store::create_retired`].
@@ -190,34 +181,20 @@ enum AssetWrite {
     Attach(String, Asset),
 }
 
-/// The attach-only UpdateItem of an existing asset: its agent-id link (and the hash that covers it), nothing else.
-fn attach_update(
-    table: &str,
-    pk: &str,
-    sk: String,
-    asset: &Asset,
-    run_id: &str,
-    now_s: &str,
-) -> Result<Update> {
-    let ids =
-        serde_dynamo::to_attribute_value(&asset.agent_ids).map_err(StoreError::item("asset"))?;
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(Store::key(pk.to_string(), sk)))
-        .update_expression(
-            "SET #as.agent_ids = :ids, content_hash = :h, active = :t, updated_at = :now, last_run_id = :r, \
-             src_sentinelone = :t, facet_sk = :fs REMOVE retired_at, sentinelone_retired_at",
-        )
-        .condition_expression("attribute_exists(pk)")
-        .expression_attribute_names("#as", "asset")
-        .expression_attribute_values(":ids", ids)
-        .expression_attribute_values(":h", s(asset.content_hash()))
-        .expression_attribute_values(":t", AttributeValue::Bool(true))
-        .expression_attribute_values(":now", s(now_s))
-        .expression_attribute_values(":r", s(run_id))
-        .expression_attribute_values(":fs", s(asset_facet_sk(true, asset.key.as_str())))
-        .build()
-        .map_err(|e| StoreError::InvalidInput(format!("an asset update could not be built: {e}")))
+/// `asset` as a read of the item written from it returns it (through the item format), so that an entry
+/// describes what the walk would read; `None` (no entry) if it does not convert.
+fn as_read_back(asset: &Asset) -> Option<Asset> {
+    let value: AttributeValue = serde_dynamo::to_attribute_value(asset).ok()?;
+    serde_dynamo::from_attribute_value(value).ok()
+}
+
+impl AssetWrite {
+    /// The written asset's key.
+    fn key(&self) -> &str {
+        match self {
+            AssetWrite::Describe(_, a, _, _) | AssetWrite::Attach(_, a) => a.key.as_str(),
+        }
+    }
 }
 
 impl Store {
@@ -233,7 +210,8 @@ impl Store {
         decisions: &[AssetDecision],
         run_id: &str,
     ) -> Result<WriteCounts> {
-        self.apply_assets(tenant, decisions, run_id, None).await
+        self.apply_assets(tenant, decisions, run_id, None, None)
+            .await
     }
 
     /// [`Store::apply_asset_decisions`] for decisions made against `stored`, the assets this page's keys had
@@ -246,80 +224,78 @@ impl Store {
         run_id: &str,
         stored: &HashMap<String, StoredAsset>,
     ) -> Result<WriteCounts> {
-        self.apply_assets(tenant, decisions, run_id, Some(stored))
+        self.apply_assets(tenant, decisions, run_id, Some(stored), None)
             .await
     }
 
+    /// [`Store::apply_walked_assets`] for a page of the agent walk that read the assets `read` (those its asset
+    /// digests could not vouch for, named in their journal by [`Store::expect_asset_reads`]): the entries of the
+    /// assets it writes and of those it read are set from what is stored once the page is written.
+    pub async fn apply_walked_page(
+        &self,
+        tenant: &TenantId,
+        decisions: &[AssetDecision],
+        run_id: &str,
+        stored: &HashMap<String, StoredAsset>,
+        walk: (&mut AssetDigests, &[String]),
+    ) -> Result<WriteCounts> {
+        self.apply_assets(tenant, decisions, run_id, Some(stored), Some(walk))
+            .await
+    }
+
+    /// Every sync write of asset items: the asset digests' journal names the written assets that have an entry
+    /// before they are written, and their entries change only after (see [`super::digests`]).
     async fn apply_assets(
         &self,
         tenant: &TenantId,
         decisions: &[AssetDecision],
         run_id: &str,
         stored: Option<&HashMap<String, StoredAsset>>,
+        walk: Option<(&mut AssetDigests, &[String])>,
     ) -> Result<WriteCounts> {
         let (counts, writes, created_at) =
             self.plan_asset_decisions(tenant, decisions, stored).await?;
-        let pk = tenant_pk(tenant);
-        let now_s = format_timestamp(now());
-        let mut puts = Vec::new();
-        let mut born_retired = Vec::new();
-        let mut attaches = Vec::new();
-        for w in writes {
-            match w {
-                AssetWrite::Describe(sk, asset, _, retired_as) => {
-                    let facet_sk = Some(asset_facet_sk(true, asset.key.as_str()));
-                    let item = AssetItem {
-                        pk: pk.clone(),
-                        created_at: created_at
-                            .get(&sk)
-                            .cloned()
-                            .flatten()
-                            .unwrap_or_else(|| now_s.clone()),
-                        sk,
-                        kind: "asset".into(),
-                        content_hash: asset.content_hash(),
-                        asset,
-                        active: true,
-                        updated_at: now_s.clone(),
-                        last_run_id: Some(run_id.to_string()),
-                        retired_at: None,
-                        src_sentinelone: Some(true),
-                        sentinelone_retired_at: None,
-                        facet_sk,
-                    };
-                    if let Some(stored) = retired_as {
-                        born_retired.push((item, stored));
-                    } else {
-                        puts.push(put(
-                            serde_dynamo::to_item(item).map_err(StoreError::item("asset"))?
-                        ));
-                    }
-                }
-                AssetWrite::Attach(sk, asset) => {
-                    attaches.push(attach_update(&self.table, &pk, sk, &asset, run_id, &now_s)?);
-                }
+        let written: Vec<String> = writes.iter().map(|w| w.key().to_string()).collect();
+        let mut loaded = None;
+        let (digests, read) = match walk {
+            Some((digests, read)) => {
+                digests.expect_writes(&written);
+                self.save_asset_journal(tenant, digests).await?;
+                (Some(digests), read)
             }
-        }
-        puts.extend(self.create_retired(born_retired, &now_s).await?);
-        write_all(&*self.batch, &self.table, puts, self.retry).await?;
-        stream::iter(attaches)
-            .map(|u| async move {
-                self.dynamodb
-                    .update_item()
-                    .table_name(u.table_name())
-                    .set_key(Some(u.key().clone()))
-                    .update_expression(u.update_expression())
-                    .set_condition_expression(u.condition_expression().map(str::to_string))
-                    .set_expression_attribute_names(u.expression_attribute_names().cloned())
-                    .set_expression_attribute_values(u.expression_attribute_values().cloned())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| StoreError::dynamo("UpdateItem", e))
+            None if !written.is_empty() => {
+                let digests = loaded.insert(self.expect_asset_writes(tenant, &written).await?);
+                (Some(digests), &[][..])
+            }
+            None => (None, &[][..]),
+        };
+        // What each write leaves stored: the asset and whether it is live.
+        let after: Vec<(String, Asset, bool)> = writes
+            .iter()
+            .map(|w| match w {
+                AssetWrite::Describe(_, a, _, retired_as) => {
+                    (a.key.as_str().to_string(), a.clone(), retired_as.is_none())
+                }
+                AssetWrite::Attach(_, a) => (a.key.as_str().to_string(), a.clone(), true),
             })
-            .buffer_unordered(PARALLEL_UPDATES)
-            .try_collect::<Vec<()>>()
+            .collect();
+        self.write_assets(tenant, writes, run_id, &created_at)
             .await?;
+        if let Some(digests) = digests {
+            for (key, asset, live) in &after {
+                digests.stored(key, as_read_back(asset).as_ref(), *live);
+            }
+            let written: HashSet<&str> = after.iter().map(|(k, _, _)| k.as_str()).collect();
+            for key in read.iter().filter(|k| !written.contains(k.as_str())) {
+                let s = stored.and_then(|m| m.get(key));
+                digests.stored(
+                    key,
+                    s.map(|s| &s.asset),
+                    s.is_some_and(StoredAsset::sentinelone_active),
+                );
+            }
+            self.save_asset_digests(tenant, digests).await?;
+        }
         tracing::debug!(tenant = %tenant, created = counts.created, updated = counts.updated, unchanged = counts.unchanged, skipped = counts.skipped, "asset page applied");
         Ok(counts)
     }
@@ -449,47 +425,5 @@ impl Store {
             .map(|(sk, h)| (sk, h.created_at))
             .collect();
         Ok((counts, writes, created_at))
-    }
-
-    /// Assets of the tenant sorted by key, filtered, one page at a time. The name prefix is a prefix of the
-    /// table's sort key; with `active` it is a prefix of the `facets` index's (`ASSET#<active>#<key>`): either way
-    /// a page reads only the assets it returns.
-    pub async fn list_assets(
-        &self,
-        tenant: &TenantId,
-        filter: &AssetFilter,
-        page_token: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<StoredAsset>> {
-        let name = filter
-            .name_prefix
-            .as_deref()
-            .map(str::trim_start)
-            .unwrap_or_default()
-            .to_lowercase();
-        let q = match filter.active {
-            Some(active) => Query::facets(tenant).prefixed(asset_facet_prefix(active, &name)),
-            None => Query::partition(tenant, format!("{ASSET_PREFIX}{name}")),
-        };
-        let (items, next) = self
-            .paged_query(
-                tenant,
-                "assets",
-                &filter_digest(filter),
-                q,
-                page_token,
-                limit,
-            )
-            .await?;
-        let assets = items
-            .into_iter()
-            .map(serde_dynamo::from_item::<_, AssetItem>)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(StoreError::item("asset"))?;
-        let assets = self.with_registrations(tenant, assets).await?;
-        Ok(Page {
-            items: assets,
-            next_page_token: next,
-        })
     }
 }

@@ -6,6 +6,8 @@
 //! [`facets`] (the index keys every view filter reads), [`unmatched`] and [`seen`] (the per-page markers of what
 //! a run saw) hold the rest.
 
+mod asset_views;
+mod asset_writes;
 mod assets;
 mod digests;
 mod facets;
@@ -35,7 +37,9 @@ use crate::error::{Result, StoreError};
 use crate::keys::{tenant_pk, RecordLayout, TenantId};
 use crate::store::Store;
 
-pub use assets::{new_asset_item, AssetFilter, StoredAsset};
+pub use asset_views::AssetFilter;
+pub use assets::{new_asset_item, StoredAsset};
+pub use digests::AssetDigests;
 pub use facets::BackfillCursor;
 pub use finding_views::FindingFilter;
 pub use findings::{new_finding_item, new_finding_item_in, ClosePlan, UnattachedCursor};

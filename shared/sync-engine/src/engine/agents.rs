@@ -1,6 +1,7 @@
 //! Applying one page of the agent walk: agents become assets (tags into custom fields), the live ones are
 //! recorded as seen for finalize, and each asset is decided against the stored one
-//! ([`s1_core::merge::decide_walked_asset`]).
+//! ([`s1_core::merge::decide_walked_asset`]), read unless the tenant's asset digests vouch for it
+//! ([`connector_store::AssetDigests`]).
 
 use connector_store::AgentWalkTally;
 use s1_core::custom_fields::apply_tags_to_custom_fields;
@@ -33,6 +34,48 @@ impl ApplyPage<Agent> for SyncEngine {
         for asset in &mut assets {
             apply_tags_to_custom_fields(asset, &ctx.custom_fields);
         }
+        // The asset digests vouch for the stored assets they describe exactly (a real run only): the merge rule
+        // runs against the asset they rebuild, and only an "unchanged" decision spares the read.
+        let mut digests = match ctx.dry_run() {
+            true => None,
+            false => Some(
+                self.store
+                    .load_asset_digests(&ctx.tenant, &ctx.run.id)
+                    .await?,
+            ),
+        };
+        let vouched: Vec<bool> = assets
+            .iter()
+            .map(|incoming| {
+                digests
+                    .as_ref()
+                    .and_then(|d| d.vouch(incoming))
+                    .is_some_and(|stored| {
+                        decide_walked_asset(incoming, Some((&stored, true)), &ctx.settings)
+                            == AssetDecision::Unchanged
+                    })
+            })
+            .collect();
+        let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
+        // The decision needs SentinelOne's side only (no registration), and on a fresh walk only the keys this
+        // walk wrote before can be stored.
+        let unvouched: Vec<String> = keys
+            .iter()
+            .zip(&vouched)
+            .filter(|(_, v)| !**v)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let maybe_stored: Vec<String> = match &ctx.fresh_assets {
+            Some(fresh) => fresh.maybe_decided(&unvouched),
+            None => unvouched,
+        };
+        // Named in the digests' journal before they are recorded as seen: were the page never applied, the next
+        // run must not vouch for an asset this run saw but did not bring up to date.
+        if let Some(d) = &mut digests {
+            self.store
+                .expect_asset_reads(&ctx.tenant, d, &maybe_stored)
+                .await?;
+        }
         // A decommissioned machine is not "seen": finalize retires it like a machine SentinelOne stopped returning.
         let live: Vec<String> = assets
             .iter()
@@ -42,20 +85,17 @@ impl ApplyPage<Agent> for SyncEngine {
         self.store
             .record_seen_assets(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &live)
             .await?;
-        let keys: Vec<String> = assets.iter().map(|a| a.key.as_str().to_string()).collect();
-        // The decision needs SentinelOne's side only (no registration), and on a fresh walk only the keys this
-        // walk wrote before can be stored.
-        let maybe_stored: Vec<String> = match &ctx.fresh_assets {
-            Some(fresh) => fresh.maybe_decided(&keys),
-            None => keys.clone(),
-        };
         let existing = self
             .store
             .load_asset_heads(&ctx.tenant, &maybe_stored)
             .await?;
         let decisions: Vec<AssetDecision> = assets
             .iter()
-            .map(|incoming| {
+            .zip(&vouched)
+            .map(|(incoming, vouched)| {
+                if *vouched {
+                    return AssetDecision::Unchanged;
+                }
                 let stored = existing
                     .get(incoming.key.as_str())
                     .map(|s| (&s.asset, s.sentinelone_active()));
@@ -80,10 +120,24 @@ impl ApplyPage<Agent> for SyncEngine {
             note_assets(ctx, names);
             counts
         } else {
-            let counts = self
-                .store
-                .apply_walked_assets(&ctx.tenant, &decisions, &ctx.run.id, &existing)
-                .await?;
+            let counts = match &mut digests {
+                Some(d) => {
+                    self.store
+                        .apply_walked_page(
+                            &ctx.tenant,
+                            &decisions,
+                            &ctx.run.id,
+                            &existing,
+                            (d, &maybe_stored),
+                        )
+                        .await?
+                }
+                None => {
+                    self.store
+                        .apply_walked_assets(&ctx.tenant, &decisions, &ctx.run.id, &existing)
+                        .await?
+                }
+            };
             if let Some(fresh) = &mut ctx.fresh_assets {
                 fresh.note_walked(keys, &decisions);
             }

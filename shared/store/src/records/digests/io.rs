@@ -1,5 +1,5 @@
-//! Reading and writing the finding digests: one BatchGetItem for the marker, the journal and a page's buckets;
-//! BatchWriteItem (as bookkeeping, see [`crate::batch::BatchApi::batch_write_bookkeeping`]) for what changed.
+//! Reading and writing the finding digests: one BatchGetItem for the marker, the journal and a page's buckets (one
+//! query of them all when the page touches most); BatchWriteItem (as bookkeeping, see [`crate::batch::BatchApi::batch_write_bookkeeping`]) for what changed.
 
 use std::future::Future;
 
@@ -13,10 +13,16 @@ use super::{
 };
 use crate::batch::{get_all, write_all, Projection};
 use crate::error::{Result, StoreError};
+
 use crate::keys::{tenant_pk, RecordLayout, TenantId, FINDING_PREFIX};
 use crate::records::put;
 use crate::store::Store;
 use crate::views::Query;
+
+/// Buckets a page touches from which all are read with one query instead of a BatchGetItem of those touched: with
+/// buckets under 4 KB (16,000 findings) the query costs less from 10 to 40 buckets on, and at the cap (8 KB) it
+/// costs about what a BatchGetItem of 48 buckets does.
+const QUERY_ALL_FROM: u64 = 48;
 
 impl Store {
     /// The finding digests of the buckets these sort keys fall in, with the marker (one BatchGetItem). With
@@ -58,7 +64,21 @@ impl Store {
         Ok(digests)
     }
 
+    /// The marker, the journal and these buckets. A page that touches most buckets reads them all with one
+    /// strongly consistent query, charged per 4 KB of all of them (12 read units at 3,000 findings, 128 at the
+    /// cap) rather than per item, at least one unit each (66 for a page of 1,000 findings).
     async fn read_digests(&self, tenant: &TenantId, buckets: &[u64]) -> Result<Digests> {
+        if buckets.len() as u64 >= QUERY_ALL_FROM {
+            let all: Vec<u64> = (0..FINDING_BUCKETS).collect();
+            let mut items = Vec::new();
+            let q = Query::partition(tenant, digest_marker_sk(FINDING_DIGEST));
+            self.query_each(&q, |page| {
+                items.extend(page);
+                Ok(())
+            })
+            .await?;
+            return Self::digests_of(&all, items);
+        }
         let pk = tenant_pk(tenant);
         let mut keys = vec![
             Store::key(pk.clone(), digest_marker_sk(FINDING_DIGEST)),
@@ -77,6 +97,12 @@ impl Store {
             self.retry,
         )
         .await?;
+        Self::digests_of(buckets, items)
+    }
+
+    /// The digests these items (the marker, the journal, buckets) hold; the `buckets` asked for and not found are
+    /// empty.
+    fn digests_of(buckets: &[u64], items: Vec<crate::batch::Item>) -> Result<Digests> {
         let mut digests = Digests::default();
         for b in buckets {
             digests.buckets.insert(*b, Bucket::default());

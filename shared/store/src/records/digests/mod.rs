@@ -35,7 +35,10 @@ use sha2::{Digest, Sha256};
 use crate::batch::Item;
 use crate::error::{Result, StoreError};
 
+mod assets;
 mod io;
+
+pub use assets::AssetDigests;
 
 /// Buckets of a tenant's finding digests.
 pub(super) const FINDING_BUCKETS: u64 = 64;
