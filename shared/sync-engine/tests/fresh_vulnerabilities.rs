@@ -41,6 +41,8 @@ struct Asked {
     heads_read: u64,
     /// One-key queries asking whether a record partition holds a vulnerability.
     presence_checks: u64,
+    /// Reads of the asset directory that places rows (a query of the assets' agent ids).
+    directories_read: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,7 +96,12 @@ impl Intercept for Watch {
                 _ => "",
             };
             let on_facets = q.index_name() == Some("facets");
-            if prefix.starts_with("SEENV#") {
+            let agent_ids = q
+                .expression_attribute_names()
+                .is_some_and(|n| n.values().any(|v| v == "agent_ids"));
+            if prefix == "ASSET#" && agent_ids {
+                asked.directories_read += 1;
+            } else if prefix.starts_with("SEENV#") {
                 asked.markers_read += 1;
             } else if on_facets
                 && (prefix.starts_with("VULN#open#") || prefix.starts_with("VULN#reopened#"))
@@ -163,6 +170,7 @@ async fn a_first_sync_records_no_marker_plans_no_fixing_and_then_a_complete_resy
         asked,
         Asked {
             presence_checks: 1,
+            directories_read: 1,
             ..Asked::default()
         },
         "the invocation that created the layout knew the tenant held nothing: no marker, plan or head, and no \
@@ -223,6 +231,7 @@ async fn a_tenant_that_held_no_vulnerability_is_told_by_the_store() {
         asked,
         Asked {
             presence_checks: 16,
+            directories_read: 1,
             ..Asked::default()
         },
         "one check per record shard, then no marker, plan or head"
@@ -294,4 +303,39 @@ async fn a_row_returned_again_after_a_restart_is_read_and_not_created_twice() {
         (0, 0),
         "{asked:?}"
     );
+}
+
+#[tokio::test]
+async fn a_delta_walk_that_returns_no_row_reads_no_asset_directory() {
+    let mut h = Harness::new(spec()).await;
+    succeeded(h.sync().await.run);
+    let watch = watch_worker(&mut h);
+    // Nothing changed on the console: the delta walk returns no row, so no asset is needed to place one.
+    let resync = succeeded(h.sync().await.run);
+    let asked = watch.take();
+    assert_eq!(
+        resync.vulnerabilities.fetched, 0,
+        "{:?}",
+        resync.vulnerabilities
+    );
+    assert_eq!(asked.directories_read, 0, "{asked:?}");
+
+    // A row SentinelOne marks removed comes back in the next delta walk, which reads the directory once to place it.
+    let changed = h
+        .sim
+        .risks_snapshot()
+        .iter()
+        .find(|r| r["status"] != "Removed")
+        .and_then(|r| r["id"].as_str())
+        .expect("a detected row")
+        .to_string();
+    assert!(h.sim.remove_risk(&changed));
+    let next = succeeded(h.sync().await.run);
+    let asked = watch.take();
+    assert!(
+        next.vulnerabilities.fetched >= 1,
+        "{:?}",
+        next.vulnerabilities
+    );
+    assert_eq!(asked.directories_read, 1, "{asked:?}");
 }

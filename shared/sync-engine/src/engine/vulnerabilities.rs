@@ -174,15 +174,6 @@ impl SyncEngine {
             ctx.run.vulnerabilities.skipped_reason = Some(SKIPPED_TURNED_OFF.to_string());
             return Ok(());
         }
-        if ctx.asset_directory.is_none() {
-            let mut dir = Box::pin(self.store.asset_directory(&ctx.tenant)).await?;
-            if ctx.dry_run() {
-                for key in Box::pin(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id)).await? {
-                    dir.insert(&key, []);
-                }
-            }
-            ctx.asset_directory = Some(dir);
-        }
         let groups: Vec<Option<String>> = if ctx.checkpoint.group_ids.is_empty() {
             vec![None]
         } else {
@@ -265,6 +256,22 @@ impl SyncEngine {
             Err(connector_store::StoreError::LeaseLost) => Err(Stop::Infra(EngineError::LeaseLost)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The tenant's asset directory, read once per invocation (with a dry run's assets, which exist only in its
+    /// report).
+    async fn load_asset_directory(&self, ctx: &mut RunContext) -> Result<(), Stop> {
+        if ctx.asset_directory.is_some() {
+            return Ok(());
+        }
+        let mut dir = Box::pin(self.store.asset_directory(&ctx.tenant)).await?;
+        if ctx.dry_run() {
+            for key in Box::pin(self.store.seen_asset_keys(&ctx.tenant, &ctx.run.id)).await? {
+                dir.insert(&key, []);
+            }
+        }
+        ctx.asset_directory = Some(dir);
+        Ok(())
     }
 
     /// After a complete walk of every group: the present vulnerabilities it did not return are fixed, when the
@@ -354,6 +361,11 @@ impl ApplyPage<Risk> for SyncEngine {
         let complete = walk.since.is_none();
         let began_without_vulnerabilities = walk.began_without_vulnerabilities;
 
+        // Read when a page first has rows to place: a delta walk that returns none (an unchanged re-sync) reads no
+        // asset.
+        if !page.records.is_empty() {
+            self.load_asset_directory(ctx).await?;
+        }
         let minimum = ctx.minimum_vulnerability_severity;
         let directory = ctx
             .asset_directory
