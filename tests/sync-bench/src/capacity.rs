@@ -11,7 +11,9 @@
 //!
 //! Two figures are lower bounds, named as such where printed: an `UpdateItem` or `DeleteItem` is charged for the
 //! larger of the item before and after, which the request alone does not show (counted here from what the request
-//! carries, at least 1 unit, with no index write), and a filtered `Query` for the items it read before the filter.
+//! carries, at least 1 unit, with no index write), and a `Query` with a projection or a filter is charged for the
+//! items it returns, while DynamoDB charges the whole items it read before either (the response does not carry
+//! them): the retirement plan's query of the active assets, for one, is charged its projected keys.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
