@@ -6,15 +6,9 @@ succeed. The connector's lease, run slot and scheduling marks rely on that atomi
 workers against each other, so the local stack serialises requests (connections stay concurrent). Throughput is
 not what the tests measure.
 
-moto's TransactWriteItems deep-copies every table a transaction names, once per action, before applying it, so
-that it can put the copies back if an action fails: each transaction costs time in proportion to the whole table
-(seconds once it holds a few thousand items), which DynamoDB does not. Since requests are applied one at a time
-here, keeping a copy of only the items the transaction names and putting those back is the same rollback; see
-`transact_restoring_named_items`.
-
-moto also checks an item's 400 KB limit as it builds the item, by summing the size of every attribute already set
-each time it sets the next one: a cost in the square of the attribute count, paid by every write. Checking the
-finished item's size once is the same check (sizes only grow as attributes are added); see `item_sized_once`.
+moto's DynamoDB also pays for requests in proportion to what DynamoDB does not: the whole table for a transaction,
+the whole partition for a query, an item's depth for its size. `moto_costs.py` changes that without changing any
+answer; LOCAL_AWS_MOTO_AS_RELEASED=1 leaves moto as released (for comparing the two).
 
 With LOCAL_AWS_OPERATION_LOG set to a file, each request appends one JSON line: when it was applied (`at`, Unix
 seconds), its operation (`op`) and how long the emulator took to apply it (`ms`, waiting for the lock excluded), so
@@ -22,7 +16,6 @@ that where a run's time goes in the emulator can be told apart from the client's
 
 Usage: python moto_serialized.py HOST PORT
 """
-import copy
 import json
 import os
 import sys
@@ -31,97 +24,15 @@ import time
 
 from werkzeug.serving import run_simple
 
+import moto_costs  # beside this file: a script's own folder is on its import path
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
 
-import moto.dynamodb.models as dynamodb_models
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.exceptions import ItemSizeTooLarge
-from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-from moto.dynamodb.models.utilities import bytesize
-from moto.dynamodb.models.table import Table
-
-
-class _TablesKeptInPlace:
-    """`copy` as moto's DynamoDB backend module sees it: a table is kept in place (its rollback copy is the table
-    itself, so putting it back changes nothing); anything else is copied as before."""
-
-    @staticmethod
-    def deepcopy(obj, memo=None):
-        if isinstance(obj, Table):
-            return obj
-        return copy.deepcopy(obj, memo)
-
-
-_moto_transact = DynamoDBBackend.transact_write_items
-
-
-def _named_item(backend, action):
-    """The table, key values and a copy of the current item (None when absent) that one action names."""
-    _, op = next(iter(action.items()))
-    table = backend.tables.get(op.get("TableName"))
-    if table is None:
-        return None
-    attrs = op.get("Key") or op.get("Item") or {}
-    if table.hash_key_attr not in attrs:
-        return None
-    hash_value = DynamoType(attrs[table.hash_key_attr])
-    range_value = None
-    if table.range_key_attr is not None:
-        if table.range_key_attr not in attrs:
-            return None
-        range_value = DynamoType(attrs[table.range_key_attr])
-    current = table.items.get(hash_value)
-    if range_value is not None:
-        current = current.get(range_value) if current else None
-    return table, hash_value, range_value, copy.deepcopy(current)
-
-
-def _put_back(table, hash_value, range_value, item):
-    if range_value is None:
-        if item is None:
-            table.items.pop(hash_value, None)
-        else:
-            table.items[hash_value] = item
-    elif item is None:
-        table.items.get(hash_value, {}).pop(range_value, None)
-    else:
-        table.items.setdefault(hash_value, {})[range_value] = item
-
-
-def transact_restoring_named_items(self, transact_items):
-    named = [n for n in (_named_item(self, a) for a in transact_items) if n is not None]
-    try:
-        return _moto_transact(self, transact_items)
-    except Exception:
-        # In reverse, so that the earliest copy of an item named twice is the one left.
-        for table, hash_value, range_value, item in reversed(named):
-            _put_back(table, hash_value, range_value, item)
-        raise
-
-
-def item_sized_once(self, hash_key, range_key, attrs):
-    """moto's `Item.__init__`, with the item size limit checked once on the finished item."""
-    self.hash_key = hash_key
-    self.range_key = range_key
-    typed = {name: DynamoType(value) for name, value in attrs.items()}
-    # The limit moto applies attribute by attribute (a little above DynamoDB's 400 KB, as moto measured it).
-    if sum(bytesize(name) + value.size() for name, value in typed.items()) > 405000:
-        raise ItemSizeTooLarge
-    self.attrs = LimitedSizeDict()
-    # dict.update does not call LimitedSizeDict.__setitem__: the check above is the one check. Later SETs of an
-    # update still go through it.
-    dict.update(self.attrs, typed)
-
-
-# LOCAL_AWS_MOTO_AS_RELEASED=1 leaves moto's own rollback and size check in place (for comparing the two).
 if not os.environ.get("LOCAL_AWS_MOTO_AS_RELEASED"):
-    dynamodb_models.copy = _TablesKeptInPlace
-    Item.__init__ = item_sized_once
-    DynamoDBBackend.transact_write_items = transact_restoring_named_items
+    moto_costs.apply()
 
 _lock = threading.Lock()
 _moto = DomainDispatcherApplication(create_backend_app)

@@ -192,7 +192,7 @@ fn template_parser_refuses_a_template_without_exactly_one_table() {
 
 /// A transaction one of whose actions fails leaves every item it named as it was: the new item absent, the updated
 /// one unchanged, and the items it did not name untouched. The local stack puts back only the items a transaction
-/// names (scripts/moto_serialized.py) instead of copying the whole table, so this is its proof of the same rollback.
+/// names (scripts/moto_costs.py) instead of copying the whole table, so this is its proof of the same rollback.
 #[tokio::test]
 async fn a_cancelled_transaction_leaves_every_item_as_it_was() {
     use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
@@ -286,7 +286,7 @@ async fn a_cancelled_transaction_leaves_every_item_as_it_was() {
 }
 
 /// An item past DynamoDB's size limit is refused and one just under it is stored: the local stack checks the
-/// finished item's size once (scripts/moto_serialized.py), and this shows the check is still made.
+/// finished item's size once (scripts/moto_costs.py), and this shows the check is still made.
 #[tokio::test]
 async fn an_item_over_the_size_limit_is_refused() {
     let stack = LocalStack::connect().await.expect("local stack");

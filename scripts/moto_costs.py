@@ -1,0 +1,424 @@
+"""moto's DynamoDB with costs in the shape of DynamoDB's: what a request costs grows with what it names or returns,
+not with the size of the table or the depth of an item. Each change below gives the same answers as moto's own code
+(tests/local-stack holds the proofs); `apply()` installs them all, and `scripts/moto_serialized.py` calls it unless
+LOCAL_AWS_MOTO_AS_RELEASED=1.
+
+- Transactions: moto deep-copies every table a `TransactWriteItems` names, once per action, so that it can put the
+  copies back if an action fails: seconds once a table holds a few thousand items. Keeping a copy of only the items
+  the transaction names and putting those back is the same rollback (`transact_restoring_named_items`).
+- Item size on write: moto sums the size of every attribute already set each time it sets the next one, a cost in
+  the square of the attribute count. Checking the finished item once is the same check, since sizes only grow as
+  attributes are added (`item_sized_once`).
+- Size of a value: moto measures a map by wrapping each of its values in a new `DynamoType`, which wraps every value
+  below it again, so a nested record is rebuilt once per level of depth. Its values are `DynamoType`s already
+  (`DynamoType.__init__` wraps them); measuring them in place is the same sum (`size_in_place`).
+- Query: moto walks every item of the table to find the partition's, then measures every item of the partition (the
+  response's 1 MB limit) up to the page's end, matching the sort-key condition or not. Handing its own query only
+  the items of the partition that match the key condition gives the same page (`query_on_matching_items`): its loop
+  applies the same conditions to them again.
+- Query results: moto deep-copies the page's items before projecting them; they are only read from then on, so the
+  page is handed on as it is (`_ResultsLeftInPlace`).
+- Projection: moto turns the whole item into plain JSON and back to project it. For attribute names and paths into
+  maps, which is what the connector asks for, taking those values is the same projection (`projected_by_name`).
+- Parsing and serialising: moto turns a request's JSON into parameters, and a response into JSON, by walking the
+  operation's shapes, looking up each nested AttributeValue's shape and each of its ten members on the way: most
+  of a batch write's time. Doing it by the members an AttributeValue has gives the same parameters and the same JSON
+  (`structure_parsed_directly`, `structure_serialized_directly`).
+
+All of them rely on requests being applied one at a time (moto_serialized.py's lock): nothing else touches a table
+while a request is applied.
+"""
+import copy
+import re
+
+import moto.dynamodb.models as dynamodb_models
+from moto.core.parse import BaseJSONParser
+from moto.core.serialize import BaseJSONSerializer
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
+
+
+class _TablesKeptInPlace:
+    """`copy` as moto's DynamoDB backend module sees it: a table is kept in place (its rollback copy is the table
+    itself, so putting it back changes nothing); anything else is copied as before."""
+
+    @staticmethod
+    def deepcopy(obj, memo=None):
+        if isinstance(obj, Table):
+            return obj
+        return copy.deepcopy(obj, memo)
+
+
+_moto_transact = DynamoDBBackend.transact_write_items
+_moto_query = Table.query
+_moto_project = Item.project
+_moto_size = DynamoType.size
+
+
+def _named_item(backend, action):
+    """The table, key values and a copy of the current item (None when absent) that one action names."""
+    _, op = next(iter(action.items()))
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    attrs = op.get("Key") or op.get("Item") or {}
+    if table.hash_key_attr not in attrs:
+        return None
+    hash_value = DynamoType(attrs[table.hash_key_attr])
+    range_value = None
+    if table.range_key_attr is not None:
+        if table.range_key_attr not in attrs:
+            return None
+        range_value = DynamoType(attrs[table.range_key_attr])
+    current = table.items.get(hash_value)
+    if range_value is not None:
+        current = current.get(range_value) if current else None
+    return table, hash_value, range_value, copy.deepcopy(current)
+
+
+def _put_back(table, hash_value, range_value, item):
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+    elif item is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items.setdefault(hash_value, {})[range_value] = item
+
+
+def transact_restoring_named_items(self, transact_items):
+    named = [n for n in (_named_item(self, a) for a in transact_items) if n is not None]
+    try:
+        return _moto_transact(self, transact_items)
+    except Exception:
+        # In reverse, so that the earliest copy of an item named twice is the one left.
+        for table, hash_value, range_value, item in reversed(named):
+            _put_back(table, hash_value, range_value, item)
+        raise
+
+
+def _typed_and_sized(raw):
+    """`DynamoType(raw)` and its size, built and measured in one walk (moto's constructor: the first key is the type,
+    lists and maps hold DynamoTypes; moto's size for everything but strings, maps and lists)."""
+    typed = DynamoType.__new__(DynamoType)
+    kind = next(iter(raw))
+    value = raw[kind]
+    typed.type = kind
+    if kind == "M":
+        entries = {}
+        size = 0
+        for name, entry in value.items():
+            entries[name], entry_size = _typed_and_sized(entry)
+            size += bytesize(name) + entry_size
+        typed.value = entries
+        return typed, size
+    if kind == "L":
+        elements = []
+        size = 0
+        for entry in value:
+            element, entry_size = _typed_and_sized(entry)
+            elements.append(element)
+            size += entry_size
+        typed.value = elements
+        return typed, size
+    typed.value = value
+    return typed, (bytesize(value) if kind == "S" else _moto_size(typed))
+
+
+def item_sized_once(self, hash_key, range_key, attrs):
+    """moto's `Item.__init__`, with the item size limit checked once on the finished item."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    typed = {}
+    size = 0
+    for name, value in attrs.items():
+        if type(value) is DynamoType:
+            typed[name] = DynamoType(value)
+            size += bytesize(name) + typed[name].size()
+        else:
+            typed[name], value_size = _typed_and_sized(value)
+            size += bytesize(name) + value_size
+    # The limit moto applies attribute by attribute (a little above DynamoDB's 400 KB, as moto measured it).
+    if size > 405000:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    # dict.update does not call LimitedSizeDict.__setitem__: the check above is the one check. Later SETs of an
+    # update still go through it.
+    dict.update(self.attrs, typed)
+
+
+def _value_size(value):
+    return value.size() if type(value) is DynamoType else DynamoType(value).size()
+
+
+def size_in_place(self):
+    """moto's `DynamoType.size` without re-wrapping a list's or map's values (sets, numbers and the rest are measured
+    by moto's own code)."""
+    kind = self.type
+    if kind == "S":
+        return bytesize(self.value)
+    if kind == "M":
+        return sum(bytesize(k) + _value_size(v) for k, v in self.value.items())
+    if kind == "L":
+        return sum(_value_size(v) for v in self.value)
+    return _moto_size(self)
+
+
+def _matches(value, comparison, operands):
+    return value is not None and value.compare(comparison, operands)
+
+
+def _index_range_attr(table, index_name):
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    if index is None:
+        return None
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    return ranges[0] if len(ranges) == 1 else None
+
+
+def _matching_items(table, hash_key, range_comparison, range_objs, index_name, hash_conditions, range_conditions):
+    """The items a query's key condition selects, or None where moto's own walk is kept (a table without a sort key,
+    a key of several attributes, a hash value that is not a string)."""
+    if len(range_conditions or []) > 1:
+        return None
+    if index_name is None:
+        if table.range_key_attr is None or hash_key is None:
+            return None
+        candidates = list(table.items.get(hash_key, {}).values())
+        if range_comparison:
+            # A query on the table compares the sort key (moto's loop, when no condition names another attribute).
+            named = range_conditions[-1][0] if range_conditions else None
+            candidates = [
+                item
+                for item in candidates
+                if _matches(item.attrs.get(named) if named else item.range_key, range_comparison, range_objs)
+            ]
+        return candidates
+    if not hash_conditions or any(value.type != "S" for _, value in hash_conditions):
+        return None
+    # Strings equal as DynamoDB compares them exactly when their texts are equal.
+    candidates = [
+        item
+        for item in table.all_items()
+        if isinstance(item, Item)
+        and all(
+            (held := item.attrs.get(name)) is not None and held.type == "S" and held.value == value.value
+            for name, value in hash_conditions
+        )
+    ]
+    if range_comparison:
+        named = range_conditions[-1][0] if range_conditions else _index_range_attr(table, index_name)
+        if named is None:
+            return None
+        candidates = [item for item in candidates if _matches(item.attrs.get(named), range_comparison, range_objs)]
+    return candidates
+
+
+def query_on_matching_items(
+    self,
+    hash_key,
+    range_comparison,
+    range_objs,
+    limit,
+    exclusive_start_key,
+    scan_index_forward,
+    projection_expressions,
+    index_name=None,
+    consistent_read=False,
+    filter_expression=None,
+    hash_key_conditions=None,
+    range_key_conditions=None,
+    **filter_kwargs,
+):
+    """moto's `Table.query`, walking only the items that match the key condition."""
+    matching = None
+    if not filter_kwargs:
+        matching = _matching_items(
+            self, hash_key, range_comparison, range_objs, index_name, hash_key_conditions, range_key_conditions
+        )
+    if matching is not None:
+        # moto's query reads the table through `all_items`; for this one call it sees the matching items only.
+        self.all_items = lambda: matching
+    table_module.copy = _ResultsLeftInPlace
+    try:
+        return _moto_query(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            consistent_read,
+            filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
+    finally:
+        table_module.copy = copy
+        if matching is not None:
+            del self.all_items
+
+
+class _ResultsLeftInPlace:
+    """`copy` as moto's `Table.query` sees it: the page's items are not copied. moto copies them so that what it
+    hands back cannot change the table; the response is serialised before the next request is applied, and building
+    it reads them only."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(obj, memo=None):
+        return list(obj) if isinstance(obj, list) else copy.deepcopy(obj, memo)
+
+
+_LIST_ELEMENT = re.compile(r".+\[\d+\]$")
+
+
+def _take(path, source, target):
+    """Copies the value at `path` (names of nested map entries) from `source` into `target`, creating the maps
+    above it there; nothing when the path does not lead to a value."""
+    value = source.get(path[0])
+    for name in path[1:]:
+        if value is None or value.type != "M":
+            return
+        value = value.value.get(name)
+    if value is None:
+        return
+    for name in path[:-1]:
+        held = target.get(name)
+        if held is None:
+            held = DynamoType({"M": {}})
+            dict.__setitem__(target, name, held)
+        target = held.value
+    dict.__setitem__(target, path[-1], copy.deepcopy(value))
+
+
+def projected_by_name(self, projection_expressions):
+    """moto's `Item.project`, taking the named attributes and map entries as they are instead of through plain JSON
+    and back (an element of a list is left to moto)."""
+    if any(_LIST_ELEMENT.match(name) for path in projection_expressions for name in path):
+        return _moto_project(self, projection_expressions)
+    projected = Item.__new__(Item)
+    projected.hash_key = self.hash_key
+    projected.range_key = self.range_key
+    projected.attrs = LimitedSizeDict()
+    for path in projection_expressions:
+        _take(path, self.attrs, projected.attrs)
+    return projected
+
+
+# The members of DynamoDB's AttributeValue, in the order of its shape; those whose JSON needs no conversion.
+_ATTRIBUTE_VALUE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
+_PLAIN_MEMBERS = frozenset(("S", "N", "SS", "NS", "NULL", "BOOL"))
+_moto_parse_structure = BaseJSONParser._parse_structure
+
+
+def _attribute_value(parser, value):
+    """What moto's parser makes of one AttributeValue's JSON: members in the shape's order, absent and null members
+    left out, binary values decoded, maps and lists of AttributeValues parsed in turn."""
+    if value is None:
+        return None
+    parsed = {}
+    for name in _ATTRIBUTE_VALUE_MEMBERS if len(value) > 1 else value:
+        raw = value.get(name)
+        if raw is None:
+            continue
+        if name in _PLAIN_MEMBERS:
+            parsed[name] = raw
+        elif name == "M":
+            parsed[name] = {key: _attribute_value(parser, entry) for key, entry in raw.items()}
+        elif name == "L":
+            parsed[name] = [_attribute_value(parser, entry) for entry in raw]
+        elif name == "B":
+            parsed[name] = parser._blob_parser(raw)
+        elif name == "BS":
+            parsed[name] = [parser._blob_parser(entry) for entry in raw]
+    return parsed
+
+
+def structure_parsed_directly(self, shape, value):
+    """moto's JSON `_parse_structure`, with AttributeValues parsed without looking up their shape at every level."""
+    if shape.name == "AttributeValue" and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS:
+        return _attribute_value(self, value)
+    return _moto_parse_structure(self, shape, value)
+
+
+_moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
+
+
+def _text(value):
+    # moto's JSON string serializer: text as str, None and empty containers as they are.
+    return value if value is None or value == {} or value == [] else str(value)
+
+
+def _attribute_value_json(serializer, value):
+    """What moto's JSON serializer makes of one AttributeValue (as moto's DynamoDB results hold it, a dict): members
+    in the shape's order, absent and null members left out, binary values in base64."""
+    out = {}
+    for name in _ATTRIBUTE_VALUE_MEMBERS if len(value) > 1 else value:
+        raw = value.get(name)
+        if raw is None:
+            continue
+        if name in ("S", "N"):
+            out[name] = _text(raw)
+        elif name in ("SS", "NS"):
+            out[name] = [_text(entry) for entry in raw]
+        elif name in ("NULL", "BOOL"):
+            out[name] = raw
+        elif name == "M":
+            out[name] = {key: _attribute_value_json(serializer, entry) for key, entry in raw.items()}
+        elif name == "L":
+            out[name] = [_attribute_value_json(serializer, entry) for entry in raw]
+        elif name == "B":
+            out[name] = serializer._base64(raw)
+        elif name == "BS":
+            out[name] = [serializer._base64(entry) for entry in raw]
+    return out
+
+
+def _plain_attribute_value(value):
+    # Dicts all the way down, as moto's DynamoDB results hold them; a None inside a map or a list is moto's to write.
+    if not isinstance(value, dict) or any(v is None for v in value.values()):
+        return False
+    for name, raw in value.items():
+        if name == "M" and not (isinstance(raw, dict) and all(_plain_attribute_value(e) for e in raw.values())):
+            return False
+        if name == "L" and not (isinstance(raw, list) and all(_plain_attribute_value(e) for e in raw)):
+            return False
+    return True
+
+
+def structure_serialized_directly(self, serialized, value, shape, key):
+    """moto's JSON `_serialize_type_structure`, with AttributeValues written without looking up their shape (and
+    picking each of its ten members) at every level."""
+    if (
+        key
+        and shape.name == "AttributeValue"
+        and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS
+        and not getattr(self._value_picker, "response_transformers", None)
+        and _plain_attribute_value(value)
+    ):
+        serialized[self.get_serialized_name(shape, key)] = _attribute_value_json(self, value)
+        return
+    _moto_serialize_structure(self, serialized, value, shape, key)
+
+
+def apply():
+    dynamodb_models.copy = _TablesKeptInPlace
+    DynamoDBBackend.transact_write_items = transact_restoring_named_items
+    Item.__init__ = item_sized_once
+    DynamoType.size = size_in_place
+    Table.query = query_on_matching_items
+    Item.project = projected_by_name
+    BaseJSONParser._parse_structure = structure_parsed_directly
+    BaseJSONSerializer._serialize_type_structure = structure_serialized_directly
