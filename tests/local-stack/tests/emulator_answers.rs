@@ -315,7 +315,7 @@ async fn every_kind_of_value_reads_back_as_written_by_get_query_and_batch_get() 
         .send()
         .await
         .expect("query");
-    assert_eq!(queried.items(), [written.clone()], "query");
+    assert_eq!(queried.items(), std::slice::from_ref(&written), "query");
 
     let batch = stack
         .dynamodb
