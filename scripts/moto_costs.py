@@ -103,6 +103,11 @@ def transact_restoring_named_items(self, transact_items):
         raise
 
 
+def _text_size(text):
+    # moto's `bytesize` of a str (its UTF-8 length), without encoding text that is ASCII.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def _typed_and_sized(raw):
     """`DynamoType(raw)` and its size, built and measured in one walk (moto's constructor: the first key is the type,
     lists and maps hold DynamoTypes; moto's size for everything but strings, maps and lists)."""
@@ -115,7 +120,7 @@ def _typed_and_sized(raw):
         size = 0
         for name, entry in value.items():
             entries[name], entry_size = _typed_and_sized(entry)
-            size += bytesize(name) + entry_size
+            size += _text_size(name) + entry_size
         typed.value = entries
         return typed, size
     if kind == "L":
@@ -128,7 +133,7 @@ def _typed_and_sized(raw):
         typed.value = elements
         return typed, size
     typed.value = value
-    return typed, (bytesize(value) if kind == "S" else _moto_size(typed))
+    return typed, (_text_size(value) if kind == "S" and isinstance(value, str) else _moto_size(typed))
 
 
 def item_sized_once(self, hash_key, range_key, attrs):
@@ -143,7 +148,7 @@ def item_sized_once(self, hash_key, range_key, attrs):
             size += bytesize(name) + typed[name].size()
         else:
             typed[name], value_size = _typed_and_sized(value)
-            size += bytesize(name) + value_size
+            size += _text_size(name) + value_size
     # The limit moto applies attribute by attribute (a little above DynamoDB's 400 KB, as moto measured it).
     if size > 405000:
         raise ItemSizeTooLarge
