@@ -189,7 +189,7 @@ def _index_range_attr(table, index_name):
 
 def _matching_items(table, hash_key, range_comparison, range_objs, index_name, hash_conditions, range_conditions):
     """The items a query's key condition selects, or None where moto's own walk is kept (a table without a sort key,
-    a key of several attributes, a hash value that is not a string)."""
+    a key of several attributes, an index hash value that is not a string)."""
     if len(range_conditions or []) > 1:
         return None
     if index_name is None:
@@ -205,12 +205,15 @@ def _matching_items(table, hash_key, range_comparison, range_objs, index_name, h
                 if _matches(item.attrs.get(named) if named else item.range_key, range_comparison, range_objs)
             ]
         return candidates
-    if not hash_conditions or any(value.type != "S" for _, value in hash_conditions):
+    if table.range_key_attr is None or not hash_conditions or any(value.type != "S" for _, value in hash_conditions):
         return None
-    # Strings equal as DynamoDB compares them exactly when their texts are equal.
+    # Strings equal as DynamoDB compares them exactly when their texts are equal. moto's `all_items` sorts the whole
+    # table first; its query sorts what matches by the index's keys and the table's, so the order it is handed the
+    # items in does not matter.
     candidates = [
         item
-        for item in table.all_items()
+        for partition in table.items.values()
+        for item in partition.values()
         if isinstance(item, Item)
         and all(
             (held := item.attrs.get(name)) is not None and held.type == "S" and held.value == value.value
