@@ -3,7 +3,7 @@
 //! machine retired without a retirement transaction; a re-sync reads no asset the asset digests vouch for (a live
 //! asset the previous run saw, unchanged) and no registration; a changed agent is always written. A first sync's threat walk reads no asset its agent walk wrote, and its
 //! finalize plans no closing (the tenant held no finding) and, when every asset it wrote was seen live, no
-//! retirement.
+//! retirement. A re-sync's threat walk reads no asset the asset digests show stored.
 
 use test_support::sync as support;
 
@@ -292,6 +292,70 @@ async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no
     // A re-sync is not fresh: it plans retirement as before.
     sync(&h, &engine).await;
     assert_eq!(watch.take().retirement_plans, 1);
+}
+
+#[tokio::test]
+async fn a_resyncs_threat_walk_reads_no_asset_the_asset_digests_show_stored() {
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(200)
+            .with_threats(600)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let watch = Watch::default();
+    let engine = watched(&h, &watch);
+    let first = sync(&h, &engine).await;
+    watch.take();
+    let assets = h.assets().await;
+    // What the agent walk reads on a re-sync (the digests do not vouch for it): retired machines and machines
+    // seen under several agents. Everything else was stored live by the first sync and has an entry.
+    let unvouched: BTreeSet<&String> = assets
+        .iter()
+        .filter(|(_, a)| !a.active || a.asset.agent_ids.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    let named: BTreeSet<String> = h
+        .findings()
+        .await
+        .into_values()
+        .filter_map(|f| f.asset_key.map(|k| k.as_str().to_string()))
+        .filter(|k| !unvouched.contains(k))
+        .collect();
+    assert!(named.len() > 50, "{}", named.len());
+
+    // A complete threat walk: every finding's asset is asked about, and none of them is read.
+    h.store
+        .set_full_threat_walk_every(&h.tenant, 0)
+        .await
+        .expect("complete threat walks");
+    let second = sync(&h, &engine).await;
+    let reads = watch.take();
+    assert!(second.counters.items_fetched >= first.counters.items_fetched);
+    let read_named: Vec<&String> = reads.assets.iter().filter(|k| named.contains(*k)).collect();
+    assert!(
+        read_named.is_empty(),
+        "the threat walk read assets the asset digests show stored: {read_named:?}"
+    );
+    assert!(reads.assets.iter().all(|k| unvouched.contains(k)));
+    // The findings are decided as before: attached to their stored assets.
+    let findings = h.findings().await;
+    assert!(findings
+        .values()
+        .filter(|f| f
+            .asset_key
+            .as_ref()
+            .is_some_and(|k| named.contains(k.as_str())))
+        .all(|f| f.attached));
+    assert_eq!(
+        (
+            second.counters.findings.created,
+            second.counters.assets.created
+        ),
+        (0, 0),
+        "{:?}",
+        second.counters
+    );
 }
 
 #[tokio::test]

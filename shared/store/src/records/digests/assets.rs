@@ -100,6 +100,46 @@ impl Entry {
     }
 }
 
+/// The assets the asset digests show stored, for a walk that only needs to know whether an asset exists (the
+/// threat walk and the attach phase): an asset with an entry exists, since an entry is set only after the sync
+/// stored the asset, and assets are never deleted (retirement marks them inactive; disconnect keeps them). So an
+/// entry proves existence even when it no longer vouches for the asset's content (named in the journal, not seen
+/// by the previous run, retired since, digests switched off by an overflow). An asset without an entry may exist
+/// too: it is read. Entry keys are the first 8 bytes of SHA-256 of the asset's sort key: two keys of one tenant
+/// sharing them is a 2^-64 chance per pair.
+#[derive(Debug, Clone, Default)]
+pub struct StoredAssets {
+    entry_keys: HashSet<u64>,
+}
+
+impl StoredAssets {
+    /// Whether the digests show the asset at `key` stored.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entry_keys.contains(&asset_entry_key(key))
+    }
+
+    /// How many assets the digests show stored.
+    pub fn len(&self) -> usize {
+        self.entry_keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entry_keys.is_empty()
+    }
+}
+
+impl From<&AssetDigests> for StoredAssets {
+    fn from(digests: &AssetDigests) -> Self {
+        Self {
+            entry_keys: digests
+                .buckets
+                .values()
+                .flat_map(|b| b.entries.keys().copied())
+                .collect(),
+        }
+    }
+}
+
 fn asset_value(asset: &Asset) -> u64 {
     first_u64(asset.content_hash().as_bytes())
 }

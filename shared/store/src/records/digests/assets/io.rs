@@ -5,7 +5,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::super::{bool_attr, digest_bucket_sk_named, digest_marker_sk, parse_keys};
-use super::{bucket_item, bucket_of, parse_entries, AssetDigests, Bucket, ASSET_DIGEST, JOURNAL};
+use super::{
+    bucket_item, bucket_of, parse_entries, AssetDigests, Bucket, StoredAssets, ASSET_DIGEST,
+    JOURNAL,
+};
 use crate::batch::{write_all, Bookkeeping};
 use crate::error::Result;
 use crate::keys::{tenant_pk, TenantId, RUN_PREFIX};
@@ -40,6 +43,11 @@ impl Store {
             }
         }
         Ok(digests)
+    }
+
+    /// The assets the tenant's asset digests show stored (one query, nothing written): see [`StoredAssets`].
+    pub async fn load_stored_assets(&self, tenant: &TenantId) -> Result<StoredAssets> {
+        Ok(StoredAssets::from(&self.read_asset_digests(tenant).await?))
     }
 
     /// The newest run of the tenant's history started before `run_id` (run ids sort by their start), if one of
