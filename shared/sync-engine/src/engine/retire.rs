@@ -19,7 +19,15 @@ impl SyncEngine {
         {
             return Ok(());
         }
-        let plan = self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?;
+        // A dry run writes nothing, not even what the asset digests learn from a plan.
+        let plan = match ctx.dry_run() {
+            true => self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?,
+            false => {
+                self.store
+                    .plan_retirement_keeping_coverage(&ctx.tenant, &ctx.run.id)
+                    .await?
+            }
+        };
         let walk = ctx.checkpoint.agent_walk;
         let summary = WalkSummary {
             walked: walk.walked,
