@@ -33,7 +33,7 @@ impl SyncEngine {
                     fresh.not_known_stored(&keys),
                     keys.iter().filter(|k| fresh.stored(k)).cloned().collect(),
                 ),
-                None => self.known_from_digests(ctx, keys).await?,
+                None => Box::pin(self.known_from_digests(ctx, keys)).await?,
             };
             let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
             if ctx.dry_run() && ctx.dry_known.is_none() {

@@ -55,7 +55,8 @@ impl ApplyPage<Threat> for SyncEngine {
                 let written = keys.iter().filter(|k| fresh.stored(k)).cloned().collect();
                 (unknown, written)
             }
-            None => self.known_from_digests(ctx, keys.clone()).await?,
+            // Boxed: the page's future stays small (a run is polled on small stacks).
+            None => Box::pin(self.known_from_digests(ctx, keys.clone())).await?,
         };
         let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
         if ctx.dry_run() && ctx.dry_known.is_none() {
@@ -148,7 +149,7 @@ impl SyncEngine {
             Some(s) => s,
             None => ctx
                 .stored_assets
-                .insert(self.store.load_stored_assets(&ctx.tenant).await?),
+                .insert(Box::pin(self.store.load_stored_assets(&ctx.tenant)).await?),
         };
         let (known, unknown): (Vec<String>, Vec<String>) =
             keys.into_iter().partition(|k| stored.contains(k));

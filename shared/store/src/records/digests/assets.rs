@@ -459,8 +459,16 @@ mod tests {
         assert_eq!(d.vouch(&stored), None, "retired: no entry");
         assert_eq!(d.entries(), 0);
         d.stored("host-1", Some(&stored), true);
+        assert!(d.vouch(&stored).is_some());
+        d.write_only = true;
+        assert_eq!(
+            d.vouch(&stored),
+            None,
+            "loaded for a write only (the marker's runs kept as read)"
+        );
+        d.write_only = false;
         d.run = None;
-        assert_eq!(d.vouch(&stored), None, "loaded for a write only");
+        assert_eq!(d.vouch(&stored), None, "loaded for no run");
     }
 
     #[test]
