@@ -34,7 +34,7 @@ pub use rate_limit::{Admission, RateLimit};
 pub use records::{
     new_asset_item, new_finding_item, new_finding_item_in, AssetDigests, AssetFilter,
     BackfillCursor, ClosePlan, FindingFilter, RegistrationOutcome, RetirementCounts,
-    RetirementPlan, StoredAsset, UnattachedCursor,
+    RetirementPlan, StoredAsset, StoredAssets, UnattachedCursor,
 };
 pub use records::{
     new_vulnerability_item, new_vulnerability_item_in, AnyKindFilter, FindingKind, SeverityCounts,

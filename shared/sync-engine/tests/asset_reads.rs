@@ -3,7 +3,8 @@
 //! machine retired without a retirement transaction; a re-sync reads no asset the asset digests vouch for (a live
 //! asset the previous run saw, unchanged) and no registration; a changed agent is always written. A first sync's threat walk reads no asset its agent walk wrote, and its
 //! finalize plans no closing (the tenant held no finding) and, when every asset it wrote was seen live, no
-//! retirement.
+//! retirement. A re-sync's threat walk reads no asset the asset digests show stored, and its finalize reads no
+//! active asset when the asset digests prove that the run saw every one.
 
 use test_support::sync as support;
 
@@ -289,9 +290,181 @@ async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no
     assert!(!on_onboarded.is_empty());
     assert!(on_onboarded.iter().all(|f| f.attached));
 
-    // A re-sync is not fresh: it plans retirement as before.
+    // A re-sync is not fresh, but its plan needs no read: the asset digests prove that it saw every active asset
+    // (see `a_resync_that_saw_every_active_asset_plans_retirement_without_reading_them`).
+    let second = sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 0);
+    assert_eq!(second.counters.assets_retired, 0);
+}
+
+#[tokio::test]
+async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_them() {
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(200)
+            .with_threats(600)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let watch = Watch::default();
+    let engine = watched(&h, &watch);
+    // Threats whose agent the console does not list: held back until the digests cover the active assets.
+    let agent_ids: BTreeSet<String> = h
+        .sim
+        .agents_snapshot()
+        .iter()
+        .filter_map(|a| a["id"].as_str().map(str::to_string))
+        .collect();
+    let orphans: Vec<serde_json::Value> = h
+        .sim
+        .threats_snapshot()
+        .into_iter()
+        .filter(|t| {
+            t["agentRealtimeInfo"]["agentId"]
+                .as_str()
+                .is_some_and(|id| !agent_ids.contains(id))
+        })
+        .collect();
+    assert!(
+        !orphans.is_empty(),
+        "the generated tenant has orphan threats"
+    );
+    for t in &orphans {
+        assert!(h.sim.delete_threat(t["id"].as_str().expect("threat id")));
+    }
+
+    // The first sync's plan reads the active assets and records that the digests cover them; the re-syncs
+    // that follow need no read.
     sync(&h, &engine).await;
     assert_eq!(watch.take().retirement_plans, 1);
+    let second = sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 0);
+    assert_eq!(second.counters.assets_retired, 0);
+    let third = sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 0);
+    assert_eq!(third.counters.assets_retired, 0);
+    let active_before = h.assets().await.values().filter(|a| a.active).count();
+
+    // A machine SentinelOne stops listing is still retired: its entry is not among the seen assets.
+    let agents = h.sim.agents_snapshot();
+    let name = |a: &serde_json::Value| {
+        a["computerName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let gone = agents
+        .iter()
+        .find(|a| {
+            a["isDecommissioned"] == false
+                && agents.iter().filter(|b| name(b) == name(a)).count() == 1
+        })
+        .expect("a live agent with a name of its own");
+    let gone_name = name(gone);
+    assert!(h.sim.remove_agent(gone["id"].as_str().expect("agent id")));
+    let fourth = sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 1);
+    assert_eq!(fourth.counters.assets_retired, 1, "{:?}", fourth.counters);
+    let assets = h.assets().await;
+    assert!(
+        assets
+            .values()
+            .filter(|a| a.asset.name.to_lowercase() == gone_name)
+            .all(|a| !a.active),
+        "the machine SentinelOne stopped listing is retired"
+    );
+    assert_eq!(
+        assets.values().filter(|a| a.active).count(),
+        active_before - 1
+    );
+    // Its entry went with the retirement: the next unchanged re-sync needs no read again.
+    sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 0);
+
+    // Assets written while the digests cover the active ones (onboarded from threats whose agent is not listed)
+    // are retired by the next finalize, which reads the active assets again.
+    for t in orphans {
+        assert!(h.sim.restore_threat(t));
+    }
+    let sixth = sync(&h, &engine).await;
+    let reads = watch.take();
+    assert!(sixth.counters.assets.created > 0, "{:?}", sixth.counters);
+    assert_eq!(reads.retirement_plans, 1);
+    assert_eq!(
+        sixth.counters.assets_retired, sixth.counters.assets.created,
+        "{:?}",
+        sixth.counters
+    );
+    assert_eq!(
+        h.assets().await.values().filter(|a| a.active).count(),
+        active_before - 1
+    );
+    sync(&h, &engine).await;
+    assert_eq!(watch.take().retirement_plans, 0);
+}
+
+#[tokio::test]
+async fn a_resyncs_threat_walk_reads_no_asset_the_asset_digests_show_stored() {
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(200)
+            .with_threats(600)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let watch = Watch::default();
+    let engine = watched(&h, &watch);
+    let first = sync(&h, &engine).await;
+    watch.take();
+    let assets = h.assets().await;
+    // What the agent walk reads on a re-sync (the digests do not vouch for it): retired machines and machines
+    // seen under several agents. Everything else was stored live by the first sync and has an entry.
+    let unvouched: BTreeSet<&String> = assets
+        .iter()
+        .filter(|(_, a)| !a.active || a.asset.agent_ids.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    let named: BTreeSet<String> = h
+        .findings()
+        .await
+        .into_values()
+        .filter_map(|f| f.asset_key.map(|k| k.as_str().to_string()))
+        .filter(|k| !unvouched.contains(k))
+        .collect();
+    assert!(named.len() > 50, "{}", named.len());
+
+    // A complete threat walk: every finding's asset is asked about, and none of them is read.
+    h.store
+        .set_full_threat_walk_every(&h.tenant, 0)
+        .await
+        .expect("complete threat walks");
+    let second = sync(&h, &engine).await;
+    let reads = watch.take();
+    assert!(second.counters.items_fetched >= first.counters.items_fetched);
+    let read_named: Vec<&String> = reads.assets.iter().filter(|k| named.contains(*k)).collect();
+    assert!(
+        read_named.is_empty(),
+        "the threat walk read assets the asset digests show stored: {read_named:?}"
+    );
+    assert!(reads.assets.iter().all(|k| unvouched.contains(k)));
+    // The findings are decided as before: attached to their stored assets.
+    let findings = h.findings().await;
+    assert!(findings
+        .values()
+        .filter(|f| f
+            .asset_key
+            .as_ref()
+            .is_some_and(|k| named.contains(k.as_str())))
+        .all(|f| f.attached));
+    assert_eq!(
+        (
+            second.counters.findings.created,
+            second.counters.assets.created
+        ),
+        (0, 0),
+        "{:?}",
+        second.counters
+    );
 }
 
 #[tokio::test]

@@ -7,13 +7,14 @@
 //!   is in (the table's indexes project ALL); inside `TransactWriteItems` everything counts twice;
 //! - a strongly consistent read: 1 read unit per started 4 KB of each item (`GetItem`, `BatchGetItem`; a key that
 //!   finds nothing still costs the minimum), half for an eventually consistent one; a `Query` rounds the sum of the
-//!   items it returns up to 4 KB once.
+//!   items it read up to 4 KB once.
 //!
-//! Two figures are lower bounds, named as such where printed: an `UpdateItem` or `DeleteItem` is charged for the
-//! larger of the item before and after, which the request alone does not show (counted here from what the request
-//! carries, at least 1 unit, with no index write), and a `Query` with a projection or a filter is charged for the
-//! items it returns, while DynamoDB charges the whole items it read before either (the response does not carry
-//! them): the retirement plan's query of the active assets, for one, is charged its projected keys.
+//! What the request and response do not show is read aside ([`WholeItems`], a client that is not metered): a
+//! `Query` with a projection or a filter is charged for the whole items it read (every item the key condition
+//! matched from its start key through its last evaluated key), not for what it returned; an `UpdateItem` or
+//! `DeleteItem` for the larger of the item before and after (and, for an update, the indexes the item is in). One
+//! figure stays a lower bound: an update, delete or condition check inside `TransactWriteItems` is charged for
+//! what the request carries (at least 1 unit, with no index write).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,9 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde_json::Value;
+
+mod whole_items;
+pub use whole_items::WholeItems;
 
 /// What an index holds of each item it indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,6 +422,11 @@ struct PendingRead {
     keys: u64,
     /// The kind of key of a single-item call or query (`-` for batches, which the batch wrapper breaks down).
     kind: String,
+    /// The request, when what it costs depends on whole items it does not carry (a projected or filtered query,
+    /// an update): read aside once the response is in.
+    request: Option<Arc<Value>>,
+    /// Write units already charged (an update is charged again if the item it left is larger).
+    charged_write: f64,
 }
 
 impl Storable for PendingRead {
@@ -430,12 +439,31 @@ impl Storable for PendingRead {
 pub struct CapacityInterceptor {
     meter: Arc<Meter>,
     skip_batch: bool,
+    whole: Option<WholeItems>,
 }
 
 impl CapacityInterceptor {
     pub fn new(meter: Arc<Meter>, skip_batch: bool) -> Self {
-        Self { meter, skip_batch }
+        Self {
+            meter,
+            skip_batch,
+            whole: None,
+        }
     }
+
+    /// Charges what the request and response do not show, read aside with `client` (which must not carry this
+    /// interceptor): see the module documentation.
+    pub fn with_whole_items(mut self, client: aws_sdk_dynamodb::Client) -> Self {
+        self.whole = Some(WholeItems::new(client));
+        self
+    }
+}
+
+/// Whether DynamoDB charges a `Query` for more than the items it returns.
+fn query_reads_more_than_it_returns(body: &Value) -> bool {
+    ["ProjectionExpression", "FilterExpression", "Select"]
+        .iter()
+        .any(|k| body.get(*k).is_some())
 }
 
 /// Write units of one request body; `(units, items, bytes)`.
@@ -510,7 +538,18 @@ impl Intercept for CapacityInterceptor {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or_default();
-        let (write, items_written, bytes_written) = request_write_units(&op, &body);
+        let (mut write, items_written, bytes_written) = request_write_units(&op, &body);
+        // The item before an update or delete: the charge is on the larger of it and the item after.
+        if matches!(op.as_str(), "UpdateItem" | "DeleteItem") {
+            if let Some(Some(before)) = self.whole.as_ref().and_then(|w| w.item_at(&body)) {
+                write = write.max(typed_put_units(&before));
+            }
+        }
+        let request = match op.as_str() {
+            "UpdateItem" => Some(Arc::new(body.clone())),
+            "Query" if query_reads_more_than_it_returns(&body) => Some(Arc::new(body.clone())),
+            _ => None,
+        };
         self.meter.add(
             &op,
             Units {
@@ -567,6 +606,8 @@ impl Intercept for CapacityInterceptor {
             consistent,
             keys,
             kind,
+            request,
+            charged_write: write,
         });
         Ok(())
     }
@@ -607,13 +648,21 @@ impl Intercept for CapacityInterceptor {
                     + missing as f64 * read_units(0, pending.consistent)
             }
             "Query" | "Scan" => {
-                let total: usize = body["Items"]
+                let returned: usize = body["Items"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .map(json_item_size)
                     .sum();
-                read_units(total, pending.consistent)
+                let read = match (&pending.request, &self.whole) {
+                    (Some(request), Some(whole)) => whole.query_bytes(request, &body),
+                    _ => None,
+                };
+                read_units(read.unwrap_or(returned).max(returned), pending.consistent)
+            }
+            "UpdateItem" => {
+                self.charge_item_after(&pending);
+                0.0
             }
             _ => 0.0,
         };
@@ -638,6 +687,36 @@ impl Intercept for CapacityInterceptor {
             }
         }
         Ok(())
+    }
+}
+
+impl CapacityInterceptor {
+    /// An update that left a larger item than was charged before it is charged the difference.
+    fn charge_item_after(&self, pending: &PendingRead) {
+        let (Some(request), Some(whole)) = (&pending.request, &self.whole) else {
+            return;
+        };
+        let Some(Some(after)) = whole.item_at(request) else {
+            return;
+        };
+        let more = typed_put_units(&after) - pending.charged_write;
+        if more > 0.0 {
+            self.meter.add(
+                &pending.op,
+                Units {
+                    write: more,
+                    ..Units::default()
+                },
+            );
+            self.meter.add_key(
+                &pending.op,
+                &pending.kind,
+                KeyUnits {
+                    write: more,
+                    ..KeyUnits::default()
+                },
+            );
+        }
     }
 }
 

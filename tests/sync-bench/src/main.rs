@@ -430,7 +430,10 @@ impl Bench {
                 .config()
                 .to_builder()
                 .interceptor(CallCounter::new(ddb.clone(), ""))
-                .interceptor(capacity::CapacityInterceptor::new(meter.clone(), true))
+                .interceptor(
+                    capacity::CapacityInterceptor::new(meter.clone(), true)
+                        .with_whole_items(stack.dynamodb.clone()),
+                )
                 .build(),
         );
         let (store, counting, table) = fresh_store(

@@ -283,7 +283,7 @@ impl Store {
             .await?;
         if let Some(digests) = digests {
             for (key, asset, live) in &after {
-                digests.stored(key, as_read_back(asset).as_ref(), *live);
+                digests.written(key, as_read_back(asset).as_ref(), *live);
             }
             let written: HashSet<&str> = after.iter().map(|(k, _, _)| k.as_str()).collect();
             for key in read.iter().filter(|k| !written.contains(k.as_str())) {

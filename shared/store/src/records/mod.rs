@@ -39,7 +39,7 @@ use crate::store::Store;
 
 pub use asset_views::AssetFilter;
 pub use assets::{new_asset_item, StoredAsset};
-pub use digests::AssetDigests;
+pub use digests::{AssetDigests, StoredAssets};
 pub use facets::BackfillCursor;
 pub use finding_views::FindingFilter;
 pub use findings::{new_finding_item, new_finding_item_in, ClosePlan, UnattachedCursor};

@@ -1,6 +1,8 @@
 //! Retiring the assets a complete agent walk did not see: planned first, then written one conditional
 //! transaction per asset, so a registration that lands meanwhile keeps its asset active.
 
+use std::collections::HashSet;
+
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use aws_sdk_dynamodb::types::{
@@ -8,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::assets::AssetItem;
+use super::AssetDigests;
 use super::{put, PARALLEL_UPDATES};
 use crate::clock::{format_timestamp, now};
 use crate::error::{Result, StoreError};
@@ -58,8 +61,39 @@ impl Store {
     /// The assets whose SentinelOne side is live and that no page of `run_id` recorded as seen, and how many
     /// such assets there are: nothing written. An asset SentinelOne never described (only a registration holds
     /// it) or whose SentinelOne side is already retired is neither.
+    ///
+    /// When the asset digests prove that every active asset is among the run's seen assets, the plan is empty
+    /// without reading the active assets (see `digests::assets::coverage`); `active` then counts the digests'
+    /// entries, every one of them a seen asset. Nothing is written: see
+    /// [`Store::plan_retirement_keeping_coverage`] for a run that writes.
     pub async fn plan_retirement(&self, tenant: &TenantId, run_id: &str) -> Result<RetirementPlan> {
+        self.plan(tenant, run_id, false).await
+    }
+
+    /// [`Store::plan_retirement`], and when the plan read every active asset, the asset digests drop the entries
+    /// of assets that are not active and record whether they cover every active asset, so that the next run's
+    /// plan may be proven empty without the read.
+    pub async fn plan_retirement_keeping_coverage(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+    ) -> Result<RetirementPlan> {
+        self.plan(tenant, run_id, true).await
+    }
+
+    async fn plan(&self, tenant: &TenantId, run_id: &str, keep: bool) -> Result<RetirementPlan> {
         let seen = self.seen_asset_keys(tenant, run_id).await?;
+        let mut digests = self.read_asset_digests(tenant).await?;
+        if digests.covers_active() {
+            let before = self.run_before(tenant, run_id).await?;
+            if digests.prove_all_seen(run_id, before.as_deref(), &seen) {
+                return Ok(RetirementPlan {
+                    unseen: Vec::new(),
+                    active: digests.entries() as u64,
+                });
+            }
+        }
+        let mut active_entries = HashSet::new();
         let active = Query::partition(tenant, ASSET_PREFIX)
             .and_filter(
                 "#act = :t",
@@ -95,6 +129,9 @@ impl Store {
                 if let Some(sk) = i.get("sk").and_then(|v| v.as_s().ok()) {
                     plan.active += 1;
                     let key = sk.strip_prefix(ASSET_PREFIX).unwrap_or(sk);
+                    if keep {
+                        active_entries.insert(AssetDigests::entry_key_of(key));
+                    }
                     if !seen.contains(key) {
                         plan.unseen.push(sk.clone());
                     }
@@ -103,6 +140,10 @@ impl Store {
             Ok(())
         })
         .await?;
+        if keep {
+            digests.cover(&active_entries);
+            self.save_asset_digests(tenant, &mut digests).await?;
+        }
         Ok(plan)
     }
 
@@ -118,11 +159,22 @@ impl Store {
     ) -> Result<RetirementCounts> {
         let pk = tenant_pk(tenant);
         let now_s = format_timestamp(now());
-        let outcomes = stream::iter(unseen)
+        let outcomes = stream::iter(unseen.clone())
             .map(|sk| self.retire_one(&pk, sk, run_id, &now_s))
             .buffer_unordered(PARALLEL_UPDATES)
             .try_collect::<Vec<Retired>>()
             .await?;
+        // Every one of them has left the active assets (retired, only its SentinelOne side retired, or gone): their
+        // entries go, after the retirement, so the digests keep covering only active assets.
+        if !unseen.is_empty() {
+            let mut digests = self.read_asset_digests(tenant).await?;
+            digests.forget(
+                unseen
+                    .iter()
+                    .map(|sk| sk.strip_prefix(ASSET_PREFIX).unwrap_or(sk)),
+            );
+            self.save_asset_digests(tenant, &mut digests).await?;
+        }
         let mut counts = RetirementCounts::default();
         for o in outcomes {
             match o {

@@ -25,14 +25,15 @@ impl SyncEngine {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            // Whether each asset exists is all that matters: its item alone says so (no registration is read), and
-            // on a first sync an asset this run wrote is known without a read.
+            // Whether each asset exists is all that matters: its item alone says so (no registration is read), on a
+            // first sync an asset this run wrote is known without a read, and otherwise one the asset digests show
+            // stored.
             let (unknown, written): (Vec<String>, BTreeSet<String>) = match &ctx.fresh_assets {
                 Some(fresh) => (
                     fresh.not_known_stored(&keys),
                     keys.iter().filter(|k| fresh.stored(k)).cloned().collect(),
                 ),
-                None => (keys, BTreeSet::new()),
+                None => Box::pin(self.known_from_digests(ctx, keys)).await?,
             };
             let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
             if ctx.dry_run() && ctx.dry_known.is_none() {

@@ -191,6 +191,9 @@ struct RunContext {
     minimum_vulnerability_severity: s1_core::Severity,
     /// The tenant's assets by agent id and key, loaded when the vulnerability walk starts or resumes.
     asset_directory: Option<connector_store::AssetDirectory>,
+    /// The assets the tenant's asset digests show stored, loaded when the threat walk or the attach phase first
+    /// asks whether assets exist (assets are never deleted, so what it holds stays true for the invocation).
+    stored_assets: Option<connector_store::StoredAssets>,
     /// Set when this invocation began the agent walk at its start on a tenant without any asset: what the run
     /// has written since (see `fresh`).
     fresh_assets: Option<fresh::FreshAssets>,
@@ -366,6 +369,7 @@ impl SyncEngine {
             minimum_vulnerability_severity: config.minimum_vulnerability_severity,
             asset_directory: None,
             fresh_assets: None,
+            stored_assets: None,
             fresh_findings,
             applied_vulnerabilities: None,
         };

@@ -19,7 +19,18 @@ impl SyncEngine {
         {
             return Ok(());
         }
-        let plan = self.store.plan_retirement(&ctx.tenant, &ctx.run.id).await?;
+        // A dry run writes nothing, not even what the asset digests learn from a plan.
+        // Boxed: the plan's and the retirement's futures are large, and a run is polled on small stacks.
+        let plan = match ctx.dry_run() {
+            true => Box::pin(self.store.plan_retirement(&ctx.tenant, &ctx.run.id)).await?,
+            false => {
+                Box::pin(
+                    self.store
+                        .plan_retirement_keeping_coverage(&ctx.tenant, &ctx.run.id),
+                )
+                .await?
+            }
+        };
         let walk = ctx.checkpoint.agent_walk;
         let summary = WalkSummary {
             walked: walk.walked,
@@ -38,10 +49,12 @@ impl SyncEngine {
                 }
             }
             Ok(()) => {
-                let counts = self
-                    .store
-                    .retire_assets(&ctx.tenant, &ctx.run.id, plan.unseen)
-                    .await?;
+                let counts = Box::pin(self.store.retire_assets(
+                    &ctx.tenant,
+                    &ctx.run.id,
+                    plan.unseen,
+                ))
+                .await?;
                 ctx.run.counters.assets_retired += counts.retired;
                 ctx.run.counters.assets_kept_by_platform += counts.kept_by_platform;
                 info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, retired = counts.retired,

@@ -47,15 +47,16 @@ impl ApplyPage<Threat> for SyncEngine {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        // Only whether each asset exists matters here: its item alone says so (no registration is read), and on a
-        // first sync an asset this run wrote is known without a read.
+        // Only whether each asset exists matters here: its item alone says so (no registration is read), on a first
+        // sync an asset this run wrote is known without a read, and otherwise one the asset digests show stored.
         let (unknown, written): (Vec<String>, HashSet<String>) = match &ctx.fresh_assets {
             Some(fresh) => {
                 let unknown = fresh.not_known_stored(&keys);
                 let written = keys.iter().filter(|k| fresh.stored(k)).cloned().collect();
                 (unknown, written)
             }
-            None => (keys.clone(), HashSet::new()),
+            // Boxed: the page's future stays small (a run is polled on small stacks).
+            None => Box::pin(self.known_from_digests(ctx, keys.clone())).await?,
         };
         let existing = self.store.load_asset_heads(&ctx.tenant, &unknown).await?;
         if ctx.dry_run() && ctx.dry_known.is_none() {
@@ -130,6 +131,29 @@ impl ApplyPage<Threat> for SyncEngine {
             .record_seen_threats(&ctx.tenant, &ctx.run.id, ctx.checkpoint.page_no, &entries)
             .await?;
         Ok(())
+    }
+}
+
+impl SyncEngine {
+    /// Splits asset keys into those to read and those the asset digests show stored (see
+    /// [`connector_store::StoredAssets`]): an asset a previous run stored is known to exist without a read.
+    pub(super) async fn known_from_digests<C: FromIterator<String>>(
+        &self,
+        ctx: &mut RunContext,
+        keys: Vec<String>,
+    ) -> Result<(Vec<String>, C), Stop> {
+        if keys.is_empty() {
+            return Ok((keys, std::iter::empty().collect()));
+        }
+        let stored = match &mut ctx.stored_assets {
+            Some(s) => s,
+            None => ctx
+                .stored_assets
+                .insert(Box::pin(self.store.load_stored_assets(&ctx.tenant)).await?),
+        };
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            keys.into_iter().partition(|k| stored.contains(k));
+        Ok((unknown, known.into_iter().collect()))
     }
 }
 

@@ -15,6 +15,7 @@ impl SyncEngine {
         &self,
         ctx: &mut RunContext,
         client: &S1Client,
+        recorded: Option<&str>,
     ) -> Result<(), Stop> {
         let details = match client.token_details().await {
             Ok(d) => d,
@@ -31,9 +32,13 @@ impl SyncEngine {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         });
-        self.store
-            .record_token_expiry(&ctx.tenant, expires_at.as_deref())
-            .await?;
+        // Recorded when it differs from what the sync state held when this invocation started: most runs find
+        // the same date and write nothing.
+        if expires_at.as_deref() != recorded {
+            self.store
+                .record_token_expiry(&ctx.tenant, expires_at.as_deref())
+                .await?;
+        }
         let Some(at) = details.expires_at else {
             return Ok(());
         };

@@ -63,7 +63,8 @@ impl SyncEngine {
             Box::pin(self.walk(ctx, client.agents(query), budget)).await?;
             // Once the console has served the agent walk with the token in the header: the token-details call
             // carries the token in its body, which must only go to a console that has accepted it.
-            self.watch_token_expiry(ctx, client).await?;
+            self.watch_token_expiry(ctx, client, state.token_expires_at.as_deref())
+                .await?;
             // Fixed once per run, so a resumed threat walk re-sends the same filter with its cursor. The watermark
             // counts only in the scope it was earned in; otherwise every threat is walked again.
             let scope = threat_scope(

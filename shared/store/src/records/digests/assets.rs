@@ -1,8 +1,10 @@
 //! Asset digests: which assets the agent walk may call unchanged without reading them.
 //!
 //! Items (beside the finding digests, in the tenant's partition):
-//! - the marker `DIGEST#ASSET`: `run` (the run whose agent walk last started), `prev` (the run before it) and
-//!   `overflow` (a bucket outgrew its cap: asset digests are off for the tenant and every walked asset is read);
+//! - the marker `DIGEST#ASSET`: `run` (the run whose agent walk last started), `prev` (the run before it),
+//!   `overflow` (a bucket outgrew its cap: asset digests are off for the tenant and every walked asset is read) and
+//!   `covers_active` (every active asset has an entry or is named in the journal: see `coverage`, which lets
+//!   finalize skip reading the active assets);
 //! - the journal `DIGEST#ASSET#PENDING`: `keys`, the entry keys (8 bytes each) of assets being read or written;
 //! - 64 buckets `DIGEST#ASSET#<00..63>`, bucket = entry key mod 64: `entries`, sorted 24-byte records (first 8
 //!   bytes of SHA-256 of the asset's sort key, first 8 bytes of SHA-256 of the stored asset's content hash, the
@@ -22,7 +24,9 @@
 //!   asset in the journal when it has an entry, then writes, then sets the entry, then takes it out of the journal;
 //!   the walk also names every asset it is about to read (and so to record as seen) before recording it: a crash
 //!   anywhere leaves the asset in the journal, and a named asset is never vouched for;
-//! - retirement (finalize) does not keep entries: it marks inactive only assets its run did not record as seen.
+//! - retirement (finalize) keeps no entry up to date (it drops the entries of the assets it retired, and a plan
+//!   that read every active asset drops those of inactive ones): it marks inactive only assets its run did not
+//!   record as seen.
 //!   So an entry is vouched for only when the previous run (the marker's `prev`, set before a run's walk and so
 //!   before its retirement) recorded the asset as seen, and that run is the one before this run in the run
 //!   history (a run that recorded nothing in the marker, such as one of a release without asset digests, breaks
@@ -40,6 +44,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use s1_core::{Asset, ContentHash};
 use time::OffsetDateTime;
 
+mod coverage;
 mod io;
 
 use super::{
@@ -50,6 +55,8 @@ use crate::batch::Item;
 use crate::error::Result;
 
 const ASSET_DIGEST: &str = "ASSET";
+/// The marker's attribute saying that every active asset has an entry or is named in the journal.
+const COVERS_ACTIVE: &str = "covers_active";
 const JOURNAL: &str = "PENDING";
 /// Buckets of a tenant's asset digests.
 const ASSET_BUCKETS: u64 = 64;
@@ -100,6 +107,46 @@ impl Entry {
     }
 }
 
+/// The assets the asset digests show stored, for a walk that only needs to know whether an asset exists (the
+/// threat walk and the attach phase): an asset with an entry exists, since an entry is set only after the sync
+/// stored the asset, and assets are never deleted (retirement marks them inactive; disconnect keeps them). So an
+/// entry proves existence even when it no longer vouches for the asset's content (named in the journal, not seen
+/// by the previous run, retired since, digests switched off by an overflow). An asset without an entry may exist
+/// too: it is read. Entry keys are the first 8 bytes of SHA-256 of the asset's sort key: two keys of one tenant
+/// sharing them is a 2^-64 chance per pair.
+#[derive(Debug, Clone, Default)]
+pub struct StoredAssets {
+    entry_keys: HashSet<u64>,
+}
+
+impl StoredAssets {
+    /// Whether the digests show the asset at `key` stored.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entry_keys.contains(&asset_entry_key(key))
+    }
+
+    /// How many assets the digests show stored.
+    pub fn len(&self) -> usize {
+        self.entry_keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entry_keys.is_empty()
+    }
+}
+
+impl From<&AssetDigests> for StoredAssets {
+    fn from(digests: &AssetDigests) -> Self {
+        Self {
+            entry_keys: digests
+                .buckets
+                .values()
+                .flat_map(|b| b.entries.keys().copied())
+                .collect(),
+        }
+    }
+}
+
 fn asset_value(asset: &Asset) -> u64 {
     first_u64(asset.content_hash().as_bytes())
 }
@@ -120,6 +167,8 @@ struct Bucket {
 pub struct AssetDigests {
     /// The run these digests were loaded for (`None`: loaded only to keep entries honest around a write).
     run: Option<String>,
+    /// Loaded only to keep entries honest around a write outside a walk: vouches for nothing.
+    write_only: bool,
     prev: Option<String>,
     overflow: bool,
     marker_dirty: bool,
@@ -128,13 +177,15 @@ pub struct AssetDigests {
     journal_dirty: bool,
     /// Asset keys the previous run recorded as seen: only these are vouched for.
     seen_before: HashSet<String>,
+    /// Every active asset SentinelOne describes has an entry or is named in the journal (see `coverage`).
+    covers_active: bool,
 }
 
 impl AssetDigests {
     /// The stored asset of `incoming`'s key, when the digests vouch that it is `incoming` with the stored
     /// `last_seen`, live, and not retired since (see the module documentation); `None`: read it.
     pub fn vouch(&self, incoming: &Asset) -> Option<Asset> {
-        if self.overflow || self.run.is_none() {
+        if self.overflow || self.run.is_none() || self.write_only {
             return None;
         }
         let key = incoming.key.as_str();
@@ -187,8 +238,11 @@ impl AssetDigests {
             return;
         }
         let k = asset_entry_key(key);
-        let bucket = self.buckets.entry(k % ASSET_BUCKETS).or_default();
         let entry = stored_live.and_then(Entry::of);
+        if stored_live.is_some() && entry.is_none() {
+            self.lose_coverage();
+        }
+        let bucket = self.buckets.entry(k % ASSET_BUCKETS).or_default();
         let changed = match entry {
             Some(e) => bucket.entries.insert(k, e) != Some(e),
             None => bucket.entries.remove(&k).is_some(),
@@ -204,6 +258,7 @@ impl AssetDigests {
     /// Switched off rather than truncated: nothing is vouched for again. Only the marker is written.
     fn switch_off(&mut self) {
         self.overflow = true;
+        self.covers_active = false;
         self.marker_dirty = true;
         self.journal_dirty = false;
         for b in self.buckets.values_mut() {
@@ -220,6 +275,10 @@ impl AssetDigests {
             ),
             ("kind".to_string(), AttributeValue::S("digest".into())),
             ("overflow".to_string(), AttributeValue::Bool(self.overflow)),
+            (
+                COVERS_ACTIVE.to_string(),
+                AttributeValue::Bool(self.covers_active),
+            ),
         ]);
         for (name, run) in [("run", &self.run), ("prev", &self.prev)] {
             if let Some(r) = run {
@@ -290,14 +349,28 @@ fn bucket_of(sk: &str) -> Option<u64> {
 
 /// Keeping entries honest around a page's writes (called by the asset apply).
 impl AssetDigests {
-    /// Names the assets about to be written that have an entry.
+    /// Names the assets about to be written that have an entry, and, while the digests cover every active
+    /// asset, every one of them (a write may make an asset active: until its entry is set, the journal covers it).
     pub(in crate::records) fn expect_writes(&mut self, keys: &[String]) {
         self.expect(keys);
+        self.expect_covered(keys);
     }
 
     /// The asset at `key` is now stored as `asset` (`None`: not stored), `live` when it is active with its
     /// SentinelOne side live: sets or removes its entry and takes it out of the journal.
     pub(in crate::records) fn stored(&mut self, key: &str, asset: Option<&Asset>, live: bool) {
+        self.settle(key, asset.filter(|_| live));
+    }
+
+    /// The asset at `key` was just written as `asset` (`None`: as something that cannot be read back); `live` as
+    /// for [`Self::stored`]. A write of a machine SentinelOne returned retired may still have left it active (a
+    /// registration that landed meanwhile makes the write keep the asset's active description, for finalize to
+    /// retire): then, as for a write that cannot be read back, the digests no longer know that every active asset
+    /// has an entry.
+    pub(in crate::records) fn written(&mut self, key: &str, asset: Option<&Asset>, live: bool) {
+        if !live || asset.is_none() {
+            self.lose_coverage();
+        }
         self.settle(key, asset.filter(|_| live));
     }
 }
@@ -386,8 +459,16 @@ mod tests {
         assert_eq!(d.vouch(&stored), None, "retired: no entry");
         assert_eq!(d.entries(), 0);
         d.stored("host-1", Some(&stored), true);
+        assert!(d.vouch(&stored).is_some());
+        d.write_only = true;
+        assert_eq!(
+            d.vouch(&stored),
+            None,
+            "loaded for a write only (the marker's runs kept as read)"
+        );
+        d.write_only = false;
         d.run = None;
-        assert_eq!(d.vouch(&stored), None, "loaded for a write only");
+        assert_eq!(d.vouch(&stored), None, "loaded for no run");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::error::{Result, StoreError};
 mod assets;
 mod io;
 
-pub use assets::AssetDigests;
+pub use assets::{AssetDigests, StoredAssets};
 
 /// Buckets of a tenant's finding digests.
 pub(super) const FINDING_BUCKETS: u64 = 64;

@@ -5,7 +5,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::super::{bool_attr, digest_bucket_sk_named, digest_marker_sk, parse_keys};
-use super::{bucket_item, bucket_of, parse_entries, AssetDigests, Bucket, ASSET_DIGEST, JOURNAL};
+use super::{
+    bucket_item, bucket_of, parse_entries, AssetDigests, Bucket, StoredAssets, ASSET_DIGEST,
+    COVERS_ACTIVE, JOURNAL,
+};
 use crate::batch::{write_all, Bookkeeping};
 use crate::error::Result;
 use crate::keys::{tenant_pk, TenantId, RUN_PREFIX};
@@ -42,9 +45,18 @@ impl Store {
         Ok(digests)
     }
 
+    /// The assets the tenant's asset digests show stored (one query, nothing written): see [`StoredAssets`].
+    pub async fn load_stored_assets(&self, tenant: &TenantId) -> Result<StoredAssets> {
+        Ok(StoredAssets::from(&self.read_asset_digests(tenant).await?))
+    }
+
     /// The newest run of the tenant's history started before `run_id` (run ids sort by their start), if one of
     /// the three newest is (one query of a few run items).
-    async fn run_before(&self, tenant: &TenantId, run_id: &str) -> Result<Option<String>> {
+    pub(in crate::records) async fn run_before(
+        &self,
+        tenant: &TenantId,
+        run_id: &str,
+    ) -> Result<Option<String>> {
         let q = Query::partition(tenant, RUN_PREFIX)
             .newest_first()
             .project("#sk", &[("#sk", "sk")]);
@@ -71,7 +83,10 @@ impl Store {
         self.save_asset_journal(tenant, digests).await
     }
 
-    async fn read_asset_digests(&self, tenant: &TenantId) -> Result<AssetDigests> {
+    pub(in crate::records) async fn read_asset_digests(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<AssetDigests> {
         let marker = digest_marker_sk(ASSET_DIGEST);
         let journal = digest_bucket_sk_named(ASSET_DIGEST, JOURNAL);
         let mut digests = AssetDigests::default();
@@ -87,6 +102,7 @@ impl Store {
                 };
                 if *sk == marker {
                     digests.overflow = bool_attr(&item, "overflow");
+                    digests.covers_active = bool_attr(&item, COVERS_ACTIVE);
                     marker_run = Some((text("run"), text("prev")));
                 } else if *sk == journal {
                     digests.pending = parse_keys(&item)?;
@@ -167,10 +183,9 @@ impl Store {
         keys: &[String],
     ) -> Result<AssetDigests> {
         let mut digests = self.read_asset_digests(tenant).await?;
-        // Loaded for a write only: vouches for nothing.
-        digests.run = None;
-        digests.prev = None;
-        digests.expect(keys);
+        // Loaded for a write only: vouches for nothing (the marker's runs are kept as read, should it be written).
+        digests.write_only = true;
+        digests.expect_writes(keys);
         self.save_asset_journal(tenant, &mut digests).await?;
         Ok(digests)
     }
