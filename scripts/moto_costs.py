@@ -1,6 +1,6 @@
 """moto's DynamoDB with costs in the shape of DynamoDB's: what a request costs grows with what it names or returns,
 not with the size of the table or the depth of an item. Each change below gives the same answers as moto's own code
-(tests/local-stack holds the proofs); `apply()` installs them all, and `scripts/moto_serialized.py` calls it unless
+(tests/local-stack holds the proofs, `moto_costs_check.py` among them); `apply()` installs them all, and `scripts/moto_serialized.py` calls it unless
 LOCAL_AWS_MOTO_AS_RELEASED=1.
 
 - Transactions: moto deep-copies every table a `TransactWriteItems` names, once per action, so that it can put the
@@ -12,10 +12,14 @@ LOCAL_AWS_MOTO_AS_RELEASED=1.
 - Size of a value: moto measures a map by wrapping each of its values in a new `DynamoType`, which wraps every value
   below it again, so a nested record is rebuilt once per level of depth. Its values are `DynamoType`s already
   (`DynamoType.__init__` wraps them); measuring them in place is the same sum (`size_in_place`).
-- Query: moto walks every item of the table to find the partition's, then measures every item of the partition (the
-  response's 1 MB limit) up to the page's end, matching the sort-key condition or not. Handing its own query only
-  the items of the partition that match the key condition gives the same page (`query_on_matching_items`): its loop
-  applies the same conditions to them again.
+- Query: moto walks every item of the table to find the partition's, sorts the partition, walks it from the start
+  to the page's exclusive start key, and measures every item after it (the response's 1 MB limit) up to the page's
+  end, matching the sort-key condition or not. Handing its own query only the items of the partition that match the
+  key condition, from the start key to where the page ends, and the partition's next item (moto returns where it
+  stopped at a limit only when another item follows) gives the same page (`query_on_matching_items`): its loop
+  applies the same conditions to them again. One difference is left on purpose: moto as released also ends a page
+  when an item past the key condition's range would take it over 1 MB; DynamoDB reads only the range, and so does
+  this. An index query is handed its index partition whole.
 - Query results: moto deep-copies the page's items before projecting them; they are only read from then on, so the
   page is handed on as it is (`_ResultsLeftInPlace`).
 - Projection: moto turns the whole item into plain JSON and back to project it. For attribute names and paths into
@@ -28,6 +32,7 @@ LOCAL_AWS_MOTO_AS_RELEASED=1.
 All of them rely on requests being applied one at a time (moto_serialized.py's lock): nothing else touches a table
 while a request is applied.
 """
+import bisect
 import copy
 import re
 
@@ -179,17 +184,67 @@ def _matches(value, comparison, operands):
     return value is not None and value.compare(comparison, operands)
 
 
-def _index_range_attr(table, index_name):
-    index = next((i for i in table.all_indexes() if i.name == index_name), None)
-    if index is None:
-        return None
-    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
-    return ranges[0] if len(ranges) == 1 else None
+def _page_of(table, hash_key, matching, exclusive_start_key, scan_index_forward, limit):
+    """Of a partition's items matching the key condition, those moto's loop can reach for this page, in ascending
+    order (moto reverses a backward query itself): after the exclusive start key, up to where the page must end (the
+    limit, or the 1 MB of items that ends a page, and the item that would go past either). Where the matching run
+    ends first, the partition's next item in the query's direction follows it, as in moto's walk of the whole
+    partition: at the limit, moto returns where it stopped only when another item follows. Only where the sort key
+    is text, which moto and DynamoDB order by code point (UTF-8's byte order); otherwise all of them, unordered."""
+    partition = table.items.get(hash_key, {})
+    if table.range_key_type != "S" or any(type(item.range_key.value) is not str for item in partition.values()):
+        return matching
+    start = exclusive_start_key or {}
+    start_hash = start.get(table.hash_key_attr, {}).get("S")
+    start_range = start.get(table.range_key_attr, {}).get("S")
+    if start and (start_hash != hash_key.value or start_range is None):
+        return matching
+    matching.sort(key=lambda item: item.range_key.value)
+    if start_range is not None:
+        keys = [item.range_key.value for item in matching]
+        if scan_index_forward:
+            matching = matching[bisect.bisect_right(keys, start_range) :]
+        else:
+            matching = matching[: bisect.bisect_left(keys, start_range)]
+    ordered = matching if scan_index_forward else matching[::-1]
+    reach = len(ordered)
+    if isinstance(limit, int) and limit > 0:
+        reach = min(reach, limit + 1)
+    size = 0
+    for at in range(reach):
+        size += ordered[at].size()
+        if size > table_module.RESULT_SIZE_LIMIT:
+            reach = at + 1
+            break
+    page = ordered[:reach]
+    if reach == len(ordered) and ordered:
+        # The matching run ends inside this page: hand moto the item after it, which it would have walked to.
+        last = ordered[-1].range_key.value
+        after = [
+            item
+            for item in partition.values()
+            if (item.range_key.value > last if scan_index_forward else item.range_key.value < last)
+        ]
+        if after:
+            page.append((min if scan_index_forward else max)(after, key=lambda item: item.range_key.value))
+    return page if scan_index_forward else page[::-1]
 
 
-def _matching_items(table, hash_key, range_comparison, range_objs, index_name, hash_conditions, range_conditions):
-    """The items a query's key condition selects, or None where moto's own walk is kept (a table without a sort key,
-    a key of several attributes, an index hash value that is not a string)."""
+def _matching_items(
+    table,
+    hash_key,
+    range_comparison,
+    range_objs,
+    index_name,
+    hash_conditions,
+    range_conditions,
+    exclusive_start_key,
+    scan_index_forward,
+    limit,
+):
+    """The items moto's query needs to see: on the table, the items matching the key condition that its page can
+    reach (and the one after them); on an index, the index partition. None where moto's own walk is kept (a table
+    without a sort key, a key of several attributes, an index hash value that is not a string)."""
     if len(range_conditions or []) > 1:
         return None
     if index_name is None:
@@ -204,13 +259,16 @@ def _matching_items(table, hash_key, range_comparison, range_objs, index_name, h
                 for item in candidates
                 if _matches(item.attrs.get(named) if named else item.range_key, range_comparison, range_objs)
             ]
-        return candidates
+        if hash_key.type != "S":
+            return candidates
+        return _page_of(table, hash_key, candidates, exclusive_start_key, scan_index_forward, limit)
     if table.range_key_attr is None or not hash_conditions or any(value.type != "S" for _, value in hash_conditions):
         return None
     # Strings equal as DynamoDB compares them exactly when their texts are equal. moto's `all_items` sorts the whole
     # table first; its query sorts what matches by the index's keys and the table's, so the order it is handed the
-    # items in does not matter.
-    candidates = [
+    # items in does not matter. The index partition is handed over whole: moto walks all of it, and where a page ends
+    # depends on what follows the items that match.
+    return [
         item
         for partition in table.items.values()
         for item in partition.values()
@@ -220,12 +278,6 @@ def _matching_items(table, hash_key, range_comparison, range_objs, index_name, h
             for name, value in hash_conditions
         )
     ]
-    if range_comparison:
-        named = range_conditions[-1][0] if range_conditions else _index_range_attr(table, index_name)
-        if named is None:
-            return None
-        candidates = [item for item in candidates if _matches(item.attrs.get(named), range_comparison, range_objs)]
-    return candidates
 
 
 def query_on_matching_items(
@@ -248,7 +300,16 @@ def query_on_matching_items(
     matching = None
     if not filter_kwargs:
         matching = _matching_items(
-            self, hash_key, range_comparison, range_objs, index_name, hash_key_conditions, range_key_conditions
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            index_name,
+            hash_key_conditions,
+            range_key_conditions,
+            exclusive_start_key,
+            scan_index_forward,
+            limit,
         )
     if matching is not None:
         # moto's query reads the table through `all_items`; for this one call it sees the matching items only.

@@ -1,7 +1,8 @@
 //! What the local stack answers for the requests the store makes, where `scripts/moto_costs.py` replaces moto's own
 //! code with cheaper code: a query's pages (the table's and an index's), projections into maps, the size of a
 //! nested item, and every kind of attribute value through a write and each way of reading it back. Each test states
-//! DynamoDB's answer, so that a change to the emulator that answers otherwise fails here rather than in a sync.
+//! DynamoDB's answer, so that a change to the emulator that answers otherwise fails here rather than in a sync; the
+//! last one compares the stack with moto as released over a seeded workload.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_stack::LocalStack;
@@ -427,5 +428,34 @@ async fn a_nested_item_over_the_size_limit_is_refused() {
     assert!(
         message.contains("ValidationException") && message.contains("size"),
         "expected a validation error about the item size, got {message}"
+    );
+}
+
+/// The emulator's own proof, beside the tests above: `scripts/moto_costs_check.py` runs one seeded workload of
+/// writes and paged queries (table and index, every sort-key condition, limits, both directions, filters,
+/// projections) against moto as released and against the project's stack in memory, and fails on the first
+/// response that differs. It uses the local stack's own Python (`scripts/local-aws install` put moto there).
+#[test]
+fn moto_costs_answers_every_query_of_a_seeded_workload_as_moto_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".local/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `scripts/local-aws install` (scripts/test does)",
+        python.display()
+    );
+    let out = std::process::Command::new(&python)
+        .arg(root.join("scripts/moto_costs_check.py"))
+        .output()
+        .expect("run scripts/moto_costs_check.py");
+    assert!(
+        out.status.success(),
+        "moto_costs answered differently from moto:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the same with and without moto_costs"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -1,0 +1,163 @@
+"""Proof that `moto_costs.py` changes what moto spends, not what it answers: one seeded workload of writes and
+queries (the table's and an index's, every kind of sort-key condition, limits, both directions, filters,
+projections, paging to the end) is run against moto as released and against moto with `moto_costs.apply()`, each in
+a process of its own, in memory (no server); every response must be the same, byte for byte.
+
+One difference is left on purpose and not exercised here: moto as released also ends a page when an item past the
+key condition's range would take the page over 1 MB; DynamoDB reads only the range, and so does the stack.
+
+Usage: python moto_costs_check.py [--seed N] [--items N] [--queries N]   (exit status 1 and the first difference when they differ)
+"""
+import argparse
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+
+
+def _serve():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
+
+    def call(op, body):
+        data = json.dumps(body).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "5000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "CONTENT_LENGTH": str(len(data)),
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "HTTP_HOST": "127.0.0.1:5000",
+            "HTTP_X_AMZ_TARGET": f"DynamoDB_20120810.{op}",
+            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=x",
+        }
+        status = []
+        body = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        return status[0][:3], json.loads(body)
+
+    return call
+
+
+def _workload(call, seed, items, queries):
+    """Every response of the workload, in order: status and body."""
+    rng = random.Random(seed)
+    names = {"pk", "sk", "gsi1pk", "gsi1sk"}
+    call(
+        "CreateTable",
+        {
+            "TableName": "t",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(names)],
+            "BillingMode": "PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "gsi1",
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+    prefixes = ["A#", "ASSET#", "B#", "C#", "é#", "Z"]
+    responses = []
+    for _ in range(items):
+        item = {
+            "pk": {"S": rng.choice(["T#1", "T#2", "T#3"])},
+            "sk": {"S": rng.choice(prefixes) + str(rng.randint(0, 400)) + rng.choice(["", "x", "日"])},
+            "blob": {"S": "y" * rng.randint(0, 3000)},
+            "n": {"N": str(rng.randint(0, 9))},
+            "m": {"M": {"origin": {"S": rng.choice(["agent", "threat"])}, "ids": {"L": [{"S": "1"}, {"N": "2"}]}}},
+        }
+        if rng.random() < 0.5:
+            item["gsi1pk"] = {"S": rng.choice(["G1", "G2"])}
+            item["gsi1sk"] = {"S": rng.choice(prefixes) + str(rng.randint(0, 50))}
+        responses.append(call("PutItem", {"TableName": "t", "Item": item}))
+    for _ in range(queries):
+        index = rng.random() < 0.25
+        query = {
+            "TableName": "t",
+            "ExpressionAttributeNames": {"#p": "gsi1pk" if index else "pk", "#s": "gsi1sk" if index else "sk"},
+        }
+        if index:
+            query["IndexName"] = "gsi1"
+        values = {":p": {"S": rng.choice(["G1", "G2", "G3"] if index else ["T#1", "T#2", "T#3", "T#9"])}}
+        condition = "#p = :p"
+        kind = rng.choice(["none", "begins", "between", "<", ">", "=", ">="])
+        if kind == "begins":
+            condition += " AND begins_with(#s, :a)"
+            values[":a"] = {"S": rng.choice(prefixes)}
+        elif kind == "between":
+            low, high = sorted(rng.choice(prefixes) + str(rng.randint(0, 400)) for _ in range(2))
+            condition += " AND #s BETWEEN :a AND :b"
+            values[":a"], values[":b"] = {"S": low}, {"S": high}
+        elif kind != "none":
+            condition += f" AND #s {kind} :a"
+            values[":a"] = {"S": rng.choice(prefixes) + str(rng.randint(0, 400))}
+        query["KeyConditionExpression"] = condition
+        query["ExpressionAttributeValues"] = values
+        if rng.random() < 0.7:
+            query["Limit"] = rng.choice([1, 2, 5, 17, 100, 1000])
+        query["ScanIndexForward"] = rng.random() < 0.6
+        if rng.random() < 0.3:
+            query["FilterExpression"] = "#n > :n"
+            query["ExpressionAttributeNames"]["#n"] = "n"
+            values[":n"] = {"N": "4"}
+        if rng.random() < 0.3:
+            query["ProjectionExpression"] = "#p, #s, #m.#o"
+            query["ExpressionAttributeNames"].update({"#m": "m", "#o": "origin"})
+        for _ in range(400):
+            status, page = call("Query", query)
+            responses.append((status, page))
+            if status != "200" or "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return responses
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--items", type=int, default=600)
+    parser.add_argument("--queries", type=int, default=120)
+    parser.add_argument("--as-released", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        if not args.as_released:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import moto_costs
+
+            moto_costs.apply()
+        json.dump(_workload(_serve(), args.seed, args.items, args.queries), sys.stdout)
+        return 0
+    outputs = {}
+    for variant in (["--as-released"], []):
+        command = [sys.executable, __file__, "--run", "--seed", str(args.seed)]
+        command += ["--items", str(args.items), "--queries", str(args.queries)]
+        outputs[bool(variant)] = json.loads(subprocess.run(command + variant, check=True, capture_output=True).stdout)
+    released, costed = outputs[True], outputs[False]
+    for at, (expected, got) in enumerate(zip(released, costed)):
+        if expected != got:
+            print(f"response {at} differs:\n  moto as released: {expected}\n  moto_costs:       {got}", file=sys.stderr)
+            return 1
+    if len(released) != len(costed):
+        print(f"{len(released)} responses as released, {len(costed)} with moto_costs", file=sys.stderr)
+        return 1
+    print(f"{len(released)} responses, the same with and without moto_costs (seed {args.seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
