@@ -386,73 +386,50 @@ def projected_by_name(self, projection_expressions):
     return projected
 
 
-# The members of DynamoDB's AttributeValue, in the order of its shape; those whose JSON needs no conversion.
+# The members of DynamoDB's AttributeValue, in the order of its shape.
 _ATTRIBUTE_VALUE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
-_PLAIN_MEMBERS = frozenset(("S", "N", "SS", "NS", "NULL", "BOOL"))
 _moto_parse_structure = BaseJSONParser._parse_structure
-
-
-def _attribute_value(parser, value):
-    """What moto's parser makes of one AttributeValue's JSON: members in the shape's order, absent and null members
-    left out, binary values decoded, maps and lists of AttributeValues parsed in turn."""
-    if value is None:
-        return None
-    parsed = {}
-    for name in _ATTRIBUTE_VALUE_MEMBERS if len(value) > 1 else value:
-        raw = value.get(name)
-        if raw is None:
-            continue
-        if name in _PLAIN_MEMBERS:
-            parsed[name] = raw
-        elif name == "M":
-            parsed[name] = {key: _attribute_value(parser, entry) for key, entry in raw.items()}
-        elif name == "L":
-            parsed[name] = [_attribute_value(parser, entry) for entry in raw]
-        elif name == "B":
-            parsed[name] = parser._blob_parser(raw)
-        elif name == "BS":
-            parsed[name] = [parser._blob_parser(entry) for entry in raw]
-    return parsed
-
-
-def structure_parsed_directly(self, shape, value):
-    """moto's JSON `_parse_structure`, with AttributeValues parsed without looking up their shape at every level."""
-    if shape.name == "AttributeValue" and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS:
-        return _attribute_value(self, value)
-    return _moto_parse_structure(self, shape, value)
-
-
 _moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
 
 
-def _text(value):
-    # moto's JSON string serializer: text as str, None and empty containers as they are.
-    return value if value is None or value == {} or value == [] else str(value)
-
-
-def _attribute_value_json(serializer, value):
-    """What moto's JSON serializer makes of one AttributeValue (as moto's DynamoDB results hold it, a dict): members
-    in the shape's order, absent and null members left out, binary values in base64."""
+def _converted(value, text, binary):
+    """One AttributeValue as moto's JSON parser (from a request) or serializer (into a response) makes it: members
+    in the shape's order, absent and null members left out, text through `text` (None: as it is), binary values
+    through `binary`, maps and lists of AttributeValues converted in turn."""
+    if value is None:
+        return None
     out = {}
     for name in _ATTRIBUTE_VALUE_MEMBERS if len(value) > 1 else value:
         raw = value.get(name)
         if raw is None:
             continue
         if name in ("S", "N"):
-            out[name] = _text(raw)
+            out[name] = raw if text is None else text(raw)
         elif name in ("SS", "NS"):
-            out[name] = [_text(entry) for entry in raw]
+            out[name] = raw if text is None else [text(entry) for entry in raw]
         elif name in ("NULL", "BOOL"):
             out[name] = raw
         elif name == "M":
-            out[name] = {key: _attribute_value_json(serializer, entry) for key, entry in raw.items()}
+            out[name] = {key: _converted(entry, text, binary) for key, entry in raw.items()}
         elif name == "L":
-            out[name] = [_attribute_value_json(serializer, entry) for entry in raw]
+            out[name] = [_converted(entry, text, binary) for entry in raw]
         elif name == "B":
-            out[name] = serializer._base64(raw)
+            out[name] = binary(raw)
         elif name == "BS":
-            out[name] = [serializer._base64(entry) for entry in raw]
+            out[name] = [binary(entry) for entry in raw]
     return out
+
+
+def structure_parsed_directly(self, shape, value):
+    """moto's JSON `_parse_structure`, with AttributeValues parsed without looking up their shape at every level."""
+    if shape.name == "AttributeValue" and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS:
+        return _converted(value, None, self._blob_parser)
+    return _moto_parse_structure(self, shape, value)
+
+
+def _text(value):
+    # moto's JSON string serializer: text as str, None and empty containers as they are.
+    return value if value is None or value == {} or value == [] else str(value)
 
 
 def _plain_attribute_value(value):
@@ -477,7 +454,7 @@ def structure_serialized_directly(self, serialized, value, shape, key):
         and not getattr(self._value_picker, "response_transformers", None)
         and _plain_attribute_value(value)
     ):
-        serialized[self.get_serialized_name(shape, key)] = _attribute_value_json(self, value)
+        serialized[self.get_serialized_name(shape, key)] = _converted(value, _text, self._base64)
         return
     _moto_serialize_structure(self, serialized, value, shape, key)
 

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{PageTokenKey, RunStatus, Store, SyncRun, Trigger};
+use connector_store::{RunStatus, SyncRun, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
@@ -90,22 +90,6 @@ impl Intercept for Watch {
     }
 }
 
-/// An engine whose DynamoDB calls `watch` sees.
-fn watched(h: &Harness, watch: &Watch) -> SyncEngine {
-    SyncEngine {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                    .interceptor(watch.clone())
-                    .build(),
-            ),
-            h.store.table_name(),
-            PageTokenKey::random(),
-        ),
-        ..h.worker.engine.clone()
-    }
-}
-
 /// One run through `engine` (watched), to its end in one invocation.
 async fn sync(h: &Harness, engine: &SyncEngine) -> SyncRun {
     let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
@@ -136,18 +120,7 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_f
     )
     .await;
     let watch = Watch::default();
-    let engine = SyncEngine {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                    .interceptor(watch.clone())
-                    .build(),
-            ),
-            h.store.table_name(),
-            PageTokenKey::random(),
-        ),
-        ..h.worker.engine.clone()
-    };
+    let engine = h.engine_with(watch.clone());
 
     let first = sync(&h, &engine).await;
     let reads = watch.take();
@@ -239,7 +212,7 @@ async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no
     )
     .await;
     let watch = Watch::default();
-    let engine = watched(&h, &watch);
+    let engine = h.engine_with(watch.clone());
 
     let first = sync(&h, &engine).await;
     let reads = watch.take();
@@ -307,7 +280,7 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
     )
     .await;
     let watch = Watch::default();
-    let engine = watched(&h, &watch);
+    let engine = h.engine_with(watch.clone());
     // Threats whose agent the console does not list: held back until the digests cover the active assets.
     let agent_ids: BTreeSet<String> = h
         .sim
@@ -413,7 +386,7 @@ async fn a_resyncs_threat_walk_reads_no_asset_the_asset_digests_show_stored() {
     )
     .await;
     let watch = Watch::default();
-    let engine = watched(&h, &watch);
+    let engine = h.engine_with(watch.clone());
     let first = sync(&h, &engine).await;
     watch.take();
     let assets = h.assets().await;
@@ -479,7 +452,7 @@ async fn a_first_sync_that_saw_every_asset_it_wrote_live_plans_no_retirement() {
     };
     let h = Harness::new(spec).await;
     let watch = Watch::default();
-    let engine = watched(&h, &watch);
+    let engine = h.engine_with(watch.clone());
 
     let first = sync(&h, &engine).await;
     let reads = watch.take();

@@ -16,10 +16,9 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{PageTokenKey, RunStatus, Store, SyncRun};
+use connector_store::{RunStatus, SyncRun};
 use s1_simulator::{Fault, FaultRule, TenantSpec, Trigger};
 use support::Harness;
-use sync_engine::SyncEngine;
 
 fn spec() -> TenantSpec {
     // 240 risk rows over three pages of 100.
@@ -118,18 +117,7 @@ impl Intercept for Watch {
 /// The harness's worker, its DynamoDB calls seen by `watch`.
 fn watch_worker(h: &mut Harness) -> Watch {
     let watch = Watch::default();
-    h.worker.engine = SyncEngine {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                    .interceptor(watch.clone())
-                    .build(),
-            ),
-            h.store.table_name(),
-            PageTokenKey::random(),
-        ),
-        ..h.worker.engine.clone()
-    };
+    h.worker.engine = h.engine_with(watch.clone());
     watch
 }
 

@@ -16,10 +16,10 @@ use aws_sdk_dynamodb::operation::{
     transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{Lease, PageTokenKey, RunStatus, Store, Trigger};
+use connector_store::{Lease, RunStatus, Trigger};
 use s1_simulator::{Simulator, TenantSpec};
 use support::Harness;
-use sync_engine::{start_sync, Budget, EngineError, SyncEngine, SyncMessage};
+use sync_engine::{start_sync, Budget, EngineError, SyncMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -288,19 +288,7 @@ async fn a_lost_lease_stops_the_walk_before_any_write_of_the_next_page() {
         writes_after: writes_after.clone(),
         ops_after: ops_after.clone(),
     };
-    let watched = Store::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                .interceptor(interceptor)
-                .build(),
-        ),
-        h.store.table_name(),
-        PageTokenKey::random(),
-    );
-    let engine = SyncEngine {
-        store: watched,
-        ..h.worker.engine.clone()
-    };
+    let engine = h.engine_with(interceptor);
     let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
         .await
         .expect("sync starts");

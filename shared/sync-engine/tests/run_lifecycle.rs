@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use connector_store::{PageTokenKey, RunStatus, Store, StoreError, SyncRun, Trigger};
+use connector_store::{RunStatus, StoreError, SyncRun, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
 use sync_engine::worker::BUSY_RETRY_DELAY;
@@ -247,15 +247,7 @@ impl Intercept for FailRunCreation {
 #[tokio::test]
 async fn a_scheduled_start_whose_run_cannot_be_recorded_frees_the_slot_and_keeps_the_day() {
     let h = Harness::with_config(spec(), |c| c.auto_sync_days = Some(1)).await;
-    let faulty = Store::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                .interceptor(FailRunCreation)
-                .build(),
-        ),
-        h.store.table_name(),
-        PageTokenKey::random(),
-    );
+    let faulty = h.store_with(FailRunCreation);
     let now = OffsetDateTime::now_utc();
 
     let report = schedule_due_syncs(&faulty, &h.queue, now, Budget::unlimited())

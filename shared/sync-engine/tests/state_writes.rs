@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
-use connector_store::{PageTokenKey, RunStatus, Store, Trigger};
+use connector_store::{RunStatus, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
 use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
@@ -60,18 +60,7 @@ async fn sync(h: &Harness, engine: &SyncEngine) {
 async fn an_unchanged_token_expiry_is_not_written_again() {
     let h = Harness::new(TenantSpec::small().with_agents(5).with_threats(5)).await;
     let writes = ExpiryWrites::default();
-    let engine = SyncEngine {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&h.stack.config)
-                    .interceptor(writes.clone())
-                    .build(),
-            ),
-            h.store.table_name(),
-            PageTokenKey::random(),
-        ),
-        ..h.worker.engine.clone()
-    };
+    let engine = h.engine_with(writes.clone());
     let written = || writes.0.swap(0, Ordering::SeqCst);
 
     sync(&h, &engine).await;

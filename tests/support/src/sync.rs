@@ -101,6 +101,34 @@ impl Harness {
         }
     }
 
+    /// The tenant's table through a DynamoDB client with `interceptor` added: how a test watches, counts or fails
+    /// the store's calls.
+    pub fn store_with(
+        &self,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Store {
+        Store::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&self.stack.config)
+                    .interceptor(interceptor)
+                    .build(),
+            ),
+            self.store.table_name(),
+            PageTokenKey::random(),
+        )
+    }
+
+    /// The worker's engine over [`Harness::store_with`].
+    pub fn engine_with(
+        &self,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> SyncEngine {
+        SyncEngine {
+            store: self.store_with(interceptor),
+            ..self.worker.engine.clone()
+        }
+    }
+
     pub async fn update_config(&self, tweak: impl FnOnce(&mut TenantConfig)) {
         let mut config = self
             .store

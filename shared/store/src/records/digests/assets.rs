@@ -376,11 +376,12 @@ impl AssetDigests {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn asset(name: &str, last_seen: Option<&str>) -> Asset {
+    /// An agent's asset named `name`, last seen at `last_seen` (RFC 3339): also the coverage tests' fixture.
+    pub(in crate::records::digests) fn asset(name: &str, last_seen: Option<&str>) -> Asset {
         let mut a: Asset = serde_json::from_value(json!({
             "key": name, "name": name, "ipv4": [], "ipv6": [], "mac_addresses": [], "os_name": null,
             "os_type": null, "os_version": null, "machine_type": null, "model": null, "serial": null,

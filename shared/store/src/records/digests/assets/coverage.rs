@@ -121,18 +121,9 @@ impl AssetDigests {
 mod tests {
     use super::*;
     use s1_core::Asset;
-    use serde_json::json;
 
     fn asset(name: &str) -> Asset {
-        serde_json::from_value(json!({
-            "key": name, "name": name, "ipv4": [], "ipv6": [], "mac_addresses": [], "os_name": null,
-            "os_type": null, "os_version": null, "machine_type": null, "model": null, "serial": null,
-            "domain": null, "agent_version": null, "site_id": null, "site_name": null, "group_id": null,
-            "group_name": null, "account_id": null, "account_name": null, "active": true,
-            "decommissioned": false, "infected": false, "last_seen": null, "console_url": null,
-            "primary_agent_id": "1", "agent_ids": ["1"], "custom_fields": {}, "tags": [], "origin": "agent"
-        }))
-        .expect("asset json")
+        super::super::tests::asset(name, None)
     }
 
     fn keys(names: &[&str]) -> HashSet<String> {
