@@ -135,6 +135,18 @@ fn arb_envelope() -> impl Strategy<Value = Value> {
         })
 }
 
+/// Whether any string in `value` (a key or a value, at any depth) contains `text`.
+fn holds_text(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => s.contains(text),
+        Value::Array(items) => items.iter().any(|v| holds_text(v, text)),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.contains(text) || holds_text(v, text)),
+        _ => false,
+    }
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -175,9 +187,14 @@ proptest! {
         let policy = UrlPolicy { allow_list: Vec::new(), allow_dev_loopback: loopback };
         let rule = if report { UrlRule::Report } else { UrlRule::FieldError };
         if let Ok(parsed) = serde_json::from_value::<ConfigBody>(body.clone()) {
-            // Debug of a body must never print the token it carries.
+            // Debug of a body must never print the token it carries. Fuzzed values repeat: where another field
+            // holds the token's text, that text is shown as that field, and the check cannot tell the two apart.
             if let Some(Value::String(token)) = body.get("apiToken") {
-                if token.len() > 8 {
+                let mut others = body.clone();
+                if let Some(fields) = others.as_object_mut() {
+                    fields.remove("apiToken");
+                }
+                if token.len() > 8 && !holds_text(&others, token) {
                     let shown = format!("{parsed:?}");
                     prop_assert!(!shown.contains(token.as_str()), "Debug printed the token");
                 }
