@@ -24,10 +24,9 @@ LOCAL_AWS_MOTO_AS_RELEASED=1.
   page is handed on as it is (`_ResultsLeftInPlace`).
 - Projection: moto turns the whole item into plain JSON and back to project it. For attribute names and paths into
   maps, which is what the connector asks for, taking those values is the same projection (`projected_by_name`).
-- Parsing and serialising: moto turns a request's JSON into parameters, and a response into JSON, by walking the
-  operation's shapes, looking up each nested AttributeValue's shape and each of its ten members on the way: most
-  of a batch write's time. Doing it by the members an AttributeValue has gives the same parameters and the same JSON
-  (`structure_parsed_directly`, `structure_serialized_directly`).
+- Parsing and serialising: requests and responses as JSON without looking up each AttributeValue's shape
+  (`moto_wire_costs.py`).
+- Writes: a put walks its item once and a batch write checks for duplicates by key first (`moto_write_costs.py`).
 
 All of them rely on requests being applied one at a time (moto_serialized.py's lock): nothing else touches a table
 while a request is applied.
@@ -37,14 +36,15 @@ import copy
 import re
 
 import moto.dynamodb.models as dynamodb_models
-from moto.core.parse import BaseJSONParser
-from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
+
+import moto_wire_costs  # beside this file, as is the next
+import moto_write_costs
 
 
 class _TablesKeptInPlace:
@@ -154,6 +154,11 @@ def item_sized_once(self, hash_key, range_key, attrs):
         else:
             typed[name], value_size = _typed_and_sized(value)
             size += _text_size(name) + value_size
+    item_finished(self, typed, size)
+
+
+def item_finished(self, typed, size):
+    """The end of `item_sized_once`: the size limit checked once, the typed values stored."""
     # The limit moto applies attribute by attribute (a little above DynamoDB's 400 KB, as moto measured it).
     if size > 405000:
         raise ItemSizeTooLarge
@@ -386,85 +391,12 @@ def projected_by_name(self, projection_expressions):
     return projected
 
 
-# The members of DynamoDB's AttributeValue, in the order of its shape.
-_ATTRIBUTE_VALUE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
-_moto_parse_structure = BaseJSONParser._parse_structure
-_moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
-
-
-def _converted(value, text, binary):
-    """One AttributeValue as moto's JSON parser (from a request) or serializer (into a response) makes it: members
-    in the shape's order, absent and null members left out, text through `text` (None: as it is), binary values
-    through `binary`, maps and lists of AttributeValues converted in turn."""
-    if value is None:
-        return None
-    out = {}
-    for name in _ATTRIBUTE_VALUE_MEMBERS if len(value) > 1 else value:
-        raw = value.get(name)
-        if raw is None:
-            continue
-        if name in ("S", "N"):
-            out[name] = raw if text is None else text(raw)
-        elif name in ("SS", "NS"):
-            out[name] = raw if text is None else [text(entry) for entry in raw]
-        elif name in ("NULL", "BOOL"):
-            out[name] = raw
-        elif name == "M":
-            out[name] = {key: _converted(entry, text, binary) for key, entry in raw.items()}
-        elif name == "L":
-            out[name] = [_converted(entry, text, binary) for entry in raw]
-        elif name == "B":
-            out[name] = binary(raw)
-        elif name == "BS":
-            out[name] = [binary(entry) for entry in raw]
-    return out
-
-
-def structure_parsed_directly(self, shape, value):
-    """moto's JSON `_parse_structure`, with AttributeValues parsed without looking up their shape at every level."""
-    if shape.name == "AttributeValue" and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS:
-        return _converted(value, None, self._blob_parser)
-    return _moto_parse_structure(self, shape, value)
-
-
-def _text(value):
-    # moto's JSON string serializer: text as str, None and empty containers as they are.
-    return value if value is None or value == {} or value == [] else str(value)
-
-
-def _plain_attribute_value(value):
-    # Dicts all the way down, as moto's DynamoDB results hold them; a None inside a map or a list is moto's to write.
-    if not isinstance(value, dict) or any(v is None for v in value.values()):
-        return False
-    for name, raw in value.items():
-        if name == "M" and not (isinstance(raw, dict) and all(_plain_attribute_value(e) for e in raw.values())):
-            return False
-        if name == "L" and not (isinstance(raw, list) and all(_plain_attribute_value(e) for e in raw)):
-            return False
-    return True
-
-
-def structure_serialized_directly(self, serialized, value, shape, key):
-    """moto's JSON `_serialize_type_structure`, with AttributeValues written without looking up their shape (and
-    picking each of its ten members) at every level."""
-    if (
-        key
-        and shape.name == "AttributeValue"
-        and tuple(shape.members) == _ATTRIBUTE_VALUE_MEMBERS
-        and not getattr(self._value_picker, "response_transformers", None)
-        and _plain_attribute_value(value)
-    ):
-        serialized[self.get_serialized_name(shape, key)] = _converted(value, _text, self._base64)
-        return
-    _moto_serialize_structure(self, serialized, value, shape, key)
-
-
 def apply():
     dynamodb_models.copy = _TablesKeptInPlace
     DynamoDBBackend.transact_write_items = transact_restoring_named_items
     Item.__init__ = item_sized_once
+    moto_write_costs.apply(_typed_and_sized, item_sized_once, item_finished)
     DynamoType.size = size_in_place
     Table.query = query_on_matching_items
     Item.project = projected_by_name
-    BaseJSONParser._parse_structure = structure_parsed_directly
-    BaseJSONSerializer._serialize_type_structure = structure_serialized_directly
+    moto_wire_costs.apply()

@@ -1,5 +1,5 @@
 """Proof that `moto_costs.py` changes what moto spends, not what it answers: one seeded workload of writes and
-queries (the table's and an index's, every kind of sort-key condition, limits, both directions, filters,
+queries (batch writes of every value kind, valid and flawed, read back; the table's and an index's queries, every kind of sort-key condition, limits, both directions, filters,
 projections, paging to the end) is run against moto as released and against moto with `moto_costs.apply()`, each in
 a process of its own, in memory (no server); every response must be the same, byte for byte.
 
@@ -47,14 +47,11 @@ def _serve():
     return call
 
 
-def _workload(call, seed, items, queries):
-    """Every response of the workload, in order: status and body."""
-    rng = random.Random(seed)
-    names = {"pk", "sk", "gsi1pk", "gsi1sk"}
+def _create_table(call, name, names):
     call(
         "CreateTable",
         {
-            "TableName": "t",
+            "TableName": name,
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(names)],
             "BillingMode": "PAY_PER_REQUEST",
@@ -70,6 +67,14 @@ def _workload(call, seed, items, queries):
             ],
         },
     )
+
+
+def _workload(call, seed, items, queries):
+    """Every response of the workload, in order: status and body."""
+    rng = random.Random(seed)
+    names = {"pk", "sk", "gsi1pk", "gsi1sk"}
+    for table in ("t", "w"):
+        _create_table(call, table, names)
     prefixes = ["A#", "ASSET#", "B#", "C#", "é#", "Z"]
     responses = []
     for _ in range(items):
@@ -123,6 +128,83 @@ def _workload(call, seed, items, queries):
             if status != "200" or "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    # Last, so that the queries' workload is the same whether or not these run.
+    return responses + _batch_writes(call, rng, prefixes)
+
+
+def _value(rng, depth=0):
+    """One AttributeValue of any kind, nested up to two levels."""
+    kind = rng.choice(["S", "S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L"] if depth < 2 else ["S", "N"])
+    if kind == "S":
+        return {"S": rng.choice(["", "x", "é日", "y" * rng.randint(1, 40)])}
+    if kind == "N":
+        return {"N": rng.choice(["0", "-1.5", "12345678901234567890", "1e5"])}
+    if kind == "B":
+        return {"B": rng.choice(["AAE=", "aGk="])}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "SS":
+        return {"SS": ["a", "b日"]}
+    if kind == "NS":
+        return {"NS": ["1", "2.5"]}
+    if kind == "BS":
+        return {"BS": ["AAE=", "aGk="]}
+    if kind == "M":
+        return {"M": {rng.choice(["a", "b", "pk", "é"]) + str(i): _value(rng, depth + 1) for i in range(rng.randint(0, 3))}}
+    return {"L": [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+
+
+# What a batch write may get wrong, each as moto answers it: invalid numbers and nulls (at the top, in a map, in a
+# list, where moto does not look), text that is a JSON number, attributes named like a type, two types in one
+# value, empty, long and mistyped keys, an oversized item, the same item twice, two items with one key.
+_FLAWS = [
+    lambda item, rng: item.update(n={"N": rng.choice(["abc", " 1", "1e400", "nan"])}),
+    lambda item, rng: item.update(m={"M": {"deep": {"N": "x1"}}}),
+    lambda item, rng: item.update(l={"L": [{"N": "x1"}, {"NULL": False}]}),
+    lambda item, rng: item.update(z={"NULL": False}),
+    lambda item, rng: item.update(t={"S": 7}),
+    lambda item, rng: item.update(N={"S": "named like a type"}),
+    lambda item, rng: item.update(m={"M": {"S": {"S": "nested, named like a type"}}}),
+    lambda item, rng: item.update(two={"S": "x", "N": "1"}),
+    lambda item, rng: item.update(sk={"S": ""}),
+    lambda item, rng: item.update(gsi1pk={"S": ""}, gsi1sk={"S": "x"}),
+    lambda item, rng: item.update(pk={"S": "p" * 2049}),
+    lambda item, rng: item.update(sk={"S": "s" * 1025}),
+    lambda item, rng: item.update(pk={"N": "1"}),
+    lambda item, rng: item.update(big={"S": "b" * 405001}),
+]
+
+
+def _batch_writes(call, rng, prefixes):
+    """Batch writes of items of every value kind, some with a flaw, into a table of their own (the queries' table
+    stays as it was), then every key read back."""
+    responses = []
+    keys = []
+    for _ in range(120):
+        requests = []
+        for _ in range(rng.randint(1, 25)):
+            item = {"pk": {"S": rng.choice(["W#1", "W#2"])}, "sk": {"S": rng.choice(prefixes) + str(rng.randint(0, 60))}}
+            for name in rng.sample(["a", "b", "c", "d", "e", "f"], rng.randint(0, 6)):
+                item[name] = _value(rng)
+            if rng.random() < 0.3:
+                item["gsi1pk"], item["gsi1sk"] = {"S": "G1"}, {"S": "W" + str(rng.randint(0, 9))}
+            if rng.random() < 0.08:
+                rng.choice(_FLAWS)(item, rng)
+            requests.append({"PutRequest": {"Item": item}})
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+        if rng.random() < 0.05:
+            requests.append(json.loads(json.dumps(rng.choice(requests))))
+        if rng.random() < 0.05:
+            twin = json.loads(json.dumps(rng.choice(requests)))
+            twin["PutRequest"]["Item"]["extra"] = {"S": "same key, other item"}
+            requests.append(twin)
+        if rng.random() < 0.1:
+            requests.append({"DeleteRequest": {"Key": rng.choice(keys)}})
+        responses.append(call("BatchWriteItem", {"RequestItems": {"w": requests}}))
+    for key in keys:
+        responses.append(call("GetItem", {"TableName": "w", "Key": key}))
     return responses
 
 
