@@ -12,6 +12,8 @@ LOCAL_AWS_MOTO_AS_RELEASED=1.
 - Size of a value: moto measures a map by wrapping each of its values in a new `DynamoType`, which wraps every value
   below it again, so a nested record is rebuilt once per level of depth. Its values are `DynamoType`s already
   (`DynamoType.__init__` wraps them); measuring them in place is the same sum (`size_in_place`).
+- Size of an item: moto measures an item each time a query returns it. Keeping the measure on the item until an
+  update changes it is the same size (`item_size_measured_once`, `update_measuring_again`).
 - Query: moto walks every item of the table to find the partition's, sorts the partition, walks it from the start
   to the page's exclusive start key, and measures every item after it (the response's 1 MB limit) up to the page's
   end, matching the sort-key condition or not. Handing its own query only the items of the partition that match the
@@ -62,6 +64,8 @@ _moto_transact = DynamoDBBackend.transact_write_items
 _moto_query = Table.query
 _moto_project = Item.project
 _moto_size = DynamoType.size
+_moto_item_size = Item.size
+_moto_update_item = DynamoDBBackend.update_item
 
 
 def _named_item(backend, action):
@@ -166,6 +170,48 @@ def item_finished(self, typed, size):
     # dict.update does not call LimitedSizeDict.__setitem__: the check above is the one check. Later SETs of an
     # update still go through it.
     dict.update(self.attrs, typed)
+    # The same measure as moto's `Item.size` (names and values as `DynamoType.size` measures them): kept for queries.
+    self.__dict__[_MEASURED] = size
+
+
+_MEASURED = "_measured_size"
+
+
+def item_size_measured_once(self):
+    """moto's `Item.size`, kept on the item until an update changes it (`update_measuring_again`): a query measures
+    every item it returns, for the 1 MB page limit, on every query."""
+    size = self.__dict__.get(_MEASURED)
+    if size is None:
+        size = _moto_item_size(self)
+        self.__dict__[_MEASURED] = size
+    return size
+
+
+def _stored_item(backend, table_name, key):
+    # The item an update names, found as moto's `update_item` finds it; None where moto would not find one either.
+    try:
+        table = backend.get_table(table_name)
+        if table.hash_key_attr in key and table.range_key_attr in key:
+            return table.get_item(DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr]))
+        if table.hash_key_attr in key:
+            return table.get_item(DynamoType(key[table.hash_key_attr]), None)
+        return table.get_item(DynamoType(key), None)
+    except Exception:
+        return None
+
+
+def update_measuring_again(self, table_name, key, *args, **kwargs):
+    """moto's `update_item`, forgetting the measured size of the item it changes in place, even when it fails part
+    way. An update is the only change moto makes to a stored item in place: a put
+    stores a new item, a transaction's rollback puts copies back (moto's deep copy of an item keeps no size)."""
+    before = _stored_item(self, table_name, key)
+    try:
+        return _moto_update_item(self, table_name, key, *args, **kwargs)
+    finally:
+        # The item stored after may be one the update created and then failed to finish.
+        for item in (before, _stored_item(self, table_name, key)):
+            if item is not None:
+                item.__dict__.pop(_MEASURED, None)
 
 
 def _value_size(value):
@@ -397,6 +443,8 @@ def apply():
     Item.__init__ = item_sized_once
     moto_write_costs.apply(_typed_and_sized, item_sized_once, item_finished)
     DynamoType.size = size_in_place
+    Item.size = item_size_measured_once
+    DynamoDBBackend.update_item = update_measuring_again
     Table.query = query_on_matching_items
     Item.project = projected_by_name
     moto_wire_costs.apply()

@@ -203,9 +203,74 @@ def _batch_writes(call, rng, prefixes):
         if rng.random() < 0.1:
             requests.append({"DeleteRequest": {"Key": rng.choice(keys)}})
         responses.append(call("BatchWriteItem", {"RequestItems": {"w": requests}}))
+    responses += _updates(call, rng, keys)
     for key in keys:
         responses.append(call("GetItem", {"TableName": "w", "Key": key}))
+    for partition in ("W#1", "W#2"):
+        query = {
+            "TableName": "w",
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": partition}},
+        }
+        for _ in range(100):
+            status, page = call("Query", query)
+            responses.append((status, page))
+            if status != "200" or "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return responses
+
+
+def _updates(call, rng, keys):
+    """Updates that change stored items in place (grow and shrink them, nested and top level, some failing part
+    way or on their condition), so that pages cut at 1 MB and kept sizes see items after updates."""
+    responses = []
+    for _ in range(150):
+        update = {"TableName": "w", "Key": rng.choice(keys)}
+        kind = rng.choice(["grow", "grow", "shrink", "nested", "add", "too large", "condition"])
+        if kind == "grow":
+            update["UpdateExpression"] = "SET grow = :g"
+            update["ExpressionAttributeValues"] = {":g": {"S": "g" * rng.choice([10, 1000, 90000, 250000])}}
+        elif kind == "shrink":
+            update["UpdateExpression"] = "REMOVE grow, a"
+        elif kind == "nested":
+            update["UpdateExpression"] = "SET m2 = if_not_exists(m2, :empty), z = :z"
+            update["ExpressionAttributeValues"] = {":empty": {"M": {}}, ":z": {"N": str(rng.randint(0, 99))}}
+        elif kind == "add":
+            update["UpdateExpression"] = "ADD #c :one"
+            update["ExpressionAttributeNames"] = {"#c": "counter"}
+            update["ExpressionAttributeValues"] = {":one": {"N": "1"}}
+        elif kind == "too large":
+            update["UpdateExpression"] = "SET a1 = :x, a2 = :x"
+            update["ExpressionAttributeValues"] = {":x": {"S": "x" * 300000}}
+        else:
+            update["UpdateExpression"] = "SET grow = :g"
+            update["ConditionExpression"] = "attribute_not_exists(pk)"
+            update["ExpressionAttributeValues"] = {":g": {"S": "never"}}
+        responses.append(call("UpdateItem", update))
+    return responses
+
+
+def _sizes_kept_as_moto_measures():
+    """Every stored item's kept size (moto_costs keeps it from the write to the next update) against moto's own
+    measure of the item as it is now: 0 when all agree."""
+    import moto_costs
+    from moto.dynamodb.models import dynamodb_backends
+
+    checked = 0
+    for account in dynamodb_backends.values():
+        for backend in account.values():
+            for table in backend.tables.values():
+                for item in table.all_items():
+                    kept = item.__dict__.get(moto_costs._MEASURED)
+                    if kept is not None and kept != moto_costs._moto_item_size(item):
+                        print(f"kept size {kept} but moto measures {moto_costs._moto_item_size(item)}: {item}", file=sys.stderr)
+                        return 1
+                    checked += kept is not None
+    if checked == 0:
+        print("no item kept a size", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main():
@@ -223,12 +288,16 @@ def main():
 
             moto_costs.apply()
         json.dump(_workload(_serve(), args.seed, args.items, args.queries), sys.stdout)
-        return 0
+        return 0 if args.as_released else _sizes_kept_as_moto_measures()
     outputs = {}
     for variant in (["--as-released"], []):
         command = [sys.executable, __file__, "--run", "--seed", str(args.seed)]
         command += ["--items", str(args.items), "--queries", str(args.queries)]
-        outputs[bool(variant)] = json.loads(subprocess.run(command + variant, check=True, capture_output=True).stdout)
+        run = subprocess.run(command + variant, capture_output=True)
+        if run.returncode != 0:
+            print(run.stderr.decode(errors="replace"), file=sys.stderr)
+            return 1
+        outputs[bool(variant)] = json.loads(run.stdout)
     released, costed = outputs[True], outputs[False]
     for at, (expected, got) in enumerate(zip(released, costed)):
         if expected != got:
