@@ -1,12 +1,20 @@
-"""moto's DynamoDB requests and responses as JSON, at a cost in the size of what they carry. Same answers as moto's
-own code (`moto_costs_check.py`); `moto_costs.apply()` installs these with the rest.
+"""moto's handling of a request, at a cost in the size of what it carries: finding the handler, turning the JSON
+into parameters and the result into JSON. Same answers as moto's own code (`moto_costs_check.py`);
+`moto_costs.apply()` installs these with the rest.
 
-moto turns a request's JSON into parameters, and a response into JSON, by walking the operation's shapes, looking
-up each nested AttributeValue's shape and each of its ten members on the way: most of a batch write's time. Doing
-it by the members an AttributeValue has gives the same parameters and the same JSON (`structure_parsed_directly`,
-`structure_serialized_directly`). An item or a key in a request is converted entry by entry, and a value of one
-plain member is taken as it is (`map_parsed_directly`, `_parsed`).
+- Finding the handler: for every request moto lists its own package folder (a directory read and a `stat` per
+  service, about sixty) to tell a service name from a host name, and lists the handler class's methods to find the
+  action's. Neither changes while the server runs, so each is listed once (`_listed_once`).
+- JSON: moto turns a request's JSON into parameters, and a response into JSON, by walking the operation's shapes,
+  looking up each nested AttributeValue's shape and each of its ten members on the way: most of a batch write's
+  time. Doing it by the members an AttributeValue has gives the same parameters and the same JSON
+  (`structure_parsed_directly`, `structure_serialized_directly`). An item or a key in a request is converted entry
+  by entry, and a value of one plain member is taken as it is (`map_parsed_directly`, `_parsed`).
 """
+import functools
+
+from moto import backends
+from moto.core import responses as core_responses
 from moto.core.parse import BaseJSONParser, JSONParser
 from moto.core.serialize import BaseJSONSerializer
 
@@ -119,7 +127,16 @@ def structure_serialized_directly(self, serialized, value, shape, key):
     _moto_serialize_structure(self, serialized, value, shape, key)
 
 
+def _listed_once(list_them):
+    """`list_them` (a function of hashable arguments returning names), called once per argument: its list kept as
+    a tuple and handed out as a new list each time, so that no caller can change what the next one gets."""
+    kept = functools.lru_cache(maxsize=None)(lambda *args: tuple(list_them(*args)))
+    return lambda *args: list(kept(*args))
+
+
 def apply():
+    backends.list_of_moto_modules = _listed_once(backends.list_of_moto_modules)
+    core_responses.method_names_from_class = _listed_once(core_responses.method_names_from_class)
     BaseJSONParser._parse_structure = structure_parsed_directly
     JSONParser._parse_map = map_parsed_directly
     BaseJSONSerializer._serialize_type_structure = structure_serialized_directly
