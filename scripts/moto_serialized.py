@@ -8,7 +8,9 @@ not what the tests measure.
 
 moto's DynamoDB also pays for requests in proportion to what DynamoDB does not: the whole table for a transaction,
 the whole partition for a query, an item's depth for its size. `moto_costs.py` changes that without changing any
-answer; LOCAL_AWS_MOTO_AS_RELEASED=1 leaves moto as released (for comparing the two).
+answer, and `moto_http.py` keeps connections open between requests, as AWS's endpoints do (werkzeug's server, moto's
+own, closes each after one request); LOCAL_AWS_MOTO_AS_RELEASED=1 leaves moto and its server as released (for
+comparing the two).
 
 With LOCAL_AWS_OPERATION_LOG set to a file, each request appends one JSON line: when it was applied (`at`, Unix
 seconds), its operation (`op`) and how long the emulator took to apply it (`ms`, waiting for the lock excluded), so
@@ -24,7 +26,8 @@ import time
 
 from werkzeug.serving import run_simple
 
-import moto_costs  # beside this file: a script's own folder is on its import path
+import moto_costs  # beside this file: a script's own folder is on its import path, as for the next
+import moto_http
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -63,7 +66,10 @@ def serialized(environ, start_response):
 
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
-    run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+    if os.environ.get("LOCAL_AWS_MOTO_AS_RELEASED"):
+        run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+    else:
+        moto_http.serve(host, port, serialized)
 
 
 if __name__ == "__main__":
