@@ -318,13 +318,19 @@ async fn data(h: &Harness, t: &Table) -> Data {
                         "passed" => FindingStatus::Passed,
                         other => panic!("finding {key} with status {other:?}"),
                     };
-                    let threat = item
-                        .get("finding")
-                        .and_then(|f| f.as_m().ok())
-                        .and_then(|f| f.get("threat_id"))
-                        .and_then(|t| t.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
+                    // The record is stored as its JSON text (a map on items written before).
+                    let threat = match item.get("finding") {
+                        Some(AttributeValue::S(text)) => {
+                            serde_json::from_str::<serde_json::Value>(text)
+                                .ok()
+                                .and_then(|f| f.get("threat_id")?.as_str().map(str::to_string))
+                        }
+                        Some(AttributeValue::M(f)) => {
+                            f.get("threat_id").and_then(|t| t.as_s().ok()).cloned()
+                        }
+                        _ => None,
+                    }
+                    .unwrap_or_default();
                     let value = (s(item, "content_hash"), status, threat);
                     assert!(
                         d.findings.insert(key, value).is_none(),

@@ -37,6 +37,7 @@ pub(super) struct FindingItem {
     /// stored before those indexes existed, until the backfill ([`super::facets`]) or a rewrite sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) facet_sk: Option<String>,
+    #[serde(with = "super::record_text")]
     pub(super) finding: Finding,
     pub(super) content_hash: String,
     /// Top-level copies of the filterable fields, in their API spellings.
@@ -238,14 +239,11 @@ impl Store {
         layout: RecordLayout,
         returned: impl Fn(&str) -> bool,
     ) -> Result<ClosePlan> {
+        // The whole record: its threat id is inside the record's text (DynamoDB charges a projected read by the
+        // whole item all the same).
         let q = Query::partition(tenant, FINDING_PREFIX).project(
-            "#sk, #f.#tid, #lc",
-            &[
-                ("#sk", "sk"),
-                ("#f", "finding"),
-                ("#tid", "threat_id"),
-                ("#lc", "lifecycle"),
-            ],
+            "#sk, #f, #lc",
+            &[("#sk", "sk"), ("#f", "finding"), ("#lc", "lifecycle")],
         );
         let mut plan = ClosePlan::default();
         let now_s = format_timestamp(now());
@@ -254,6 +252,7 @@ impl Store {
                 #[derive(Deserialize)]
                 struct Head {
                     sk: String,
+                    #[serde(deserialize_with = "super::record_text::deserialize")]
                     finding: ThreatIdOnly,
                     #[serde(default)]
                     lifecycle: Option<Lifecycle>,

@@ -3,8 +3,8 @@
 //!
 //! This file holds what both kinds share (reading the stored heads an apply compares against, the API spelling of
 //! enum values, put requests); [`assets`], [`registrations`], [`retirement`], [`findings`], [`finding_views`],
-//! [`facets`] (the index keys every view filter reads), [`unmatched`] and [`seen`] (the per-page markers of what
-//! a run saw) hold the rest.
+//! [`facets`] (the index keys every view filter reads), [`unmatched`], [`seen`] (the per-page markers of what
+//! a run saw) and [`record_text`] (a record's content as one JSON text attribute) hold the rest.
 
 mod asset_views;
 mod asset_writes;
@@ -14,6 +14,7 @@ mod facets;
 mod finding_statuses;
 mod finding_views;
 mod findings;
+mod record_text;
 mod record_walk;
 mod registrations;
 mod retirement;

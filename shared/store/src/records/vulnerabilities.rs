@@ -23,6 +23,7 @@ pub(super) struct VulnerabilityItem {
     pub gsi1sk: String,
     pub facet_sk: String,
     /// The record as last written (its scan facts are those of that write: a scan alone writes nothing).
+    #[serde(with = "super::record_text")]
     pub vulnerability: Vulnerability,
     pub content_hash: String,
     pub attached: bool,
