@@ -289,7 +289,7 @@ async fn data(h: &Harness, t: &Table) -> Data {
             .table_name(&t.name)
             .consistent_read(true)
             .projection_expression(
-                "sk, kind, content_hash, active, #st, asset.agent_ids, finding.threat_id, #state, asset_key",
+                "sk, kind, content_hash, active, #st, asset.agent_ids, finding, #state, asset_key",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#state", "state")
