@@ -55,11 +55,9 @@ impl ApplyPage<Agent> for SyncEngine {
             true => None,
             false => match ctx.asset_digests.take() {
                 Some(kept) => Some(kept),
-                None => Some(
-                    self.store
-                        .load_asset_digests(&ctx.tenant, &ctx.run.id)
-                        .await?,
-                ),
+                None => Some(Box::new(
+                    Box::pin(self.store.load_asset_digests(&ctx.tenant, &ctx.run.id)).await?,
+                )),
             },
         };
         let vouched: Vec<bool> = assets

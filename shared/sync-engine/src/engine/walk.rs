@@ -182,7 +182,7 @@ impl SyncEngine {
         }
         if ctx.run_written.due(&ctx.run, Instant::now()) {
             self.store.update_run(&ctx.run).await?;
-            ctx.run_written = super::progress::Written::now(&ctx.run);
+            *ctx.run_written = super::progress::Written::now(&ctx.run);
         }
         Ok(())
     }
