@@ -67,8 +67,10 @@ impl RunStatus {
     }
 }
 
-/// Items of one kind by what happened to them.
+/// Items of one kind by what happened to them (a missing count reads as zero: a checkpoint stores only those
+/// that are not).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tally {
     pub created: u64,
     pub updated: u64,
@@ -112,8 +114,10 @@ impl WriteCounts {
     }
 }
 
-/// Running totals of a sync, also carried in the checkpoint so a resumed run continues counting.
+/// Running totals of a sync, also carried in the checkpoint so a resumed run continues counting (a missing count
+/// reads as zero: the checkpoint stores only those that are not).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunCounters {
     pub assets: Tally,
     pub findings: Tally,

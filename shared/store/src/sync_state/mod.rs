@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+mod compact;
 mod facts;
 mod stored_time;
 
@@ -24,44 +25,53 @@ pub struct Lease {
 }
 
 /// Where a running sync stands, so a new invocation resumes there.
+///
+/// Stored without its empty parts (absent, zero, false, empty lists: each reads back as it was): every heartbeat
+/// rewrites the whole `SYNC` item, and DynamoDB charges a write unit per started KB of it, so the item is kept
+/// under 1 KB during an ordinary run (see `compact`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub run_id: String,
     /// The engine's phase name (e.g. `agents`, `threats`, `finalize`).
     pub phase: String,
     /// SentinelOne `nextCursor` of the page to fetch next; `None` at the start of a phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Pages done in this run so far.
+    #[serde(default, skip_serializing_if = "compact::is_zero")]
     pub page_no: u64,
+    #[serde(default, with = "compact::counters")]
     pub counters: RunCounters,
     /// Group ids resolved from the configured group names (empty: all groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_ids: Vec<String>,
     /// The `updatedAt__gt` bound this run's threat walk uses (fixed at the start of the walk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threats_since: Option<String>,
     /// The newest threat `updatedAt` this run's walk has seen: the next watermark once the walk completes.
-    #[serde(default, with = "stored_time")]
+    #[serde(default, with = "stored_time", skip_serializing_if = "Option::is_none")]
     pub threats_high_water: Option<OffsetDateTime>,
     /// Fingerprint of what decides which threats this run imports (see the sync engine's scope); stored with the
     /// watermark when the run completes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// The agent walk so far, since its last restart: what finalize needs to decide whether it may retire.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_default")]
     pub agent_walk: AgentWalkTally,
     /// The verdict list this run maps threats with, fixed at its start so that every page of one run follows one
     /// list; `None` in checkpoints written before runs pinned it (the run then pins the list it resumes with).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdicts: Option<PinnedVerdicts>,
     /// The verdict-list version the `reevaluate` phase's walk (cursor in `cursor`) applies; a newer list saved
     /// meanwhile restarts the walk from the first finding.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reevaluating_version: Option<u64>,
     /// The threat walk so far, since its last restart: what finalize needs to decide whether it may close
     /// findings the walk did not return.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_default")]
     pub threat_walk: AgentWalkTally,
     /// Where the vulnerability walk stands (absent in checkpoints from before it existed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_default")]
     pub vulnerabilities: VulnerabilityWalk,
 }
 
@@ -70,30 +80,31 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VulnerabilityWalk {
     /// Index into the checkpoint's `group_ids` of the group walked now (0 for the unscoped walk).
+    #[serde(default, skip_serializing_if = "compact::is_zero")]
     pub group_index: u64,
     /// `riskUpdatedDate__gte` of this run's walk (`None`: a complete walk, the only kind that may fix by absence).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
     /// When this run's walk started: the next watermark once it completes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     /// The fingerprint of the scope the walk runs in (stored with the watermark).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// The group walked now, since its last restart.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_default")]
     pub current: AgentWalkTally,
     /// The groups walked to their end (`expected` is summed; `None` once a group's first page did not say).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_default")]
     pub done: AgentWalkTally,
     /// Groups walked to their end so far.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_zero")]
     pub groups_done: u64,
     /// Set when this complete walk started, under the lease and before it wrote anything, on a tenant that held no
     /// vulnerability: every vulnerability stored since was written by this run's walk from a row it returned, so
     /// none can be absent from it and the walk neither records what it returned nor plans fixing. Kept in the
     /// checkpoint so a walk continued by another invocation keeps to it (`false` in older checkpoints: plan).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "compact::is_false")]
     pub began_without_vulnerabilities: bool,
 }
 
@@ -108,10 +119,13 @@ pub struct PinnedVerdicts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentWalkTally {
     /// Agent records returned (usable or not).
+    #[serde(default, skip_serializing_if = "compact::is_zero")]
     pub walked: u64,
     /// Agent records without a usable identity.
+    #[serde(default, skip_serializing_if = "compact::is_zero")]
     pub unusable: u64,
     /// `pagination.totalItems` of the walk's first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<u64>,
 }
 

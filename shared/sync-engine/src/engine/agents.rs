@@ -36,13 +36,29 @@ impl ApplyPage<Agent> for SyncEngine {
         }
         // The asset digests vouch for the stored assets they describe exactly (a real run only): the merge rule
         // runs against the asset they rebuild, and only an "unchanged" decision spares the read.
+        //
+        // Read once per invocation, not once per page: the copy this invocation's pages keep is what a fresh read
+        // would return, because while the agent walk runs nothing else writes the digest items or an asset an
+        // entry describes.
+        // - The digests are written only by the sync, under the tenant's lease (this walk; threat onboarding and
+        //   retirement in later phases of the same run, which read them afresh). Every write this walk makes goes
+        //   through this copy first (journal, entries, marker), so the copy holds it whether or not the store
+        //   has it yet. A page that fails drops the copy (taken out of the context below): the invocation stops, and
+        //   whatever ran next reads the digests again.
+        // - The API writes asset items only as registrations: they create an asset that does not exist and revive
+        //   an inactive one. An entry describes a stored, active asset, so neither touches an asset it vouches for,
+        //   and neither writes a digest item. A saved configuration reaches the sync at the next invocation, with
+        //   a new read.
+        // - The previous run's seen assets read with them are final: that run ended before this one took the lease.
+        // A worker that lost the lease writes nothing after the heartbeat that would have told it (see `walk`).
         let mut digests = match ctx.dry_run() {
             true => None,
-            false => Some(
-                self.store
-                    .load_asset_digests(&ctx.tenant, &ctx.run.id)
-                    .await?,
-            ),
+            false => match ctx.asset_digests.take() {
+                Some(kept) => Some(kept),
+                None => Some(Box::new(
+                    Box::pin(self.store.load_asset_digests(&ctx.tenant, &ctx.run.id)).await?,
+                )),
+            },
         };
         let vouched: Vec<bool> = assets
             .iter()
@@ -144,6 +160,7 @@ impl ApplyPage<Agent> for SyncEngine {
             counts
         };
         ctx.run.record_assets(&counts);
+        ctx.asset_digests = digests;
         Ok(())
     }
 }

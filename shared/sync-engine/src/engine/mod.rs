@@ -43,6 +43,7 @@ mod close;
 mod finish;
 mod fresh;
 mod phase;
+mod progress;
 mod reevaluate;
 mod retire;
 mod skips;
@@ -194,6 +195,11 @@ struct RunContext {
     /// The assets the tenant's asset digests show stored, loaded when the threat walk or the attach phase first
     /// asks whether assets exist (assets are never deleted, so what it holds stays true for the invocation).
     stored_assets: Option<connector_store::StoredAssets>,
+    /// The tenant's asset digests as the agent walk left them, loaded by this invocation's first agent page and
+    /// kept up to date by every page after it (see `agents`): `None` until then, and again after a page failed.
+    asset_digests: Option<Box<connector_store::AssetDigests>>,
+    /// The run's record as this invocation last wrote it, and when (see `progress`).
+    run_written: Box<progress::Written>,
     /// Set when this invocation began the agent walk at its start on a tenant without any asset: what the run
     /// has written since (see `fresh`).
     fresh_assets: Option<fresh::FreshAssets>,
@@ -255,9 +261,11 @@ impl SyncEngine {
             info!(tenant = %tenant.as_str(), run = %run.id, "another worker holds the tenant's lease; leaving");
             return Ok(Outcome::Busy);
         };
-        let result = self
-            .run_leased(tenant.clone(), lease.clone(), config, run, message, budget)
-            .await;
+        // Boxed: the run's context and phases make a large future, which a caller polling the run on a small
+        // stack (a test thread, in a debug build) must not hold inline.
+        let result =
+            Box::pin(self.run_leased(tenant.clone(), lease.clone(), config, run, message, budget))
+                .await;
         // A finished run released its lease before its run slot; here the lease of a continued or interrupted
         // invocation is given up (best effort: an unreleased lease simply expires after LEASE_TTL).
         if !matches!(result, Ok(Outcome::Finished(_))) {
@@ -291,6 +299,7 @@ impl SyncEngine {
         let mut checkpoint = match state.checkpoint.clone() {
             Some(cp) if cp.run_id == run.id => {
                 info!(tenant = %tenant.as_str(), run = %run.id, phase = %cp.phase, page = cp.page_no, "resuming from checkpoint");
+                progress::resume(&mut run, &cp);
                 cp
             }
             other => {
@@ -327,6 +336,7 @@ impl SyncEngine {
         }
         run.phase = Some(checkpoint.phase.clone());
         self.store.update_run(&run).await?;
+        let run_written = Box::new(progress::Written::now(&run));
 
         let (client, settings, custom_fields) = match self
             .prepare(&tenant, &config, &pinned, budget)
@@ -370,6 +380,8 @@ impl SyncEngine {
             asset_directory: None,
             fresh_assets: None,
             stored_assets: None,
+            asset_digests: None,
+            run_written,
             fresh_findings,
             applied_vulnerabilities: None,
         };

@@ -99,7 +99,12 @@ impl SyncEngine {
     ) -> BoxFuture<'a, Result<Phase, Stop>> {
         Box::pin(async move {
             self.start_vulnerability_walk(ctx, state).await?;
-            self.enter_phase(ctx, Phase::Vulnerabilities).await
+            if ctx.import_vulnerabilities {
+                return self.enter_phase(ctx, Phase::Vulnerabilities).await;
+            }
+            // Turned off: the phase writes nothing and the attach phase's entry, next, saves the checkpoint. A
+            // crash before it resumes from the threat walk's last save and comes here again.
+            Ok(Self::begin_phase(ctx, Phase::Vulnerabilities))
         })
     }
 
@@ -203,6 +208,7 @@ impl SyncEngine {
                     futures::future::ready(keep)
                 })
             };
+            // The last page's checkpoint is saved with the group's end below (or, refused, the next phase's entry).
             Box::pin(self.walk(ctx, pages, budget)).await?;
             let reason = refused.lock().ok().and_then(|mut r| r.take());
             if let Some(reason) = reason {

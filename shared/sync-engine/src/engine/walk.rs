@@ -41,7 +41,10 @@ impl SyncEngine {
                 .into_iter()
                 .collect();
             info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, groups = ctx.checkpoint.group_ids.len(), "groups resolved");
-            phase = self.enter_phase(ctx, Phase::Agents).await?;
+            // Not saved here: the agent walk's first page (or, without one, the threat phase's entry) saves it with
+            // its own checkpoint. Nothing is written in between, and a crash before that save resolves the groups
+            // again (they are only read); the lease was taken by this invocation moments ago.
+            phase = Self::begin_phase(ctx, Phase::Agents);
         }
         if phase == Phase::Agents {
             // A walk from its first page on a tenant without assets (a first sync) reads no asset it did not
@@ -150,15 +153,22 @@ impl SyncEngine {
         ctx: &mut RunContext,
         next: Phase,
     ) -> Result<Phase, Stop> {
-        info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = next.as_str(), "phase started");
-        ctx.checkpoint.phase = next.as_str().to_string();
-        ctx.checkpoint.cursor = None;
-        ctx.run.phase = Some(next.as_str().to_string());
+        Self::begin_phase(ctx, next);
         self.save_progress(ctx).await?;
         Ok(next)
     }
 
-    /// Heartbeat + checkpoint (one conditional write), then the run's progress for watchers.
+    /// The checkpoint moved to the start of `next` without saving it: for a caller whose next step saves it
+    /// before anything is written (see each caller for why a crash before that save loses nothing).
+    pub(super) fn begin_phase(ctx: &mut RunContext, next: Phase) -> Phase {
+        info!(tenant = %ctx.tenant.as_str(), run = %ctx.run.id, phase = next.as_str(), "phase started");
+        ctx.checkpoint.phase = next.as_str().to_string();
+        ctx.checkpoint.cursor = None;
+        ctx.run.phase = Some(next.as_str().to_string());
+        next
+    }
+
+    /// Heartbeat + checkpoint (one conditional write), then the run's record when it is due (see `progress`).
     pub(super) async fn save_progress(&self, ctx: &mut RunContext) -> Result<(), Stop> {
         ctx.checkpoint.counters = ctx.run.counters;
         match self
@@ -170,7 +180,10 @@ impl SyncEngine {
             Err(StoreError::LeaseLost) => return Err(Stop::Infra(EngineError::LeaseLost)),
             Err(e) => return Err(e.into()),
         }
-        self.store.update_run(&ctx.run).await?;
+        if ctx.run_written.due(&ctx.run, Instant::now()) {
+            self.store.update_run(&ctx.run).await?;
+            *ctx.run_written = super::progress::Written::now(&ctx.run);
+        }
         Ok(())
     }
 
@@ -191,6 +204,11 @@ impl SyncEngine {
     /// Overlapping page N's checkpoint with page N+1's writes too would save one more store round trip per page,
     /// but then a lost lease would only be noticed after the next page's writes had begun; this shape keeps the
     /// rule "no write without a confirmed lease" without any reasoning about in-flight writes.
+    ///
+    /// The last page's checkpoint is left to the caller, which saves it with its next save (the next phase's entry,
+    /// the next group's) before it writes anything else under the lease. Until then the stored checkpoint is the
+    /// page before's: a crash or a stop in between applies the last page again (its writes are idempotent, its
+    /// seen markers keyed by its page number), as a crash during its writes would. One heartbeat less per walk.
     pub(super) async fn walk<T, S>(
         &self,
         ctx: &mut RunContext,
@@ -217,9 +235,11 @@ impl SyncEngine {
                 )
             };
             // `try_join`: a failed write or heartbeat drops the fetch in flight at once.
-            let ((), following) =
-                futures::future::try_join(self.write_and_checkpoint(ctx, page, budget), prefetch)
-                    .await?;
+            let ((), following) = futures::future::try_join(
+                self.write_and_checkpoint(ctx, page, budget, !last),
+                prefetch,
+            )
+            .await?;
             if last {
                 break;
             }
@@ -232,12 +252,14 @@ impl SyncEngine {
     }
 
     /// Applies one page within the budget's hard stop and the lease's write window, then saves its checkpoint
-    /// with the heartbeat. Past the hard stop the page is not checkpointed and the continuation applies it again.
+    /// with the heartbeat (unless `save` is false: the caller saves it). Past the hard stop the page is not
+    /// checkpointed and the continuation applies it again.
     async fn write_and_checkpoint<T>(
         &self,
         ctx: &mut RunContext,
         page: Page<T>,
         budget: Budget,
+        save: bool,
     ) -> Result<(), Stop>
     where
         Self: ApplyPage<T>,
@@ -263,7 +285,10 @@ impl SyncEngine {
         ctx.checkpoint.cursor = cursor;
         ctx.checkpoint.page_no += 1;
         ctx.run.pages += 1;
-        self.save_progress(ctx).await
+        match save {
+            true => self.save_progress(ctx).await,
+            false => Ok(()),
+        }
     }
 
     /// Runs `work` until the budget's hard stop; past it, the invocation stops without a new checkpoint (what

@@ -17,10 +17,10 @@ use crate::store::Store;
 use crate::views::Query;
 
 impl Store {
-    /// The tenant's asset digests for one page of `run_id`'s agent walk: the marker, the journal and every bucket
-    /// in one strongly consistent query (charged per 4 KB of all of them, not per item), and the asset keys the
-    /// previous run recorded as seen. The first page of a run records the run in the marker (before anything of
-    /// the run is written).
+    /// The tenant's asset digests for `run_id`'s agent walk (the engine reads them once per invocation and keeps
+    /// them up to date through its pages): the marker, the journal and every bucket in one strongly consistent
+    /// query (charged per 4 KB of all of them, not per item), and the asset keys the previous run recorded as
+    /// seen. The first read of a run records the run in the marker (before anything of the run is written).
     pub async fn load_asset_digests(
         &self,
         tenant: &TenantId,
