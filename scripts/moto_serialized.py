@@ -8,7 +8,7 @@ not what the tests measure.
 
 moto's DynamoDB also pays for requests in proportion to what DynamoDB does not: the whole table for a transaction,
 the whole partition for a query, an item's depth for its size. `moto_costs.py` changes that without changing any
-answer, and `moto_http.py` keeps connections open between requests, as AWS's endpoints do (werkzeug's server, moto's
+answer, the cycle collector runs less often (see below), and `moto_http.py` keeps connections open between requests, as AWS's endpoints do (werkzeug's server, moto's
 own, closes each after one request); LOCAL_AWS_MOTO_AS_RELEASED=1 leaves moto and its server as released (for
 comparing the two).
 
@@ -18,6 +18,7 @@ that where a run's time goes in the emulator can be told apart from the client's
 
 Usage: python moto_serialized.py HOST PORT
 """
+import gc
 import json
 import os
 import sys
@@ -36,6 +37,11 @@ from moto.moto_server.werkzeug_app import (
 
 if not os.environ.get("LOCAL_AWS_MOTO_AS_RELEASED"):
     moto_costs.apply()
+    # Python's cycle collector runs every 700 new objects and walks what survived earlier runs: the stored items,
+    # tens of objects each, again and again while a sync writes them (a third of a batch write's time). moto's
+    # values are trees that reference counting frees; most of a request's objects die before a collection at this
+    # threshold, and cycles (a request's context, a traceback) are still collected.
+    gc.set_threshold(100_000, 50, 100)
 
 _lock = threading.Lock()
 _moto = DomainDispatcherApplication(create_backend_app)
