@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use s1_core::FindingStatus;
 
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::put;
+use super::seen_packing::{pack_keys, unpack_keys};
 use crate::batch::write_all;
+use crate::batch::Item;
 use crate::clock::epoch_seconds_in;
 use crate::error::{Result, StoreError};
 use crate::keys::{
@@ -33,14 +38,20 @@ struct SeenThreatsItem {
     expires_at: i64,
 }
 
+/// A page's seen asset keys: front-coded in the binary attribute [`PACKED_KEYS`] (see `seen_packing`); items
+/// written before hold them as the list `keys`, still read.
 #[derive(Debug, Serialize, Deserialize)]
 struct SeenItem {
     pk: String,
     sk: String,
     kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     keys: Vec<String>,
     expires_at: i64,
 }
+
+/// The attribute holding a seen-assets item's front-coded keys.
+const PACKED_KEYS: &str = "packed_keys";
 
 impl Store {
     /// Records the fingerprints and counted statuses of the threats one page of a run counted (one item per page).
@@ -134,17 +145,20 @@ impl Store {
                 pk: pk.clone(),
                 sk: format!("{}#{part}", seen_sk(run_id, page_no)),
                 kind: "seen".into(),
-                keys: chunk.to_vec(),
+                keys: Vec::new(),
                 expires_at: epoch_seconds_in(SEEN_TTL_DAYS),
             };
-            writes.push(put(
-                serde_dynamo::to_item(item).map_err(StoreError::item("seen assets"))?
-            ));
+            let mut item: Item =
+                serde_dynamo::to_item(item).map_err(StoreError::item("seen assets"))?;
+            item.insert(
+                PACKED_KEYS.to_string(),
+                AttributeValue::B(Blob::new(pack_keys(chunk))),
+            );
+            writes.push(put(item));
         }
         write_all(&*self.batch, &self.table, writes, self.retry).await
     }
 
-    /// Every asset key some page of `run_id` recorded as seen.
     /// The asset keys every page of `run_id` recorded as seen.
     pub async fn seen_asset_keys(
         &self,
@@ -154,6 +168,16 @@ impl Store {
         let mut seen: HashSet<String> = HashSet::new();
         self.query_each(&Query::partition(tenant, seen_prefix(run_id)), |items| {
             for i in items {
+                match i.get(PACKED_KEYS) {
+                    Some(AttributeValue::B(packed)) => seen.extend(unpack_keys(packed.as_ref())?),
+                    Some(_) => {
+                        return Err(StoreError::Malformed {
+                            what: "seen assets",
+                            detail: format!("{PACKED_KEYS} are not binary"),
+                        })
+                    }
+                    None => {}
+                }
                 let item: SeenItem =
                     serde_dynamo::from_item(i).map_err(StoreError::item("seen assets"))?;
                 seen.extend(item.keys);
