@@ -141,3 +141,44 @@ async fn the_agent_walk_reads_the_digests_and_the_previous_runs_seen_assets_once
     let c = fourth.counters;
     assert_eq!((c.assets.created, c.assets.updated), (0, 0), "{c:?}");
 }
+
+#[tokio::test]
+async fn the_threat_walk_knows_the_walked_assets_from_the_digests_the_agent_walk_kept() {
+    let h = Harness::new(
+        TenantSpec::small()
+            .with_agents(120)
+            .with_threats(60)
+            .with_risks_per_agent(0),
+    )
+    .await;
+    let queries = Queries::default();
+    let engine = h.engine_with(queries.clone());
+    sync(&h, &engine).await;
+    // Threats the next run's walk returns again: each on a machine the agent walk has just walked.
+    let threats = h.sim.threats_snapshot();
+    let flipped: Vec<String> = threats
+        .iter()
+        .filter(|t| t["agentRealtimeInfo"]["agentId"].is_string())
+        .filter_map(|t| t["id"].as_str().map(str::to_string))
+        .take(5)
+        .collect();
+    assert_eq!(flipped.len(), 5);
+    for id in &flipped {
+        let verdict = match threats.iter().find(|t| t["id"] == id.as_str()) {
+            Some(t) if t["threatInfo"]["analystVerdict"] == "true_positive" => "false_positive",
+            _ => "true_positive",
+        };
+        assert!(h.sim.set_threat_verdict(id, verdict));
+    }
+    let assets_before = h.assets().await.len();
+    queries.take();
+
+    let second = sync(&h, &engine).await;
+    let sent = queries.take();
+    let c = second.counters;
+    assert!(c.findings.updated >= 5, "{c:?}");
+    assert_eq!((c.assets.created, c.assets.updated), (0, 0), "{c:?}");
+    assert_eq!(h.assets().await.len(), assets_before);
+    // The agent walk's read and finalize's: the threat walk asks the copy the agent walk kept.
+    assert_eq!(count(&sent, "DIGEST#ASSET"), 2, "{sent:#?}");
+}

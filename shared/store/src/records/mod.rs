@@ -19,6 +19,7 @@ mod record_walk;
 mod registrations;
 mod retirement;
 mod seen;
+mod seen_packing;
 mod unmatched;
 mod vulnerabilities;
 mod vulnerability_fixing;

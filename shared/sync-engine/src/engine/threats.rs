@@ -145,9 +145,15 @@ impl SyncEngine {
         if keys.is_empty() {
             return Ok((keys, std::iter::empty().collect()));
         }
-        let stored = match &mut ctx.stored_assets {
-            Some(s) => s,
-            None => ctx
+        // The digests this invocation's agent walk kept, when it ran here, say it without a read: each of their
+        // entries was set after the asset was stored (read, or written by the walk), entries it took out only make
+        // more reads, and assets are never deleted.
+        let stored = match (&mut ctx.stored_assets, &ctx.asset_digests) {
+            (Some(s), _) => s,
+            (None, Some(kept)) => ctx
+                .stored_assets
+                .insert(connector_store::StoredAssets::from(&**kept)),
+            (None, None) => ctx
                 .stored_assets
                 .insert(Box::pin(self.store.load_stored_assets(&ctx.tenant)).await?),
         };

@@ -272,7 +272,7 @@ fn parse_keys(item: &Item) -> Result<HashSet<u64>> {
 }
 
 /// The binary attribute `name` as big-endian 8-byte words, in records of `per_record` words (absent: none).
-fn big_endian_words(
+pub(in crate::records) fn big_endian_words(
     item: &Item,
     name: &str,
     what: &'static str,
