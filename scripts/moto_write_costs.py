@@ -1,4 +1,4 @@
-"""moto's DynamoDB writes with costs in the shape of DynamoDB's: a put walks its item once, not four times, and a
+"""moto's DynamoDB writes with costs in the shape of DynamoDB's: a put walks its item once, not three times, and a
 batch write checks its items for duplicates without writing each one out as JSON. Same answers as moto's own code
 (`moto_costs_check.py` proves it on a seeded workload of valid and invalid writes); `moto_costs.apply()` installs
 these with the rest.
@@ -6,7 +6,7 @@ these with the rest.
 - A put: moto's `Table.put_item` walks the request's item to check its values' types, wraps its key attributes in
   new `DynamoType`s to measure them, and walks it again to build the stored item and measure it. One walk here
   checks the same values in the same order (raising the first error moto would), builds the stored values and
-  measures each attribute; the key-size check and the stored item then use what it found (`_checked_once`). moto's
+  measures each attribute; the key-size check and the stored item then use what it found (`checked_once`). moto's
   `put_item` itself is untouched, so its order of checks, conditions and streams stays its own. Anything unusual
   (an attribute named like a type, a value that is not one AttributeValue, a value of an unexpected Python type)
   is left to moto's own walks.
