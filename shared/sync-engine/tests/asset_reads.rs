@@ -18,10 +18,8 @@ use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{RunStatus, SyncRun, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
-use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
 
 #[derive(Debug, Default)]
 struct Reads {
@@ -90,25 +88,6 @@ impl Intercept for Watch {
     }
 }
 
-/// One run through `engine` (watched), to its end in one invocation.
-async fn sync(h: &Harness, engine: &SyncEngine) -> SyncRun {
-    let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
-        .await
-        .expect("sync starts");
-    let message = SyncMessage::first(h.tenant.as_str(), &run.id);
-    match engine
-        .run(&message, Budget::unlimited(), "worker-1")
-        .await
-        .expect("run")
-    {
-        Outcome::Finished(run) => {
-            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-            *run
-        }
-        other => panic!("the run did not finish: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_for() {
     // Agents only: the threat and vulnerability walks would read assets for their own decisions.
@@ -122,7 +101,7 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_f
     let watch = Watch::default();
     let engine = h.engine_with(watch.clone());
 
-    let first = sync(&h, &engine).await;
+    let first = h.sync_through(&engine).await;
     let reads = watch.take();
     let assets = h.assets().await;
     assert!(first.counters.assets.created > 200, "{:?}", first.counters);
@@ -152,7 +131,7 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_f
 
     // Unchanged: the asset digests vouch for every live asset the first sync wrote as SentinelOne describes it;
     // only retired machines and machines seen under several agents are read. No registration, nothing written.
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     let reads = watch.take();
     let c = second.counters;
     assert_eq!((c.assets.created, c.assets.updated), (0, 0), "{c:?}");
@@ -167,7 +146,7 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_f
         reads.assets
     );
     assert!(assets.len() - unvouched.len() > 150, "{}", unvouched.len());
-    let third = sync(&h, &engine).await;
+    let third = h.sync_through(&engine).await;
     assert_eq!(third.counters.assets.unchanged, c.assets.unchanged);
     assert!(watch.take().assets.iter().all(|k| unvouched.contains(k)));
     assert_eq!(
@@ -185,7 +164,7 @@ async fn a_first_sync_reads_no_asset_and_a_resync_reads_none_the_digests_vouch_f
         .expect("a live agent")
         .to_string();
     assert!(h.sim.add_agent_tag(&id, "Owner", "alice"));
-    let fourth = sync(&h, &engine).await;
+    let fourth = h.sync_through(&engine).await;
     assert_eq!(fourth.counters.assets.updated, 1, "{:?}", fourth.counters);
     let tagged = h
         .assets()
@@ -214,7 +193,7 @@ async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no
     let watch = Watch::default();
     let engine = h.engine_with(watch.clone());
 
-    let first = sync(&h, &engine).await;
+    let first = h.sync_through(&engine).await;
     let reads = watch.take();
     let assets = h.assets().await;
     let from_threats: BTreeSet<&String> = assets
@@ -265,7 +244,7 @@ async fn a_first_syncs_threat_walk_reads_no_asset_it_wrote_and_finalize_plans_no
 
     // A re-sync is not fresh, but its plan needs no read: the asset digests prove that it saw every active asset
     // (see `a_resync_that_saw_every_active_asset_plans_retirement_without_reading_them`).
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 0);
     assert_eq!(second.counters.assets_retired, 0);
 }
@@ -308,12 +287,12 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
 
     // The first sync's plan reads the active assets and records that the digests cover them; the re-syncs
     // that follow need no read.
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 1);
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 0);
     assert_eq!(second.counters.assets_retired, 0);
-    let third = sync(&h, &engine).await;
+    let third = h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 0);
     assert_eq!(third.counters.assets_retired, 0);
     let active_before = h.assets().await.values().filter(|a| a.active).count();
@@ -335,7 +314,7 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
         .expect("a live agent with a name of its own");
     let gone_name = name(gone);
     assert!(h.sim.remove_agent(gone["id"].as_str().expect("agent id")));
-    let fourth = sync(&h, &engine).await;
+    let fourth = h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 1);
     assert_eq!(fourth.counters.assets_retired, 1, "{:?}", fourth.counters);
     let assets = h.assets().await;
@@ -351,7 +330,7 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
         active_before - 1
     );
     // Its entry went with the retirement: the next unchanged re-sync needs no read again.
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 0);
 
     // Assets written while the digests cover the active ones (onboarded from threats whose agent is not listed)
@@ -359,7 +338,7 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
     for t in orphans {
         assert!(h.sim.restore_threat(t));
     }
-    let sixth = sync(&h, &engine).await;
+    let sixth = h.sync_through(&engine).await;
     let reads = watch.take();
     assert!(sixth.counters.assets.created > 0, "{:?}", sixth.counters);
     assert_eq!(reads.retirement_plans, 1);
@@ -372,7 +351,7 @@ async fn a_resync_that_saw_every_active_asset_plans_retirement_without_reading_t
         h.assets().await.values().filter(|a| a.active).count(),
         active_before - 1
     );
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(watch.take().retirement_plans, 0);
 }
 
@@ -387,7 +366,7 @@ async fn a_resyncs_threat_walk_reads_no_asset_the_asset_digests_show_stored() {
     .await;
     let watch = Watch::default();
     let engine = h.engine_with(watch.clone());
-    let first = sync(&h, &engine).await;
+    let first = h.sync_through(&engine).await;
     watch.take();
     let assets = h.assets().await;
     // What the agent walk reads on a re-sync (the digests do not vouch for it): retired machines and machines
@@ -411,7 +390,7 @@ async fn a_resyncs_threat_walk_reads_no_asset_the_asset_digests_show_stored() {
         .set_full_threat_walk_every(&h.tenant, 0)
         .await
         .expect("complete threat walks");
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     let reads = watch.take();
     assert!(second.counters.items_fetched >= first.counters.items_fetched);
     let read_named: Vec<&String> = reads.assets.iter().filter(|k| named.contains(*k)).collect();
@@ -454,7 +433,7 @@ async fn a_first_sync_that_saw_every_asset_it_wrote_live_plans_no_retirement() {
     let watch = Watch::default();
     let engine = h.engine_with(watch.clone());
 
-    let first = sync(&h, &engine).await;
+    let first = h.sync_through(&engine).await;
     let reads = watch.take();
     assert_eq!((reads.retirement_plans, reads.closing_plans), (0, 0));
     assert_eq!(reads.transactions, 0);
@@ -476,7 +455,7 @@ async fn a_first_sync_that_saw_every_asset_it_wrote_live_plans_no_retirement() {
         .expect("an agent with a name of its own")
         .to_string();
     assert!(h.sim.remove_agent(&gone));
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     let reads = watch.take();
     assert_eq!(reads.retirement_plans, 1);
     assert_eq!(second.counters.assets_retired, 1, "{:?}", second.counters);

@@ -12,10 +12,8 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{RunStatus, SyncRun, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
-use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
 
 /// The sort-key prefixes of the queries sent, in order.
 #[derive(Debug, Clone, Default)]
@@ -49,25 +47,6 @@ impl Intercept for Queries {
     }
 }
 
-/// One run through `engine`, to its end in one invocation.
-async fn sync(h: &Harness, engine: &SyncEngine) -> SyncRun {
-    let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
-        .await
-        .expect("sync starts");
-    let message = SyncMessage::first(h.tenant.as_str(), &run.id);
-    match engine
-        .run(&message, Budget::unlimited(), "worker-1")
-        .await
-        .expect("run")
-    {
-        Outcome::Finished(run) => {
-            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-            *run
-        }
-        other => panic!("the run did not finish: {other:?}"),
-    }
-}
-
 fn count(queries: &[String], prefix: &str) -> usize {
     queries.iter().filter(|q| q.as_str() == prefix).count()
 }
@@ -84,10 +63,10 @@ async fn the_agent_walk_reads_the_digests_and_the_previous_runs_seen_assets_once
     .await;
     let queries = Queries::default();
     let engine = h.engine_with(queries.clone());
-    let first = sync(&h, &engine).await;
+    let first = h.sync_through(&engine).await;
     queries.take();
 
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     let sent = queries.take();
     assert!(second.pages >= 3, "{second:?}");
     let c = second.counters;
@@ -124,7 +103,7 @@ async fn the_agent_walk_reads_the_digests_and_the_previous_runs_seen_assets_once
     for id in changed {
         assert!(h.sim.add_agent_tag(id, "Owner", "alice"));
     }
-    let third = sync(&h, &engine).await;
+    let third = h.sync_through(&engine).await;
     assert_eq!(third.counters.assets.updated, 3, "{:?}", third.counters);
     assert_eq!(count(&queries.take(), "DIGEST#ASSET"), 2);
     let after = h.assets().await;
@@ -137,7 +116,7 @@ async fn the_agent_walk_reads_the_digests_and_the_previous_runs_seen_assets_once
         );
     }
     // And the next run, unchanged again, vouches for them with the entries the changed pages set.
-    let fourth = sync(&h, &engine).await;
+    let fourth = h.sync_through(&engine).await;
     let c = fourth.counters;
     assert_eq!((c.assets.created, c.assets.updated), (0, 0), "{c:?}");
 }
@@ -153,7 +132,7 @@ async fn the_threat_walk_knows_the_walked_assets_from_the_digests_the_agent_walk
     .await;
     let queries = Queries::default();
     let engine = h.engine_with(queries.clone());
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     // Threats the next run's walk returns again: each on a machine the agent walk has just walked.
     let threats = h.sim.threats_snapshot();
     let flipped: Vec<String> = threats
@@ -173,7 +152,7 @@ async fn the_threat_walk_knows_the_walked_assets_from_the_digests_the_agent_walk
     let assets_before = h.assets().await.len();
     queries.take();
 
-    let second = sync(&h, &engine).await;
+    let second = h.sync_through(&engine).await;
     let sent = queries.take();
     let c = second.counters;
     assert!(c.findings.updated >= 5, "{c:?}");

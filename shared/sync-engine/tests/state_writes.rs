@@ -14,10 +14,8 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_store::{RunStatus, SyncRun, Trigger};
 use s1_simulator::TenantSpec;
 use support::Harness;
-use sync_engine::{start_sync, Budget, Outcome, SyncEngine, SyncMessage};
 
 /// Counts the updates that set or remove the token's expiry.
 #[derive(Debug, Clone, Default)]
@@ -45,24 +43,6 @@ impl Intercept for ExpiryWrites {
     }
 }
 
-async fn sync(h: &Harness, engine: &SyncEngine) -> SyncRun {
-    let run = start_sync(&h.store, &h.queue, &h.tenant, Trigger::OnDemand)
-        .await
-        .expect("sync starts");
-    let message = SyncMessage::first(h.tenant.as_str(), &run.id);
-    match engine
-        .run(&message, Budget::unlimited(), "worker-1")
-        .await
-        .expect("run")
-    {
-        Outcome::Finished(run) => {
-            assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-            *run
-        }
-        other => panic!("the run did not finish: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn an_unchanged_token_expiry_is_not_written_again() {
     let h = Harness::new(TenantSpec::small().with_agents(5).with_threats(5)).await;
@@ -70,7 +50,7 @@ async fn an_unchanged_token_expiry_is_not_written_again() {
     let engine = h.engine_with(writes.clone());
     let written = || writes.0.swap(0, Ordering::SeqCst);
 
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(written(), 1, "the first run records the expiry");
     let recorded = h
         .store
@@ -80,7 +60,7 @@ async fn an_unchanged_token_expiry_is_not_written_again() {
         .token_expires_at;
     assert!(recorded.is_some());
 
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(written(), 0, "the same expiry is not written again");
     let state = h.store.load_sync_state(&h.tenant).await.expect("state");
     assert_eq!(state.token_expires_at, recorded);
@@ -90,7 +70,7 @@ async fn an_unchanged_token_expiry_is_not_written_again() {
         .forget_token_expiry(&h.tenant)
         .await
         .expect("forget");
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     assert_eq!(written(), 1);
     let state = h.store.load_sync_state(&h.tenant).await.expect("state");
     assert_eq!(state.token_expires_at, recorded);
@@ -161,11 +141,11 @@ async fn an_unchanged_resync_keeps_its_sync_state_under_a_write_unit_and_writes_
     let h = Harness::new(TenantSpec::small().with_agents(150).with_threats(150)).await;
     let writes = ProgressWrites::default();
     let engine = h.engine_with(writes.clone());
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     writes.checkpoints.lock().expect("checkpoints").clear();
     writes.run_records.swap(0, Ordering::SeqCst);
 
-    sync(&h, &engine).await;
+    h.sync_through(&engine).await;
     let checkpoints = std::mem::take(&mut *writes.checkpoints.lock().expect("checkpoints"));
     assert!(
         checkpoints.len() >= 6,
@@ -227,7 +207,7 @@ async fn a_walks_last_page_and_an_empty_phase_are_saved_by_the_next_phases_entry
     let engine = h.engine_with(writes.clone());
     for run in 0..2 {
         writes.checkpoints.lock().expect("checkpoints").clear();
-        let walked = sync(&h, &engine).await.pages as usize;
+        let walked = h.sync_through(&engine).await.pages as usize;
         let saved = std::mem::take(&mut *writes.checkpoints.lock().expect("checkpoints"));
         let phases: Vec<String> = saved
             .iter()

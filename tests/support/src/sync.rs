@@ -5,14 +5,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use connector_store::{
-    save_configuration, AssetFilter, FindingFilter, PageTokenKey, Store, StoredAsset, SyncRun,
-    TenantConfig, TenantId, Trigger, Vault,
+    save_configuration, AssetFilter, FindingFilter, PageTokenKey, RunStatus, Store, StoredAsset,
+    SyncRun, TenantConfig, TenantId, Trigger, Vault,
 };
 use local_stack::LocalStack;
 use s1_core::{ApiToken, ContentHash, Finding};
 use s1_simulator::{SimHandle, Simulator, TenantSpec};
 use sentinelone_client::ClientOptions;
-use sync_engine::{start_sync, Disposition, QueuedMessage, SyncEngine, SyncQueue, Worker};
+use sync_engine::{
+    start_sync, Budget, Disposition, Outcome, QueuedMessage, SyncEngine, SyncMessage, SyncQueue,
+    Worker,
+};
 
 /// The worker's safety margin in tests: the deadline a test gives is `budget + TEST_SAFETY_MARGIN`.
 pub const TEST_SAFETY_MARGIN: Duration = Duration::from_secs(40);
@@ -399,6 +402,24 @@ impl Harness {
                 Some(t) => token = Some(t),
                 None => return all,
             }
+        }
+    }
+
+    /// One sync through `engine` (e.g. [`Harness::engine_with`]), run to its end in one invocation, which must
+    /// succeed: for tests that watch what a whole run sends.
+    pub async fn sync_through(&self, engine: &SyncEngine) -> SyncRun {
+        let run = self.start().await;
+        let message = SyncMessage::first(self.tenant.as_str(), &run.id);
+        match engine
+            .run(&message, Budget::unlimited(), "worker-1")
+            .await
+            .expect("run")
+        {
+            Outcome::Finished(run) => {
+                assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+                *run
+            }
+            other => panic!("the run did not finish: {other:?}"),
         }
     }
 
