@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,20 +21,6 @@ fn names(n: usize) -> Vec<String> {
             format!("{dept}-{kind}-{:04}", (i * 37) % 10_000)
         })
         .collect()
-}
-
-async fn raw_item(env: &common::Env, tenant: &str, sk: &str) -> HashMap<String, AttributeValue> {
-    env.stack
-        .dynamodb
-        .get_item()
-        .table_name(&env.table)
-        .key("pk", AttributeValue::S(format!("T#{tenant}")))
-        .key("sk", AttributeValue::S(sk.to_string()))
-        .send()
-        .await
-        .expect("get")
-        .item
-        .expect("the seen marker is stored")
 }
 
 async fn put_raw(env: &common::Env, tenant: &str, sk: &str, name: &str, value: AttributeValue) {
@@ -63,7 +49,7 @@ async fn a_pages_keys_are_stored_front_coded_in_well_under_half_their_bytes_and_
         .await
         .unwrap();
 
-    let item = raw_item(&env, t.as_str(), &format!("SEEN#{RUN}#00000003#0")).await;
+    let item = common::raw_item(&env, t.as_str(), &format!("SEEN#{RUN}#00000003#0")).await;
     assert!(!item.contains_key("keys"), "no list of strings: {item:?}");
     let Some(AttributeValue::B(packed)) = item.get("packed_keys") else {
         panic!("the keys are one binary attribute: {item:?}");

@@ -13,20 +13,6 @@ use s1_core::FindingStatus;
 
 const RUN: &str = "run-seen-threats";
 
-async fn raw_item(env: &common::Env, tenant: &str, sk: &str) -> HashMap<String, AttributeValue> {
-    env.stack
-        .dynamodb
-        .get_item()
-        .table_name(&env.table)
-        .key("pk", AttributeValue::S(format!("T#{tenant}")))
-        .key("sk", AttributeValue::S(sk.to_string()))
-        .send()
-        .await
-        .expect("get")
-        .item
-        .expect("the seen marker is stored")
-}
-
 fn binary_len(item: &HashMap<String, AttributeValue>, name: &str) -> usize {
     match item.get(name) {
         Some(AttributeValue::B(b)) => b.as_ref().len(),
@@ -53,7 +39,7 @@ async fn a_pages_threats_take_eight_bytes_each_and_read_back_with_their_status()
         .await
         .unwrap();
     let sk = format!("SEENT#{RUN}#00000002");
-    let item = raw_item(&env, t.as_str(), &sk).await;
+    let item = common::raw_item(&env, t.as_str(), &sk).await;
     assert!(!item.contains_key("entries"), "no hex text: {item:?}");
     assert_eq!(
         binary_len(&item, "failed") + binary_len(&item, "passed"),

@@ -1,5 +1,8 @@
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use connector_store::{PageTokenKey, RecordLayout, Store, TenantId, Vault};
 use local_stack::LocalStack;
 
@@ -44,4 +47,19 @@ pub async fn scan_all(env: &Env) -> Vec<String> {
 /// The tenant's record layout as the sync gets it (recorded when missing: spread for a tenant without records).
 pub async fn layout(store: &Store, t: &TenantId) -> RecordLayout {
     store.ensure_record_layout(t).await.expect("record layout")
+}
+
+/// The tenant's item under `sk` as stored (it must exist): for tests of a stored format.
+pub async fn raw_item(env: &Env, tenant: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    env.stack
+        .dynamodb
+        .get_item()
+        .table_name(&env.table)
+        .key("pk", AttributeValue::S(format!("T#{tenant}")))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .unwrap_or_else(|| panic!("no item {sk} stored"))
 }
