@@ -47,6 +47,18 @@ def _serve():
     return call
 
 
+def _pages(call, query, most):
+    """Every page of `query` (status and body), to its last or its first error, at most `most` pages."""
+    pages = []
+    for _ in range(most):
+        status, page = call("Query", query)
+        pages.append((status, page))
+        if status != "200" or "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return pages
+
+
 def _create_table(call, name, names):
     call(
         "CreateTable",
@@ -122,12 +134,7 @@ def _workload(call, seed, items, queries):
         if rng.random() < 0.3:
             query["ProjectionExpression"] = "#p, #s, #m.#o"
             query["ExpressionAttributeNames"].update({"#m": "m", "#o": "origin"})
-        for _ in range(400):
-            status, page = call("Query", query)
-            responses.append((status, page))
-            if status != "200" or "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        responses += _pages(call, query, 400)
     # Last, so that the queries' workload is the same whether or not these run.
     return responses + _batch_writes(call, rng, prefixes)
 
@@ -212,12 +219,7 @@ def _batch_writes(call, rng, prefixes):
             "KeyConditionExpression": "pk = :p",
             "ExpressionAttributeValues": {":p": {"S": partition}},
         }
-        for _ in range(100):
-            status, page = call("Query", query)
-            responses.append((status, page))
-            if status != "200" or "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        responses += _pages(call, query, 100)
     return responses
 
 
